@@ -1,0 +1,196 @@
+// Configuration: the only module that reads the environment. It is read once at start-up,
+// validated, and frozen; a bad value stops start-up with a message that names the variable and
+// what it allows.
+import { z } from 'zod';
+
+export type TrustProxy = boolean | number | string[];
+
+export interface Config {
+  readonly publicPort: number;
+  readonly publicHost: string;
+  readonly privatePort: number;
+  readonly privateHost: string;
+  /** Where the phone page lives; the session key is added as `?key=`. */
+  readonly scanUrlBase: string;
+  /** Express 'trust proxy': false, true, a hop count, or addresses/subnets of trusted proxies. */
+  readonly trustProxy: TrustProxy;
+  /** Session lifetime from creation, ms. */
+  readonly sessionTtlMs: number;
+  /** How long an expired session is still remembered (so polls see `expired`, not 404), ms. */
+  readonly sessionGraceMs: number;
+  /** Longest hold of one GET /status/get, ms. */
+  readonly holdMs: number;
+  /** Origins allowed by CORS on the public listener; empty means same-origin use only. */
+  readonly corsOrigins: readonly string[];
+  /** Bearer token required on the private listener when set. */
+  readonly internalToken: string | undefined;
+  /** How long a graceful shutdown may take before connections are cut, ms. */
+  readonly shutdownTimeoutMs: number;
+  readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** Mount the demo backend routes (never in production). */
+  readonly demo: boolean;
+  /** Redis for cluster mode; undefined means one node with the in-memory store. */
+  readonly redisUrl: string | undefined;
+  /** Redis Cluster seed nodes, host:port; non-empty means Redis Cluster mode. */
+  readonly redisClusterNodes: readonly string[];
+  /** Prefix of every Redis key this deployment writes. */
+  readonly redisPrefix: string;
+  /** The private URL other nodes use to reach this node; derived from the private listener when unset. */
+  readonly nodeAddr: string | undefined;
+  /** Bounds on a node-to-node forward, ms. */
+  readonly forwardTimeoutMs: number;
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+const unsetIfEmpty = (v: unknown): unknown => (typeof v === 'string' && v.trim() === '' ? undefined : v);
+
+const integer = (min: number, max: number, fallback: number) =>
+  z.preprocess(
+    unsetIfEmpty,
+    z
+      .string()
+      .regex(/^\d+$/, { message: `must be a whole number from ${min} to ${max}` })
+      .transform(Number)
+      .pipe(
+        z
+          .number()
+          .min(min, { message: `must be a whole number from ${min} to ${max}` })
+          .max(max, { message: `must be a whole number from ${min} to ${max}` }),
+      )
+      .optional()
+      .transform((v) => v ?? fallback),
+  );
+
+const text = (fallback: string) => z.preprocess(unsetIfEmpty, z.string().default(fallback));
+
+const httpUrl = z.url({ protocol: /^https?$/, message: 'must be an absolute http(s) URL' });
+
+const list = (item: z.ZodType<string, string>, what: string) =>
+  z.preprocess(
+    unsetIfEmpty,
+    z
+      .string()
+      .optional()
+      .transform((v) => (v === undefined ? [] : v.split(',').map((s) => s.trim()).filter(Boolean)))
+      .pipe(z.array(item, { message: `must be a comma-separated list of ${what}` })),
+  );
+
+const origin = z
+  .string()
+  .refine((s) => {
+    try {
+      const u = new URL(s);
+      return (u.protocol === 'http:' || u.protocol === 'https:') && u.origin === s;
+    } catch {
+      return false;
+    }
+  }, { message: 'must be a comma-separated list of origins like https://app.example.com' });
+
+const trustProxy = z.preprocess(
+  unsetIfEmpty,
+  z
+    .string()
+    .optional()
+    .transform((v): TrustProxy => {
+      if (v === undefined || v === 'false') return false;
+      if (v === 'true') return true;
+      if (/^\d+$/.test(v)) return Number(v);
+      return v.split(',').map((s) => s.trim()).filter(Boolean);
+    }),
+);
+
+const schema = z.object({
+  PUBLIC_PORT: integer(0, 65535, 11000),
+  PUBLIC_HOST: text('0.0.0.0'),
+  PRIVATE_PORT: integer(0, 65535, 11001),
+  PRIVATE_HOST: text('127.0.0.1'),
+  SCAN_URL_BASE: z.preprocess(unsetIfEmpty, httpUrl.optional()),
+  TRUST_PROXY: trustProxy,
+  SESSION_TTL_MS: integer(1_000, 3_600_000, 120_000),
+  SESSION_GRACE_MS: integer(0, 3_600_000, 60_000),
+  HOLD_MS: integer(10, 300_000, 25_000),
+  CORS_ORIGINS: list(origin, 'origins'),
+  INTERNAL_TOKEN: z.preprocess(
+    unsetIfEmpty,
+    z.string().min(16, { message: 'must be at least 16 characters when set' }).optional(),
+  ),
+  SHUTDOWN_TIMEOUT_MS: integer(100, 120_000, 5_000),
+  LOG_LEVEL: z.preprocess(
+    unsetIfEmpty,
+    z
+      .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
+        message: 'must be one of fatal, error, warn, info, debug, trace, silent',
+      })
+      .default('info'),
+  ),
+  DEMO: z.preprocess(
+    unsetIfEmpty,
+    z.enum(['0', '1'], { message: 'must be 0 or 1' }).default('0').transform((v) => v === '1'),
+  ),
+  REDIS_URL: z.preprocess(
+    unsetIfEmpty,
+    z
+      .string()
+      .refine((s) => /^rediss?:\/\//.test(s), { message: 'must be a redis:// or rediss:// URL' })
+      .optional(),
+  ),
+  REDIS_CLUSTER_NODES: list(
+    z.string().regex(/^[^\s:]+:\d{1,5}$/, { message: 'must be a comma-separated list of host:port' }),
+    'host:port',
+  ),
+  REDIS_PREFIX: z.preprocess(
+    unsetIfEmpty,
+    z
+      .string()
+      .regex(/^[A-Za-z0-9_.:-]{1,64}$/, { message: 'must be 1 to 64 characters of A-Z a-z 0-9 _ . : -' })
+      .default('qrelay'),
+  ),
+  NODE_ADDR: z.preprocess(unsetIfEmpty, httpUrl.optional()),
+  FORWARD_TIMEOUT_MS: integer(50, 60_000, 1_000),
+});
+
+/** Reads and validates configuration from `env`; throws ConfigError naming the variable. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `${String(i.path[0] ?? '?')}=${JSON.stringify(env[String(i.path[0])] ?? '')}: ${i.message}`);
+    throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
+  }
+  const e = parsed.data;
+  const config: Config = {
+    publicPort: e.PUBLIC_PORT,
+    publicHost: e.PUBLIC_HOST,
+    privatePort: e.PRIVATE_PORT,
+    privateHost: e.PRIVATE_HOST,
+    scanUrlBase: e.SCAN_URL_BASE ?? `http://localhost:${e.PUBLIC_PORT || 11000}/scan.html`,
+    trustProxy: e.TRUST_PROXY,
+    sessionTtlMs: e.SESSION_TTL_MS,
+    sessionGraceMs: e.SESSION_GRACE_MS,
+    holdMs: e.HOLD_MS,
+    corsOrigins: Object.freeze([...e.CORS_ORIGINS]),
+    internalToken: e.INTERNAL_TOKEN,
+    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    logLevel: e.LOG_LEVEL,
+    demo: e.DEMO,
+    redisUrl: e.REDIS_URL,
+    redisClusterNodes: Object.freeze([...e.REDIS_CLUSTER_NODES]),
+    redisPrefix: e.REDIS_PREFIX,
+    nodeAddr: e.NODE_ADDR,
+    forwardTimeoutMs: e.FORWARD_TIMEOUT_MS,
+  };
+  const clustered = config.redisUrl !== undefined || config.redisClusterNodes.length > 0;
+  if (config.redisUrl !== undefined && config.redisClusterNodes.length > 0) {
+    throw new ConfigError('invalid configuration:\n  REDIS_URL and REDIS_CLUSTER_NODES: set one, not both');
+  }
+  if (clustered && config.internalToken === undefined) {
+    throw new ConfigError(
+      'invalid configuration:\n  INTERNAL_TOKEN: required in cluster mode (REDIS_URL or REDIS_CLUSTER_NODES set), at least 16 characters',
+    );
+  }
+  return Object.freeze(config);
+}
+
+export const isClustered = (c: Config): boolean => c.redisUrl !== undefined || c.redisClusterNodes.length > 0;

@@ -1,0 +1,86 @@
+// The in-memory store: the embedded default for a single node (no REDIS_URL).
+//
+// Every session lives for the same TTL, so Map insertion order is expiry order: the sweeper
+// walks from the oldest entry and stops at the first one still inside its grace period, doing
+// work proportional to what it forgets.
+import { applyTransition, refuseTransition, type StatusChange, type StoredSession } from './session.js';
+import type { SessionStore, TransitionOutcome } from './session-store.js';
+
+export interface MemoryStoreOptions {
+  /** How long after expiry a session is still kept, ms. */
+  graceMs: number;
+  /** How often the sweeper runs, ms. */
+  sweepEveryMs?: number;
+  clock?: () => number;
+}
+
+export class MemoryStore implements SessionStore {
+  readonly #sessions = new Map<string, StoredSession>();
+  readonly #graceMs: number;
+  readonly #clock: () => number;
+  readonly #sweeper: NodeJS.Timeout;
+
+  constructor(options: MemoryStoreOptions) {
+    this.#graceMs = options.graceMs;
+    this.#clock = options.clock ?? Date.now;
+    this.#sweeper = setInterval(() => this.sweep(), options.sweepEveryMs ?? 1_000);
+    this.#sweeper.unref();
+  }
+
+  /** Number of sessions held (expired ones included until their grace period ends). */
+  get size(): number {
+    return this.#sessions.size;
+  }
+
+  async create(session: StoredSession): Promise<void> {
+    this.#sessions.set(session.key, session);
+  }
+
+  async get(key: string): Promise<StoredSession | undefined> {
+    return this.#live(key);
+  }
+
+  async claim(key: string): Promise<StoredSession | undefined> {
+    return this.#live(key);
+  }
+
+  async release(): Promise<void> {}
+
+  async transition(key: string, change: StatusChange, now: number): Promise<TransitionOutcome> {
+    const session = this.#live(key);
+    if (session === undefined) return undefined;
+    const refusal = refuseTransition(session, change, now);
+    if (refusal !== null) return { ok: false, refusal, session };
+    const next = applyTransition(session, change);
+    this.#sessions.set(key, next);
+    return { ok: true, session: next, route: undefined };
+  }
+
+  async markDelivered(key: string): Promise<boolean> {
+    const session = this.#live(key);
+    if (session === undefined || session.delivered) return false;
+    this.#sessions.set(key, { ...session, delivered: true, data: undefined });
+    return true;
+  }
+
+  async ping(): Promise<void> {}
+
+  async close(): Promise<void> {
+    clearInterval(this.#sweeper);
+  }
+
+  /** Forgets every session whose grace period has ended. */
+  sweep(): void {
+    const horizon = this.#clock() - this.#graceMs;
+    for (const [key, session] of this.#sessions) {
+      if (session.expiresAt > horizon) break;
+      this.#sessions.delete(key);
+    }
+  }
+
+  #live(key: string): StoredSession | undefined {
+    const session = this.#sessions.get(key);
+    if (session === undefined || session.expiresAt <= this.#clock() - this.#graceMs) return undefined;
+    return session;
+  }
+}

@@ -1,0 +1,115 @@
+// The held polls of this node: at most one per session key.
+//
+// Each held poll is governed by one AbortController. Everything that can end it (its hold
+// timeout, the session's expiry, a newer poll for the same key, a change of status, the client
+// hanging up, shutdown, a store failure) aborts that controller with a PollEnding as the abort reason. The one
+// 'abort' listener is the poll's only cleanup: it clears the timer, removes the registry entry
+// (if it is still ours) and resolves the hold, and AbortController guarantees it runs once.
+//
+// Per poll this costs a Waiter, its controller, one timer and one promise: no closures are made
+// for the timer or the listener (the Waiter is the listener; the timer callback is shared).
+import type { SessionView } from './session.js';
+
+// `failed` is not a client-visible ending: the store failed while the poll was being set up.
+export type PollEndReason = 'changed' | 'timeout' | 'superseded' | 'client-closed' | 'expired' | 'shutdown' | 'failed';
+
+export type PollEnding =
+  | { readonly reason: 'changed'; readonly view: SessionView }
+  | { readonly reason: Exclude<PollEndReason, 'changed'> };
+
+/** The endings that carry no state, as shared frozen values (used as abort reasons). */
+export const PollEnd = Object.freeze({
+  timeout: Object.freeze({ reason: 'timeout' }),
+  superseded: Object.freeze({ reason: 'superseded' }),
+  clientClosed: Object.freeze({ reason: 'client-closed' }),
+  expired: Object.freeze({ reason: 'expired' }),
+  shutdown: Object.freeze({ reason: 'shutdown' }),
+  failed: Object.freeze({ reason: 'failed' }),
+} satisfies Record<string, PollEnding>);
+
+const isPollEnding = (v: unknown): v is PollEnding =>
+  typeof v === 'object' && v !== null && typeof (v as { reason?: unknown }).reason === 'string';
+
+class Waiter {
+  timer: NodeJS.Timeout | undefined;
+  resolve!: (ending: PollEnding) => void;
+
+  constructor(
+    readonly registry: Map<string, Waiter>,
+    readonly key: string,
+    readonly since: number,
+    readonly controller: AbortController,
+    /** The ending its timer produces: `timeout`, or `expired` when the session ends first. */
+    readonly deadlineEnding: PollEnding,
+  ) {}
+
+  /** The abort listener: the one cleanup of this poll. */
+  handleEvent(): void {
+    clearTimeout(this.timer);
+    if (this.registry.get(this.key) === this) this.registry.delete(this.key);
+    const reason: unknown = this.controller.signal.reason;
+    // Anything aborting with a foreign reason is treated as the client going away.
+    this.resolve(isPollEnding(reason) ? reason : PollEnd.clientClosed);
+  }
+}
+
+function onDeadline(waiter: Waiter): void {
+  waiter.controller.abort(waiter.deadlineEnding);
+}
+
+export class PendingPolls {
+  readonly #waiters = new Map<string, Waiter>();
+
+  /** Number of polls held right now. */
+  get size(): number {
+    return this.#waiters.size;
+  }
+
+  /** Whether a poll for `key` is held here. */
+  has(key: string): boolean {
+    return this.#waiters.has(key);
+  }
+
+  /**
+   * Holds a poll for `key` until something ends it; a poll already held for `key` ends as
+   * `superseded`. The hold lasts `holdMs`, or until `expiresInMs` if that is sooner (then it ends
+   * as `expired`).
+   */
+  hold(key: string, since: number, controller: AbortController, holdMs: number, expiresInMs: number): Promise<PollEnding> {
+    const signal = controller.signal;
+    if (signal.aborted) {
+      const reason: unknown = signal.reason;
+      return Promise.resolve(isPollEnding(reason) ? reason : PollEnd.clientClosed);
+    }
+    this.#waiters.get(key)?.controller.abort(PollEnd.superseded);
+
+    const expiresFirst = expiresInMs <= holdMs;
+    const waiter = new Waiter(this.#waiters, key, since, controller, expiresFirst ? PollEnd.expired : PollEnd.timeout);
+    const ended = new Promise<PollEnding>((resolve) => {
+      waiter.resolve = resolve;
+    });
+    this.#waiters.set(key, waiter);
+    signal.addEventListener('abort', waiter, { once: true });
+    waiter.timer = setTimeout(onDeadline, Math.max(0, expiresFirst ? expiresInMs : holdMs), waiter);
+    waiter.timer.unref();
+    return ended;
+  }
+
+  /**
+   * Ends the poll held for `view.key` with `changed` if it waits for a version older than
+   * `view.version`. Returns whether a poll was woken.
+   */
+  wake(view: SessionView): boolean {
+    const waiter = this.#waiters.get(view.key);
+    if (waiter === undefined || view.version <= waiter.since) return false;
+    waiter.controller.abort({ reason: 'changed', view } satisfies PollEnding);
+    return true;
+  }
+
+  /** Ends every held poll with `ending`; returns how many there were. */
+  endAll(ending: PollEnding): number {
+    const count = this.#waiters.size;
+    for (const waiter of [...this.#waiters.values()]) waiter.controller.abort(ending);
+    return count;
+  }
+}

@@ -1,0 +1,267 @@
+// The login-session service: mint, poll, set, peek. It knows the store interface, the held polls
+// of this node and (in cluster mode) a Relay that hands a change to another node; it knows
+// nothing of HTTP, Redis or undici.
+//
+// Why a held poll cannot miss a change (cluster mode; one node is the special case with no routes):
+//   1. the poll registers its waiter in this node's PendingPolls,
+//   2. then records in the store "key K is held by this node" and reads the session, in one step,
+//   3. then wakes itself if what it read is newer than `since`.
+// A set is one atomic step that writes the new version and reads the route. Either that step runs
+// before step 2, and then step 2's read sees the new version (3 wakes the poll); or it runs after,
+// and then it reads the route naming this node, whose waiter already exists since step 1, and the
+// change is delivered to it (locally or through the relay). There is no third order.
+import { errors, QrelayError } from '../errors.js';
+import { PollEnd, type PendingPolls, type PollEnding } from './pending-polls.js';
+import { hashToken, newKey, newPollToken, tokenMatches } from './secrets.js';
+import {
+  effective,
+  isFinal,
+  viewOf,
+  type ClientInfo,
+  type SessionView,
+  type StatusChange,
+  type StoredSession,
+  type TransitionRefusal,
+} from './session.js';
+import type { SessionStore } from './session-store.js';
+
+/** Hands a change to the node holding the poll. Never throws: false when it was not delivered. */
+export interface Relay {
+  forward(route: string, view: SessionView): Promise<boolean>;
+}
+
+export interface SessionServiceOptions {
+  store: SessionStore;
+  polls: PendingPolls;
+  sessionTtlMs: number;
+  holdMs: number;
+  scanUrlBase: string;
+  clock?: () => number;
+  /** This node's address as other nodes reach it (cluster mode). */
+  nodeAddr?: string;
+  relay?: Relay;
+}
+
+export interface NewSession {
+  readonly key: string;
+  readonly pollToken: string;
+  readonly status: 'pending';
+  readonly version: 0;
+  readonly expiresAt: number;
+  readonly holdMs: number;
+  readonly scanUrl: string;
+}
+
+/** A poll's answer: a session view (200), or a reason to answer 204 (or nothing, if the client left). */
+export type PollAnswer =
+  | { readonly reason: 'ready' | 'changed' | 'expired'; readonly view: SessionView }
+  | { readonly reason: 'timeout' | 'superseded' | 'shutdown' | 'client-closed'; readonly view?: undefined };
+
+export interface SetResult {
+  readonly key: string;
+  readonly status: StoredSession['status'];
+  readonly version: number;
+  readonly delivered: boolean;
+  readonly client: ClientInfo;
+}
+
+export interface Peek {
+  readonly key: string;
+  readonly status: StoredSession['status'];
+  readonly version: number;
+  readonly expiresAt: number;
+  readonly actor?: string | undefined;
+  readonly data?: StoredSession['data'];
+  readonly delivered: boolean;
+  readonly client: ClientInfo;
+}
+
+/** Extra lifetime of a route record beyond the hold, so it outlives the poll it names. */
+const ROUTE_MARGIN_MS = 5_000;
+
+export class SessionService {
+  readonly #store: SessionStore;
+  readonly #polls: PendingPolls;
+  readonly #ttlMs: number;
+  readonly #holdMs: number;
+  readonly #scanUrlBase: string;
+  readonly #clock: () => number;
+  readonly #nodeAddr: string;
+  readonly #relay: Relay | undefined;
+  #closing = false;
+
+  constructor(options: SessionServiceOptions) {
+    this.#store = options.store;
+    this.#polls = options.polls;
+    this.#ttlMs = options.sessionTtlMs;
+    this.#holdMs = options.holdMs;
+    this.#scanUrlBase = options.scanUrlBase;
+    this.#clock = options.clock ?? Date.now;
+    this.#nodeAddr = options.nodeAddr ?? 'local';
+    this.#relay = options.relay;
+  }
+
+  get closing(): boolean {
+    return this.#closing;
+  }
+
+  async create(client: Omit<ClientInfo, 'createdAt'>): Promise<NewSession> {
+    this.#refuseWhenClosing();
+    const key = newKey();
+    const pollToken = newPollToken();
+    const now = this.#clock();
+    const session: StoredSession = {
+      key,
+      tokenHash: hashToken(pollToken),
+      status: 'pending',
+      version: 0,
+      expiresAt: now + this.#ttlMs,
+      client: { ...client, createdAt: now },
+      delivered: false,
+    };
+    await guard(this.#store.create(session));
+    return { key, pollToken, status: 'pending', version: 0, expiresAt: session.expiresAt, holdMs: this.#holdMs, scanUrl: this.scanUrl(key) };
+  }
+
+  scanUrl(key: string): string {
+    const url = new URL(this.#scanUrlBase);
+    url.searchParams.set('key', key);
+    return url.toString();
+  }
+
+  /** Whether `key` names a session this service still knows (for the QR image). */
+  async exists(key: string): Promise<boolean> {
+    return (await guard(this.#store.get(key))) !== undefined;
+  }
+
+  /**
+   * Answers GET /status/get. `controller` governs the hold: the caller aborts it with
+   * `PollEnd.clientClosed` when the client hangs up.
+   */
+  async poll(key: string, token: string | undefined, since: number, waitMs: number | undefined, controller: AbortController): Promise<PollAnswer> {
+    this.#refuseWhenClosing();
+    const stored = await guard(this.#store.get(key));
+    if (!tokenMatches(token, stored?.tokenHash) || stored === undefined) throw errors.sessionNotFound();
+
+    const now = this.#clock();
+    const current = effective(stored, now);
+    if (isFinal(current.status)) return this.#handOutFinal(current, 'ready');
+    if (current.version > since) return { reason: 'ready', view: viewOf(current) };
+
+    const holdMs = Math.min(this.#holdMs, waitMs ?? Number.POSITIVE_INFINITY);
+    const ended = this.#polls.hold(key, since, controller, holdMs, current.expiresAt - now); // step 1
+    if (!controller.signal.aborted) {
+      let claimed: StoredSession | undefined;
+      try {
+        claimed = await this.#store.claim(key, this.#nodeAddr, holdMs + ROUTE_MARGIN_MS); // step 2
+      } catch (cause) {
+        controller.abort(PollEnd.failed);
+        await ended;
+        throw errors.storeUnavailable(cause);
+      }
+      if (claimed === undefined) {
+        controller.abort(PollEnd.expired);
+      } else {
+        const latest = effective(claimed, this.#clock());
+        if (latest.version > since) controller.abort({ reason: 'changed', view: viewOf(latest) } satisfies PollEnding); // step 3
+      }
+    }
+
+    const ending = await ended;
+    switch (ending.reason) {
+      case 'changed':
+        return isFinal(ending.view.status) ? this.#handOutFinal(ending.view, 'changed') : { reason: 'changed', view: ending.view };
+      case 'expired':
+        return this.#answerExpiry(key, stored.expiresAt);
+      case 'failed':
+        throw errors.storeUnavailable();
+      default:
+        return { reason: ending.reason };
+    }
+  }
+
+  /** Answers POST /status/set: one atomic transition, then wake the poll wherever it is held. */
+  async set(key: string, change: StatusChange): Promise<SetResult> {
+    const outcome = await guard(this.#store.transition(key, change, this.#clock()));
+    if (outcome === undefined) throw errors.sessionNotFound();
+    if (!outcome.ok) throw refusalError(outcome.refusal);
+    const { session } = outcome;
+    const delivered = await this.#notify(viewOf(session), outcome.route);
+    return { key, status: session.status, version: session.version, delivered, client: session.client };
+  }
+
+  /** Answers POST /channel/set: another node hands over a change for a poll held here. */
+  receive(view: SessionView): boolean {
+    return this.#polls.wake(view);
+  }
+
+  async peek(key: string): Promise<Peek> {
+    const stored = await guard(this.#store.get(key));
+    if (stored === undefined) throw errors.sessionNotFound();
+    const s = effective(stored, this.#clock());
+    return {
+      key: s.key,
+      status: s.status,
+      version: s.version,
+      expiresAt: s.expiresAt,
+      actor: s.actor,
+      data: s.data,
+      delivered: s.delivered,
+      client: s.client,
+    };
+  }
+
+  /** Refuses new polls and sessions and ends every held poll with `shutdown`. */
+  shutdown(): number {
+    this.#closing = true;
+    return this.#polls.endAll(PollEnd.shutdown);
+  }
+
+  async #notify(view: SessionView, route: string | undefined): Promise<boolean> {
+    if (route === undefined || route === this.#nodeAddr || this.#relay === undefined) return this.#polls.wake(view);
+    return this.#relay.forward(route, view);
+  }
+
+  /** A held poll reached the session's lifetime: answer with the expired (or final) state. */
+  async #answerExpiry(key: string, expiresAt: number): Promise<PollAnswer> {
+    const stored = await guard(this.#store.get(key));
+    if (stored === undefined) throw errors.sessionNotFound();
+    // Timers may fire a hair early against the wall clock; the poll's own deadline is authoritative.
+    const current = effective(stored, Math.max(this.#clock(), expiresAt));
+    return this.#handOutFinal(current, 'expired');
+  }
+
+  /** A final status is handed out once: the first caller marks it delivered, later ones get 410. */
+  async #handOutFinal(s: StoredSession | SessionView, reason: 'ready' | 'changed' | 'expired'): Promise<PollAnswer> {
+    if ('delivered' in s && s.delivered) throw errors.alreadyDelivered();
+    if (!(await guard(this.#store.markDelivered(s.key)))) throw errors.alreadyDelivered();
+    return { reason, view: 'delivered' in s ? viewOf(s) : s };
+  }
+
+  #refuseWhenClosing(): void {
+    if (this.#closing) throw errors.shuttingDown();
+  }
+}
+
+/** Store failures become one catalogued 503; catalogued errors pass through. */
+async function guard<T>(p: Promise<T>): Promise<T> {
+  try {
+    return await p;
+  } catch (cause) {
+    if (cause instanceof QrelayError) throw cause;
+    throw errors.storeUnavailable(cause);
+  }
+}
+
+function refusalError(r: TransitionRefusal): QrelayError {
+  switch (r.code) {
+    case 'session_expired':
+      return errors.sessionExpired();
+    case 'invalid_transition':
+      return errors.invalidTransition(r.from, r.to);
+    case 'actor_mismatch':
+      return errors.actorMismatch();
+    case 'version_mismatch':
+      return errors.versionMismatch(r.expected, r.actual);
+  }
+}

@@ -1,0 +1,39 @@
+// The store interface: where sessions live. The memory store (one node) and the Redis store
+// (cluster) implement it with the same semantics; the behaviour suite runs against both.
+//
+// Stores keep sessions as written (`StoredSession`); expiry is derived by the caller with
+// `effective()`. A store forgets a session on its own some time after it expires (the grace period),
+// so memory and Redis do not grow with the number of sessions ever created.
+import type { StatusChange, StoredSession, TransitionRefusal } from './session.js';
+
+export type TransitionOutcome =
+  | { readonly ok: true; readonly session: StoredSession; readonly route: string | undefined }
+  | { readonly ok: false; readonly refusal: TransitionRefusal; readonly session: StoredSession }
+  | undefined;
+
+export interface SessionStore {
+  /** Adds a new session. Keys are random 128-bit values; a collision is not handled. */
+  create(session: StoredSession): Promise<void>;
+  /** The session as stored, or undefined when unknown or forgotten. */
+  get(key: string): Promise<StoredSession | undefined>;
+  /**
+   * Records that `holder` now holds the poll for `key` (for about `ttlMs`), then reads the
+   * session, in one step. A store without routing (memory) just reads.
+   */
+  claim(key: string, holder: string, ttlMs: number): Promise<StoredSession | undefined>;
+  /** Removes the route for `key` if `holder` still owns it. */
+  release(key: string, holder: string): Promise<void>;
+  /**
+   * Applies `change` atomically (check, bump version, write) and returns the new session with the
+   * node currently holding its poll, if any. `undefined` when the key is unknown.
+   */
+  transition(key: string, change: StatusChange, now: number): Promise<TransitionOutcome>;
+  /**
+   * Marks the final status as handed out and forgets its data. Returns false when it already was:
+   * the caller lost the race and must answer 410.
+   */
+  markDelivered(key: string): Promise<boolean>;
+  /** Resolves when the store is reachable; rejects otherwise. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,117 @@
+// A login session and its state machine.
+//
+//   pending --scanned--> scanned --confirmed--> confirmed
+//      \                    \
+//       +----cancelled-------+--cancelled----> cancelled
+//   (any non-final status) --lifetime ends--> expired
+//
+// Every change bumps `version` by one. Expiry is derived, not written: a non-final session read at
+// or after `expiresAt` *is* `expired` at `version + 1`. Nothing can change a session after its
+// lifetime (transitions refuse it), so the stored version is frozen and every node derives the
+// same expired state without a sweeper or a write racing the clock.
+
+export type SessionStatus = 'pending' | 'scanned' | 'confirmed' | 'cancelled' | 'expired';
+export type SettableStatus = 'scanned' | 'confirmed' | 'cancelled';
+export const SETTABLE_STATUSES: readonly SettableStatus[] = ['scanned', 'confirmed', 'cancelled'];
+
+export type JsonObject = { [key: string]: unknown };
+
+export interface ClientInfo {
+  readonly ip: string;
+  readonly userAgent: string;
+  readonly acceptLanguage: string;
+  /** Epoch ms. */
+  readonly createdAt: number;
+}
+
+/** A session as stored. `delivered` is set once a final status has been handed to a poll. */
+export interface StoredSession {
+  readonly key: string;
+  /** base64url SHA-256 of the poll token; the token itself is never stored. */
+  readonly tokenHash: string;
+  readonly status: SessionStatus;
+  readonly version: number;
+  readonly expiresAt: number;
+  readonly client: ClientInfo;
+  readonly actor?: string | undefined;
+  readonly data?: JsonObject | undefined;
+  readonly delivered: boolean;
+}
+
+/** What a poll returns: the public view of a session at a moment. */
+export interface SessionView {
+  readonly key: string;
+  readonly status: SessionStatus;
+  readonly version: number;
+  readonly expiresAt: number;
+  readonly data?: JsonObject | undefined;
+}
+
+export interface StatusChange {
+  readonly status: SettableStatus;
+  readonly actor?: string | undefined;
+  readonly data?: JsonObject | undefined;
+  readonly ifVersion?: number | undefined;
+}
+
+export type TransitionRefusal =
+  | { readonly code: 'session_expired' }
+  | { readonly code: 'invalid_transition'; readonly from: SessionStatus; readonly to: SettableStatus }
+  | { readonly code: 'actor_mismatch' }
+  | { readonly code: 'version_mismatch'; readonly expected: number; readonly actual: number };
+
+const FINAL: ReadonlySet<SessionStatus> = new Set(['confirmed', 'cancelled', 'expired']);
+export const isFinal = (status: SessionStatus): boolean => FINAL.has(status);
+
+const ALLOWED: Readonly<Record<SessionStatus, readonly SettableStatus[]>> = {
+  pending: ['scanned', 'cancelled'],
+  scanned: ['confirmed', 'cancelled'],
+  confirmed: [],
+  cancelled: [],
+  expired: [],
+};
+
+/** The session as it is at `now`: a non-final session past its lifetime is expired. */
+export function effective(s: StoredSession, now: number): StoredSession {
+  if (now < s.expiresAt || isFinal(s.status)) return s;
+  return { ...s, status: 'expired', version: s.version + 1, actor: s.actor, data: undefined };
+}
+
+/**
+ * Decides whether `change` may apply to `s` at `now`. Checks run in this order, so a client
+ * learns the most basic reason first: lifetime, then the transition table, then the actor that
+ * scanned, then compare-and-set. The Lua script in cluster/ implements the same order.
+ */
+export function refuseTransition(s: StoredSession, change: StatusChange, now: number): TransitionRefusal | null {
+  const current = effective(s, now);
+  if (current.status === 'expired') return { code: 'session_expired' };
+  if (!ALLOWED[current.status].includes(change.status)) {
+    return { code: 'invalid_transition', from: current.status, to: change.status };
+  }
+  if (current.status === 'scanned' && current.actor !== undefined && change.actor !== current.actor) {
+    return { code: 'actor_mismatch' };
+  }
+  if (change.ifVersion !== undefined && change.ifVersion !== current.version) {
+    return { code: 'version_mismatch', expected: change.ifVersion, actual: current.version };
+  }
+  return null;
+}
+
+/** The session after an allowed change. The scanning actor sticks; data belongs to its status. */
+export function applyTransition(s: StoredSession, change: StatusChange): StoredSession {
+  return {
+    ...s,
+    status: change.status,
+    version: s.version + 1,
+    actor: s.status === 'pending' ? change.actor : s.actor,
+    data: change.data,
+  };
+}
+
+export const viewOf = (s: StoredSession): SessionView => ({
+  key: s.key,
+  status: s.status,
+  version: s.version,
+  expiresAt: s.expiresAt,
+  data: s.data,
+});

@@ -1,0 +1,68 @@
+// The error catalog. Every failure a client can see is a QrelayError with a stable string `code`
+// (callers and tests match on it, never on message text), an HTTP status, and optionally a
+// Retry-After. The HTTP error handler turns any of them into {"error": {"code", "message"}}.
+
+export interface QrelayErrorOptions {
+  cause?: unknown;
+  /** Seconds the client should wait before retrying (sent as Retry-After). */
+  retryAfterS?: number;
+}
+
+export class QrelayError extends Error {
+  override readonly name = 'QrelayError';
+  readonly retryAfterS: number | undefined;
+
+  constructor(
+    readonly code: string,
+    readonly status: number,
+    message: string,
+    options: QrelayErrorOptions = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.retryAfterS = options.retryAfterS;
+  }
+}
+
+const snake = (field: string): string => field.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+
+/** 400 for one malformed input; the code names the field (`invalid_since`, `invalid_if_version`). */
+export const invalidField = (field: string, message: string): QrelayError =>
+  new QrelayError(`invalid_${snake(field)}`, 400, `${field}: ${message}`);
+
+export const errors = {
+  invalidJson: (cause?: unknown) =>
+    new QrelayError('invalid_json', 400, 'the request body is not valid JSON', { cause }),
+  unsupportedMediaType: (detail = 'the request body must be application/json') =>
+    new QrelayError('unsupported_media_type', 415, detail),
+  payloadTooLarge: (limit: string) =>
+    new QrelayError('payload_too_large', 413, `the request body is larger than ${limit}`),
+  dataTooLarge: (limitBytes: number) =>
+    new QrelayError('data_too_large', 413, `data: its JSON encoding is larger than ${limitBytes} bytes`),
+  badRequest: (message: string, cause?: unknown) => new QrelayError('bad_request', 400, message, { cause }),
+
+  /** Unknown key and wrong or missing poll token must be indistinguishable: one body for both. */
+  sessionNotFound: () => new QrelayError('not_found', 404, 'no such session'),
+  noRoute: (method: string, path: string) =>
+    new QrelayError('no_route', 404, `no route for ${method} ${path}`),
+  alreadyDelivered: () =>
+    new QrelayError('already_delivered', 410, 'the final status of this session was already delivered'),
+  sessionExpired: () => new QrelayError('session_expired', 410, 'the session has expired'),
+
+  invalidTransition: (from: string, to: string) =>
+    new QrelayError('invalid_transition', 409, `a ${from} session cannot become ${to}`),
+  actorMismatch: () =>
+    new QrelayError('actor_mismatch', 409, 'the session was scanned by another actor'),
+  versionMismatch: (expected: number, actual: number) =>
+    new QrelayError('version_mismatch', 409, `ifVersion is ${expected} but the session is at version ${actual}`),
+
+  unauthorized: () =>
+    new QrelayError('unauthorized', 401, 'a valid Authorization: Bearer <INTERNAL_TOKEN> header is required'),
+  storeUnavailable: (cause?: unknown) =>
+    new QrelayError('store_unavailable', 503, 'the session store is unreachable; retry shortly', {
+      cause,
+      retryAfterS: 1,
+    }),
+  shuttingDown: () =>
+    new QrelayError('shutting_down', 503, 'this node is shutting down; retry on another node', { retryAfterS: 1 }),
+  internal: (cause?: unknown) => new QrelayError('internal_error', 500, 'internal error', { cause }),
+} as const;

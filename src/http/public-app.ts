@@ -1,0 +1,106 @@
+// The public listener: what browsers reach. Only these routes exist here; the private routes are
+// on another express app bound to another port, so none of them can be reached from here.
+import { fileURLToPath } from 'node:url';
+import cors from 'cors';
+import express, { type Request, type Response } from 'express';
+import helmet from 'helmet';
+import type { Logger } from 'pino';
+import QRCode from 'qrcode';
+import { errors } from '../errors.js';
+import { PollEnd } from '../core/pending-polls.js';
+import type { SessionService } from '../core/session-service.js';
+import { errorHandler, noRoute } from './error-handler.js';
+import { noStore } from './no-store.js';
+import { keyQuery, parseOr400, pollQuery } from './validation.js';
+import type { TrustProxy } from '../config.js';
+
+export interface PublicAppOptions {
+  service: SessionService;
+  log: Logger;
+  trustProxy: TrustProxy;
+  corsOrigins: readonly string[];
+  /** Extra routes mounted before the static files (the demo backend). */
+  extraRoutes?: express.Router;
+}
+
+const PUBLIC_DIR = fileURLToPath(new URL('../../public', import.meta.url));
+
+// Stored per session and shown on the phone; bounded so a session's footprint is bounded too.
+const clip = (s: string | undefined, max: number): string => (s ?? '').slice(0, max);
+
+export function clientOf(req: Request): { ip: string; userAgent: string; acceptLanguage: string } {
+  return {
+    ip: req.ip ?? req.socket.remoteAddress ?? '',
+    userAgent: clip(req.get('user-agent'), 512),
+    acceptLanguage: clip(req.get('accept-language'), 128),
+  };
+}
+
+/** The poll token from `Authorization: Bearer <token>`, if the header has that form. */
+function bearer(req: Request): string | undefined {
+  const header = req.headers.authorization;
+  if (header === undefined || !header.startsWith('Bearer ')) return undefined;
+  return header.slice(7).trim();
+}
+
+export function publicApp(options: PublicAppOptions): express.Express {
+  const { service } = options;
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.set('trust proxy', options.trustProxy);
+  app.use(noStore);
+  app.use(
+    helmet({
+      // With CORS origins configured, integrators embed the QR image from their own origin.
+      crossOriginResourcePolicy: { policy: options.corsOrigins.length > 0 ? 'cross-origin' : 'same-origin' },
+    }),
+  );
+  if (options.corsOrigins.length > 0) {
+    app.use(
+      cors({
+        origin: [...options.corsOrigins],
+        methods: ['GET', 'POST'],
+        allowedHeaders: ['Authorization', 'Content-Type'],
+        maxAge: 600,
+      }),
+    );
+  }
+
+  app.post('/status/new', async (req: Request, res: Response) => {
+    const created = await service.create(clientOf(req));
+    res.status(201).json(created);
+  });
+
+  app.get('/status/get', async (req: Request, res: Response) => {
+    const query = parseOr400(pollQuery, req.query);
+    const controller = new AbortController();
+    const onClose = (): void => controller.abort(PollEnd.clientClosed);
+    res.once('close', onClose);
+    try {
+      const answer = await service.poll(query.key, bearer(req), query.since ?? 0, query.wait, controller);
+      if (answer.view !== undefined) {
+        res.status(200).json(answer.view);
+      } else if (answer.reason !== 'client-closed') {
+        // On shutdown, also ask the client to reconnect elsewhere rather than reuse this socket.
+        if (answer.reason === 'shutdown') res.setHeader('Connection', 'close');
+        res.status(204).end();
+      }
+    } finally {
+      res.off('close', onClose);
+    }
+  });
+
+  app.get('/status/qr.svg', async (req: Request, res: Response) => {
+    const { key } = parseOr400(keyQuery, req.query);
+    if (!(await service.exists(key))) throw errors.sessionNotFound();
+    const svg = await QRCode.toString(service.scanUrl(key), { type: 'svg', errorCorrectionLevel: 'M', margin: 2 });
+    res.type('image/svg+xml').send(svg);
+  });
+
+  if (options.extraRoutes !== undefined) app.use(options.extraRoutes);
+  app.use(express.static(PUBLIC_DIR, { cacheControl: false, etag: false, lastModified: false, index: 'index.html' }));
+  app.use(noRoute);
+  app.use(errorHandler(options.log));
+  return app;
+}

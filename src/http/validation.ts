@@ -1,0 +1,78 @@
+// Wire-format schemas for both listeners, and the one function that turns a schema failure into
+// a catalogued 400 naming the offending field (`invalid_since`, `invalid_data`, ...).
+import { z } from 'zod';
+import { invalidField, QrelayError } from '../errors.js';
+import { KEY_PATTERN } from '../core/secrets.js';
+import { SETTABLE_STATUSES, type SessionStatus } from '../core/session.js';
+
+const ALL_STATUSES: readonly SessionStatus[] = ['pending', 'scanned', 'confirmed', 'cancelled', 'expired'];
+
+/** Largest `data` object accepted on a status change, as JSON bytes. */
+export const DATA_LIMIT_BYTES = 4096;
+
+const key = z
+  .string({ error: 'is required, once, as a 22-character base64url session key' })
+  .regex(KEY_PATTERN, { error: 'must be a 22-character base64url session key' });
+
+const wholeNumber = (what: string) =>
+  z
+    .string({ error: `must be given once, as ${what}` })
+    .regex(/^\d{1,15}$/, { error: `must be ${what}` })
+    .transform(Number);
+
+export const pollQuery = z.object({
+  key,
+  since: wholeNumber('a whole number of 0 or more').optional(),
+  wait: wholeNumber('a whole number of milliseconds').optional(),
+});
+
+export const keyQuery = z.object({ key });
+
+const jsonObject = z.record(z.string(), z.unknown(), { error: 'must be a JSON object' });
+const version = z
+  .number({ error: 'must be a whole number of 0 or more' })
+  .int({ error: 'must be a whole number of 0 or more' })
+  .min(0, { error: 'must be a whole number of 0 or more' })
+  .max(Number.MAX_SAFE_INTEGER, { error: 'is too large' });
+
+export const setBody = z.strictObject(
+  {
+    key,
+    status: z.enum(SETTABLE_STATUSES, { error: 'must be one of scanned, confirmed, cancelled' }),
+    actor: z
+      .string({ error: 'must be a string' })
+      .min(1, { error: 'must not be empty' })
+      .max(256, { error: 'must be at most 256 characters' })
+      .optional(),
+    data: jsonObject.optional(),
+    ifVersion: version.optional(),
+  },
+  { error: 'must be a JSON object' },
+);
+
+export const channelBody = z.strictObject(
+  {
+    key,
+    status: z.enum(ALL_STATUSES, { error: 'must be a session status' }),
+    version,
+    expiresAt: version,
+    data: jsonObject.optional(),
+  },
+  { error: 'must be a JSON object' },
+);
+
+/** Parses `input` with `schema` or throws a 400 naming the first offending field. */
+export function parseOr400<S extends z.ZodType>(schema: S, input: unknown): z.output<S> {
+  const result = schema.safeParse(input);
+  if (result.success) return result.data;
+  throw issueError(result.error.issues[0]);
+}
+
+function issueError(issue: z.core.$ZodIssue | undefined): QrelayError {
+  if (issue === undefined) return invalidField('body', 'is invalid');
+  if (issue.code === 'unrecognized_keys') {
+    return new QrelayError('unknown_field', 400, `${issue.keys[0] ?? 'body'}: is not a known field`);
+  }
+  const field = issue.path.length > 0 ? String(issue.path[0]) : 'body';
+  return invalidField(field, issue.message);
+}

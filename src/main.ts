@@ -1,0 +1,41 @@
+// Entry point: read the configuration, start the node, stop it cleanly on SIGTERM/SIGINT.
+import pino from 'pino';
+import { ConfigError, isClustered, loadConfig, type Config } from './config.js';
+import { startQrelay } from './app.js';
+
+let config: Config;
+try {
+  config = loadConfig();
+} catch (err) {
+  if (!(err instanceof ConfigError)) throw err;
+  process.stderr.write(`qrelay: ${err.message}\n`);
+  process.exit(2);
+}
+
+const log = pino({ level: config.logLevel });
+const node = await startQrelay(config, { log });
+log.info(
+  { public: node.publicUrl, private: node.privateUrl, mode: isClustered(config) ? 'cluster' : 'memory' },
+  'qrelay listening',
+);
+
+let stopping = false;
+function stop(signal: NodeJS.Signals): void {
+  if (stopping) return;
+  stopping = true;
+  log.info({ signal }, 'stopping');
+  // The watchdog: if the graceful path stalls, exit anyway.
+  setTimeout(() => {
+    log.error('shutdown stalled; forcing exit');
+    process.exit(1);
+  }, config.shutdownTimeoutMs + 2_000).unref();
+  node.close().then(
+    () => process.exit(0),
+    (err: unknown) => {
+      log.error({ err }, 'shutdown failed');
+      process.exit(1);
+    },
+  );
+}
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);
