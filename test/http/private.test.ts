@@ -1,0 +1,173 @@
+// The private listener: status changes, peek, health, INTERNAL_TOKEN, and the wall between ports.
+import request from 'supertest';
+import { describe, expect, it } from 'vitest';
+import { mint, poll, setStatus, startNode } from '../support/node.js';
+
+describe('POST /status/set', () => {
+  it('walks pending -> scanned -> confirmed, bumping the version and naming the asking client', async () => {
+    const node = await startNode();
+    const s = await mint(node, { 'User-Agent': 'PC browser' });
+    const scanned = await setStatus(node, { key: s.key, status: 'scanned', actor: 'user-1', data: { name: 'Ann' } }).expect(200);
+    expect(scanned.body).toMatchObject({ key: s.key, status: 'scanned', version: 1, delivered: false });
+    expect(scanned.body.client).toMatchObject({ ip: '127.0.0.1', userAgent: 'PC browser', acceptLanguage: '' });
+    const confirmed = await setStatus(node, { key: s.key, status: 'confirmed', actor: 'user-1', ifVersion: 1 }).expect(200);
+    expect(confirmed.body).toMatchObject({ status: 'confirmed', version: 2 });
+  });
+
+  it.each([
+    ['pending', 'confirmed', 'invalid_transition'],
+    ['confirmed', 'cancelled', 'invalid_transition'],
+    ['cancelled', 'scanned', 'invalid_transition'],
+    ['scanned', 'scanned', 'invalid_transition'],
+  ] as const)('refuses %s -> %s with 409 %s', async (from, to, code) => {
+    const node = await startNode();
+    const s = await mint(node);
+    const path: Record<string, string[]> = { pending: [], scanned: ['scanned'], confirmed: ['scanned', 'confirmed'], cancelled: ['cancelled'] };
+    for (const step of path[from] ?? []) await setStatus(node, { key: s.key, status: step }).expect(200);
+    const res = await setStatus(node, { key: s.key, status: to }).expect(409);
+    expect(res.body.error.code).toBe(code);
+  });
+
+  it('requires the scanning actor to confirm or cancel', async () => {
+    const node = await startNode();
+    const s = await mint(node);
+    await setStatus(node, { key: s.key, status: 'scanned', actor: 'alice' }).expect(200);
+    for (const body of [{ status: 'confirmed', actor: 'bob' }, { status: 'confirmed' }, { status: 'cancelled', actor: 'bob' }]) {
+      const res = await setStatus(node, { key: s.key, ...body }).expect(409);
+      expect(res.body.error.code).toBe('actor_mismatch');
+    }
+    await setStatus(node, { key: s.key, status: 'cancelled', actor: 'alice' }).expect(200);
+  });
+
+  it('ifVersion is compare-and-set: a stale version is refused, and the body says which', async () => {
+    const node = await startNode();
+    const s = await mint(node);
+    await setStatus(node, { key: s.key, status: 'scanned', ifVersion: 0 }).expect(200);
+    const stale = await setStatus(node, { key: s.key, status: 'confirmed', ifVersion: 0 }).expect(409);
+    expect(stale.body.error).toEqual({ code: 'version_mismatch', message: 'ifVersion is 0 but the session is at version 1' });
+    await setStatus(node, { key: s.key, status: 'confirmed', ifVersion: 1 }).expect(200);
+  });
+
+  it('404 for an unknown key', async () => {
+    const node = await startNode();
+    const res = await setStatus(node, { key: 'C'.repeat(22), status: 'scanned' }).expect(404);
+    expect(res.body.error.code).toBe('not_found');
+  });
+
+  it('data is a JSON object of at most 4 KiB', async () => {
+    const node = await startNode();
+    const s = await mint(node);
+    const big = await setStatus(node, { key: s.key, status: 'scanned', data: { blob: 'x'.repeat(4_100) } }).expect(413);
+    expect(big.body.error.code).toBe('data_too_large');
+    await setStatus(node, { key: s.key, status: 'scanned', data: { blob: 'x'.repeat(4_000) } }).expect(200);
+    for (const data of [[1, 2], 'text', 5, null]) {
+      const res = await setStatus(node, { key: s.key, status: 'confirmed', data }).expect(400);
+      expect(res.body.error.code).toBe('invalid_data');
+    }
+  });
+});
+
+describe('GET /status/peek', () => {
+  it('shows state and client info without holding, and never the token', async () => {
+    const node = await startNode();
+    const s = await mint(node, { 'User-Agent': 'UA', 'Accept-Language': 'fr' });
+    await setStatus(node, { key: s.key, status: 'scanned', actor: 'bob', data: { name: 'Bob' } }).expect(200);
+    const res = await request(node.privateUrl).get('/status/peek').query({ key: s.key }).expect(200);
+    expect(res.body).toMatchObject({ key: s.key, status: 'scanned', version: 1, actor: 'bob', data: { name: 'Bob' }, delivered: false });
+    expect(res.body.client).toMatchObject({ ip: '127.0.0.1', userAgent: 'UA', acceptLanguage: 'fr' });
+    expect(JSON.stringify(res.body)).not.toContain(s.pollToken);
+    expect(node.polls.size).toBe(0);
+    await request(node.privateUrl).get('/status/peek').query({ key: 'D'.repeat(22) }).expect(404);
+  });
+});
+
+describe('health', () => {
+  it('healthz says alive and readyz says ready', async () => {
+    const node = await startNode();
+    expect((await request(node.privateUrl).get('/healthz').expect(200)).body).toEqual({ status: 'ok' });
+    expect((await request(node.privateUrl).get('/readyz').expect(200)).body).toEqual({ status: 'ready' });
+  });
+});
+
+describe('INTERNAL_TOKEN', () => {
+  it('when set, every private request needs it', async () => {
+    const token = 'internal-secret-0123456789';
+    const node = await startNode({ INTERNAL_TOKEN: token });
+    const s = await mint(node);
+    for (const auth of [undefined, 'Bearer wrong', `Basic ${token}`, `Bearer ${token}x`]) {
+      const req = request(node.privateUrl).get('/healthz');
+      const res = await (auth === undefined ? req : req.set('Authorization', auth)).expect(401);
+      expect(res.body.error.code).toBe('unauthorized');
+    }
+    await setStatus(node, { key: s.key, status: 'scanned' }).expect(401);
+    await setStatus(node, { key: s.key, status: 'scanned' }, token).expect(200);
+    await request(node.privateUrl).get('/healthz').set('Authorization', `Bearer ${token}`).expect(200);
+  });
+});
+
+describe('two listeners, two route sets', () => {
+  it('nothing private is routable on the public listener', async () => {
+    const node = await startNode();
+    const s = await mint(node);
+    for (const [method, path] of [
+      ['post', '/status/set'],
+      ['get', `/status/peek?key=${s.key}`],
+      ['post', '/channel/set'],
+      ['get', '/healthz'],
+      ['get', '/readyz'],
+    ] as const) {
+      const res = await request(node.publicUrl)[method](path).send({ key: s.key, status: 'scanned' });
+      expect(res.status, `${method} ${path}`).toBe(404);
+      expect(res.body.error.code).toBe('no_route');
+    }
+    expect((await request(node.privateUrl).get(`/status/peek?key=${s.key}`)).body.status).toBe('pending');
+  });
+
+  it('nothing public is routable on the private listener', async () => {
+    const node = await startNode();
+    const s = await mint(node);
+    for (const [method, path] of [
+      ['post', '/status/new'],
+      ['get', `/status/get?key=${s.key}`],
+      ['get', `/status/qr.svg?key=${s.key}`],
+      ['get', '/'],
+    ] as const) {
+      const res = await request(node.privateUrl)[method](path).set('Authorization', `Bearer ${s.pollToken}`);
+      expect(res.status, `${method} ${path}`).toBe(404);
+    }
+  });
+});
+
+describe('headers', () => {
+  it('every response on both listeners carries Cache-Control: no-store; public ones carry helmet headers', async () => {
+    const node = await startNode();
+    const s = await mint(node);
+    const responses = [
+      await request(node.publicUrl).post('/status/new'),
+      await poll(node, s, { wait: 10 }),
+      await request(node.publicUrl).get('/'),
+      await request(node.publicUrl).get('/nope'),
+      await request(node.privateUrl).get('/healthz'),
+      await request(node.privateUrl).get('/nope'),
+    ];
+    for (const r of responses) expect(r.headers['cache-control']).toBe('no-store');
+    expect(responses[2]?.headers['content-security-policy']).toContain("default-src 'self'");
+    expect(responses[2]?.headers['x-content-type-options']).toBe('nosniff');
+  });
+
+  it('CORS is off by default and allows only listed origins', async () => {
+    const closed = await startNode();
+    const open = await startNode({ CORS_ORIGINS: 'https://app.example' });
+    const none = await request(closed.publicUrl).post('/status/new').set('Origin', 'https://app.example');
+    expect(none.headers['access-control-allow-origin']).toBeUndefined();
+    const allowed = await request(open.publicUrl)
+      .options('/status/get')
+      .set('Origin', 'https://app.example')
+      .set('Access-Control-Request-Method', 'GET')
+      .set('Access-Control-Request-Headers', 'authorization');
+    expect(allowed.headers['access-control-allow-origin']).toBe('https://app.example');
+    expect(allowed.headers['access-control-allow-headers']).toMatch(/Authorization/i);
+    const other = await request(open.publicUrl).post('/status/new').set('Origin', 'https://evil.example');
+    expect(other.headers['access-control-allow-origin']).toBeUndefined();
+  });
+});

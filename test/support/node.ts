@@ -1,0 +1,50 @@
+// Test support: boot real qrelay nodes on port 0 and tear them down when the test ends.
+import { onTestFinished } from 'vitest';
+import request from 'supertest';
+import { loadConfig } from '../../src/config.js';
+import { startQrelay, type Qrelay, type StartOptions } from '../../src/app.js';
+import type { NewSession } from '../../src/core/session-service.js';
+
+export const TEST_ENV: Record<string, string> = {
+  PUBLIC_HOST: '127.0.0.1',
+  PUBLIC_PORT: '0',
+  PRIVATE_PORT: '0',
+  HOLD_MS: '3000',
+  LOG_LEVEL: 'silent',
+  SHUTDOWN_TIMEOUT_MS: '2000',
+};
+
+/** Starts a node with test defaults plus `env`; it is closed when the current test finishes. */
+export async function startNode(env: Record<string, string> = {}, options: StartOptions = {}): Promise<Qrelay> {
+  const node = await startQrelay(loadConfig({ ...TEST_ENV, ...env }), options);
+  onTestFinished(() => node.close());
+  return node;
+}
+
+export async function mint(node: Qrelay, headers: Record<string, string> = {}): Promise<NewSession> {
+  const res = await request(node.publicUrl).post('/status/new').set(headers).expect(201);
+  return res.body as NewSession;
+}
+
+export function poll(node: Qrelay, s: { key: string; pollToken: string }, query: Record<string, string | number> = {}) {
+  return request(node.publicUrl)
+    .get('/status/get')
+    .query({ key: s.key, ...query })
+    .set('Authorization', `Bearer ${s.pollToken}`);
+}
+
+export function setStatus(node: Qrelay, body: Record<string, unknown>, token?: string) {
+  const req = request(node.privateUrl).post('/status/set').send(body);
+  return token === undefined ? req : req.set('Authorization', `Bearer ${token}`);
+}
+
+/** Polls `cond` every few ms until it holds; fails the test after `timeoutMs`. */
+export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs = 3_000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

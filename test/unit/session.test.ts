@@ -1,0 +1,87 @@
+import { describe, expect, it } from 'vitest';
+import {
+  applyTransition,
+  effective,
+  refuseTransition,
+  type SessionStatus,
+  type SettableStatus,
+  type StoredSession,
+} from '../../src/core/session.js';
+
+const base: StoredSession = {
+  key: 'k'.repeat(22),
+  tokenHash: 'h',
+  status: 'pending',
+  version: 0,
+  expiresAt: 1_000,
+  client: { ip: '1.2.3.4', userAgent: 'ua', acceptLanguage: 'en', createdAt: 0 },
+  delivered: false,
+};
+const at = (status: SessionStatus, extra: Partial<StoredSession> = {}): StoredSession => ({ ...base, status, ...extra });
+
+describe('the transition table', () => {
+  const table: Array<[SessionStatus, SettableStatus, string | null]> = [
+    ['pending', 'scanned', null],
+    ['pending', 'cancelled', null],
+    ['pending', 'confirmed', 'invalid_transition'],
+    ['scanned', 'confirmed', null],
+    ['scanned', 'cancelled', null],
+    ['scanned', 'scanned', 'invalid_transition'],
+    ['confirmed', 'cancelled', 'invalid_transition'],
+    ['confirmed', 'scanned', 'invalid_transition'],
+    ['cancelled', 'confirmed', 'invalid_transition'],
+    ['cancelled', 'scanned', 'invalid_transition'],
+    ['expired', 'scanned', 'session_expired'],
+  ];
+  it.each(table)('%s -> %s is %s', (from, to, refusal) => {
+    expect(refuseTransition(at(from), { status: to }, 0)?.code ?? null).toBe(refusal);
+  });
+
+  it('a session past its lifetime refuses every change as expired', () => {
+    expect(refuseTransition(at('pending'), { status: 'scanned' }, 1_000)?.code).toBe('session_expired');
+    expect(refuseTransition(at('scanned'), { status: 'confirmed' }, 5_000)?.code).toBe('session_expired');
+  });
+
+  it('confirm and cancel after a scan must name the scanning actor', () => {
+    const scanned = applyTransition(at('pending'), { status: 'scanned', actor: 'alice' });
+    expect(scanned.actor).toBe('alice');
+    expect(refuseTransition(scanned, { status: 'confirmed', actor: 'bob' }, 0)?.code).toBe('actor_mismatch');
+    expect(refuseTransition(scanned, { status: 'confirmed' }, 0)?.code).toBe('actor_mismatch');
+    expect(refuseTransition(scanned, { status: 'cancelled', actor: 'bob' }, 0)?.code).toBe('actor_mismatch');
+    expect(refuseTransition(scanned, { status: 'confirmed', actor: 'alice' }, 0)).toBeNull();
+    expect(refuseTransition(scanned, { status: 'cancelled', actor: 'alice' }, 0)).toBeNull();
+  });
+
+  it('a scan without an actor binds nobody', () => {
+    const scanned = applyTransition(at('pending'), { status: 'scanned' });
+    expect(refuseTransition(scanned, { status: 'confirmed', actor: 'anyone' }, 0)).toBeNull();
+  });
+
+  it('ifVersion is compare-and-set on the current version', () => {
+    expect(refuseTransition(at('pending', { version: 0 }), { status: 'scanned', ifVersion: 1 }, 0)).toEqual({
+      code: 'version_mismatch',
+      expected: 1,
+      actual: 0,
+    });
+    expect(refuseTransition(at('pending', { version: 0 }), { status: 'scanned', ifVersion: 0 }, 0)).toBeNull();
+  });
+
+  it('each change bumps the version by one and carries its own data', () => {
+    const scanned = applyTransition(at('pending'), { status: 'scanned', data: { name: 'A' } });
+    const confirmed = applyTransition(scanned, { status: 'confirmed', data: { ticket: 't' } });
+    expect([scanned.version, confirmed.version]).toEqual([1, 2]);
+    expect(confirmed.data).toEqual({ ticket: 't' });
+  });
+});
+
+describe('derived expiry', () => {
+  it('a non-final session at or past expiresAt is expired at version + 1, without its data', () => {
+    const s = at('scanned', { version: 1, data: { name: 'A' } });
+    expect(effective(s, 999)).toBe(s);
+    expect(effective(s, 1_000)).toMatchObject({ status: 'expired', version: 2, data: undefined });
+  });
+  it('a final session stays as it is', () => {
+    const s = at('confirmed', { version: 2 });
+    expect(effective(s, 10_000)).toBe(s);
+  });
+});

@@ -1,0 +1,13 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 20_000,
+    hookTimeout: 30_000,
+    // Integration tests boot real listeners and (in cluster suites) share Redis servers; files
+    // run in parallel, tests inside a file one after another.
+    fileParallelism: true,
+    reporters: ['default'],
+  },
+});
