@@ -3,6 +3,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    globalSetup: ['test/support/global-redis.ts'],
     testTimeout: 20_000,
     hookTimeout: 30_000,
     // Integration tests boot real listeners and (in cluster suites) share Redis servers; files

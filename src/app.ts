@@ -3,7 +3,9 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pino, { type Logger } from 'pino';
-import type { Config } from './config.js';
+import { isClustered, type Config } from './config.js';
+import { HttpRelay } from './cluster/http-relay.js';
+import { RedisStore, type RedisTarget } from './cluster/redis-store.js';
 import { MemoryStore } from './core/memory-store.js';
 import { PendingPolls } from './core/pending-polls.js';
 import { SessionService } from './core/session-service.js';
@@ -20,6 +22,8 @@ export interface Qrelay {
   readonly config: Config;
   readonly publicUrl: string;
   readonly privateUrl: string;
+  /** This node's identity in route records (cluster mode). */
+  readonly nodeAddr: string;
   readonly service: SessionService;
   readonly polls: PendingPolls;
   readonly store: SessionStore;
@@ -60,33 +64,80 @@ function closeServer(server: http.Server, timeoutMs: number): Promise<void> {
   });
 }
 
+function redisTarget(config: Config): RedisTarget {
+  if (config.redisClusterNodes.length > 0) return { kind: 'cluster', nodes: config.redisClusterNodes };
+  if (config.redisSentinels.length > 0) return { kind: 'sentinel', sentinels: config.redisSentinels, name: config.redisSentinelName };
+  return { kind: 'url', url: config.redisUrl ?? '' };
+}
+
+/** How long start-up waits for Redis before starting anyway (not ready, recovering by itself). */
+const REDIS_START_WAIT_MS = 5_000;
+
 export async function startQrelay(config: Config, options: StartOptions = {}): Promise<Qrelay> {
   const log = options.log ?? pino({ level: config.logLevel });
-  const store: SessionStore = new MemoryStore({ graceMs: config.sessionGraceMs, clock: options.clock });
-  const polls = new PendingPolls();
-  const service = new SessionService({
-    store,
-    polls,
-    sessionTtlMs: config.sessionTtlMs,
-    holdMs: config.holdMs,
-    scanUrlBase: config.scanUrlBase,
-    clock: options.clock,
-  });
+  const clustered = isClustered(config);
 
-  const publicServer = http.createServer(publicApp({ service, log, trustProxy: config.trustProxy, corsOrigins: config.corsOrigins }));
-  const privateServer = http.createServer(privateApp({ service, store, log, internalToken: config.internalToken }));
+  let store: SessionStore;
+  let relay: HttpRelay | undefined;
+  if (clustered) {
+    let redisDown = false;
+    const redis = new RedisStore({
+      target: redisTarget(config),
+      prefix: config.redisPrefix,
+      graceMs: config.sessionGraceMs,
+      onError: (err) => {
+        if (!redisDown) log.warn({ err: err.message }, 'redis unreachable; answering 503 until it returns');
+        redisDown = true;
+      },
+    });
+    if (!(await redis.ready(REDIS_START_WAIT_MS))) log.warn('redis not reachable at start-up; starting not ready');
+    store = redis;
+    relay = new HttpRelay({
+      internalToken: config.internalToken ?? '',
+      timeoutMs: config.forwardTimeoutMs,
+      onFailure: (cause, route) => log.warn({ cause, route }, 'forward to the holding node failed'),
+    });
+  } else {
+    store = new MemoryStore({ graceMs: config.sessionGraceMs, clock: options.clock });
+  }
+  const polls = new PendingPolls();
+
+  // The private listener is bound first: in cluster mode its address is this node's identity in
+  // the route records (NODE_ADDR defaults to it). Handlers are attached right after, before any
+  // I/O can run, and the public listener opens last, once everything is in place.
+  const publicServer = http.createServer();
+  const privateServer = http.createServer();
   // Browsers reuse a connection from one poll to the next; keep it open longer than a balancer's
   // usual 60 s idle timeout so the balancer, not qrelay, decides when to drop it.
   publicServer.keepAliveTimeout = 65_000;
   privateServer.keepAliveTimeout = 65_000;
 
-  let publicUrl: string;
+  const release = async (): Promise<void> => {
+    await Promise.all([closeServer(publicServer, 0), closeServer(privateServer, 0)]);
+    await relay?.destroy();
+    await store.close();
+  };
+
   let privateUrl: string;
+  let publicUrl: string;
+  let service: SessionService;
   try {
-    publicUrl = await listen(publicServer, config.publicPort, config.publicHost);
     privateUrl = await listen(privateServer, config.privatePort, config.privateHost);
+    service = new SessionService({
+      store,
+      polls,
+      sessionTtlMs: config.sessionTtlMs,
+      holdMs: config.holdMs,
+      scanUrlBase: config.scanUrlBase,
+      clock: options.clock,
+      nodeAddr: config.nodeAddr ?? privateUrl,
+      relay,
+    });
+    privateServer.on('request', privateApp({ service, store, log, internalToken: config.internalToken }));
+    publicServer.on('request', publicApp({ service, log, trustProxy: config.trustProxy, corsOrigins: config.corsOrigins }));
+    publicUrl = await listen(publicServer, config.publicPort, config.publicHost);
   } catch (err) {
-    await Promise.all([closeServer(publicServer, 0), closeServer(privateServer, 0), store.close()]);
+    await release();
     throw err;
   }
 
@@ -97,10 +148,11 @@ export async function startQrelay(config: Config, options: StartOptions = {}): P
       const answered = service.shutdown();
       log.info({ answered }, 'shutting down: held polls answered');
       await Promise.all(stopping);
+      await relay?.close();
       await store.close();
     })();
     return closed;
   };
 
-  return { config, publicUrl, privateUrl, service, polls, store, close };
+  return { config, publicUrl, privateUrl, nodeAddr: config.nodeAddr ?? privateUrl, service, polls, store, close };
 }

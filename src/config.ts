@@ -33,6 +33,9 @@ export interface Config {
   readonly redisUrl: string | undefined;
   /** Redis Cluster seed nodes, host:port; non-empty means Redis Cluster mode. */
   readonly redisClusterNodes: readonly string[];
+  /** Redis Sentinel addresses, host:port; non-empty means Sentinel mode (with redisSentinelName). */
+  readonly redisSentinels: readonly string[];
+  readonly redisSentinelName: string;
   /** Prefix of every Redis key this deployment writes. */
   readonly redisPrefix: string;
   /** The private URL other nodes use to reach this node; derived from the private listener when unset. */
@@ -141,6 +144,11 @@ const schema = z.object({
     z.string().regex(/^[^\s:]+:\d{1,5}$/, { message: 'must be a comma-separated list of host:port' }),
     'host:port',
   ),
+  REDIS_SENTINELS: list(
+    z.string().regex(/^[^\s:]+:\d{1,5}$/, { message: 'must be a comma-separated list of host:port' }),
+    'host:port',
+  ),
+  REDIS_SENTINEL_NAME: text('mymaster'),
   REDIS_PREFIX: z.preprocess(
     unsetIfEmpty,
     z
@@ -177,20 +185,24 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     demo: e.DEMO,
     redisUrl: e.REDIS_URL,
     redisClusterNodes: Object.freeze([...e.REDIS_CLUSTER_NODES]),
+    redisSentinels: Object.freeze([...e.REDIS_SENTINELS]),
+    redisSentinelName: e.REDIS_SENTINEL_NAME,
     redisPrefix: e.REDIS_PREFIX,
     nodeAddr: e.NODE_ADDR,
     forwardTimeoutMs: e.FORWARD_TIMEOUT_MS,
   };
-  const clustered = config.redisUrl !== undefined || config.redisClusterNodes.length > 0;
-  if (config.redisUrl !== undefined && config.redisClusterNodes.length > 0) {
-    throw new ConfigError('invalid configuration:\n  REDIS_URL and REDIS_CLUSTER_NODES: set one, not both');
+  const targets = [config.redisUrl !== undefined, config.redisClusterNodes.length > 0, config.redisSentinels.length > 0];
+  if (targets.filter(Boolean).length > 1) {
+    throw new ConfigError('invalid configuration:\n  REDIS_URL, REDIS_CLUSTER_NODES, REDIS_SENTINELS: set one of them, not several');
   }
-  if (clustered && config.internalToken === undefined) {
+  if (isClustered(config) && config.internalToken === undefined) {
     throw new ConfigError(
-      'invalid configuration:\n  INTERNAL_TOKEN: required in cluster mode (REDIS_URL or REDIS_CLUSTER_NODES set), at least 16 characters',
+      'invalid configuration:\n  INTERNAL_TOKEN: required in cluster mode (REDIS_URL, REDIS_CLUSTER_NODES or REDIS_SENTINELS set), at least 16 characters',
     );
   }
   return Object.freeze(config);
 }
 
-export const isClustered = (c: Config): boolean => c.redisUrl !== undefined || c.redisClusterNodes.length > 0;
+export function isClustered(c: Config): boolean {
+  return c.redisUrl !== undefined || c.redisClusterNodes.length > 0 || c.redisSentinels.length > 0;
+}

@@ -44,13 +44,11 @@ export class MemoryStore implements SessionStore {
     return this.#live(key);
   }
 
-  async release(): Promise<void> {}
-
   async transition(key: string, change: StatusChange, now: number): Promise<TransitionOutcome> {
     const session = this.#live(key);
     if (session === undefined) return undefined;
     const refusal = refuseTransition(session, change, now);
-    if (refusal !== null) return { ok: false, refusal, session };
+    if (refusal !== null) return { ok: false, refusal };
     const next = applyTransition(session, change);
     this.#sessions.set(key, next);
     return { ok: true, session: next, route: undefined };

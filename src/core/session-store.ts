@@ -8,7 +8,7 @@ import type { StatusChange, StoredSession, TransitionRefusal } from './session.j
 
 export type TransitionOutcome =
   | { readonly ok: true; readonly session: StoredSession; readonly route: string | undefined }
-  | { readonly ok: false; readonly refusal: TransitionRefusal; readonly session: StoredSession }
+  | { readonly ok: false; readonly refusal: TransitionRefusal }
   | undefined;
 
 export interface SessionStore {
@@ -17,12 +17,11 @@ export interface SessionStore {
   /** The session as stored, or undefined when unknown or forgotten. */
   get(key: string): Promise<StoredSession | undefined>;
   /**
-   * Records that `holder` now holds the poll for `key` (for about `ttlMs`), then reads the
-   * session, in one step. A store without routing (memory) just reads.
+   * Records that `holder` now holds the poll for `key` (for `ttlMs`), then reads the session, in
+   * one step. A store without routing (memory) just reads. Routes are not removed when a poll
+   * ends: a stale route costs one forward answered `delivered: false`, and expires on its own.
    */
   claim(key: string, holder: string, ttlMs: number): Promise<StoredSession | undefined>;
-  /** Removes the route for `key` if `holder` still owns it. */
-  release(key: string, holder: string): Promise<void>;
   /**
    * Applies `change` atomically (check, bump version, write) and returns the new session with the
    * node currently holding its poll, if any. `undefined` when the key is unknown.

@@ -49,10 +49,10 @@ describe('status change bodies', () => {
     [{ key: 'K', status: 'scanned', ifVersion: 1.5 }, 'invalid_if_version'],
     [{ key: 'K', status: 'scanned', ifVersion: '1' }, 'invalid_if_version'],
     [{ key: 'K', status: 'scanned', extra: true }, 'unknown_field'],
-  ])('%o -> 400 %s', async (body, code) => {
+  ] as Array<[Record<string, unknown>, string]>)('%o -> 400 %s', async (body, code) => {
     const node = await startNode();
     const s = await mint(node);
-    const res = await setStatus(node, { ...body, ...(body.key === 'K' ? { key: s.key } : {}) }).expect(400);
+    const res = await setStatus(node, { ...body, ...(body['key'] === 'K' ? { key: s.key } : {}) }).expect(400);
     expect(res.body.error.code).toBe(code);
   });
 

@@ -1,0 +1,30 @@
+// Every Redis key qrelay writes is built here. All keys of one session share the hash tag
+// `{<key>}`, so every operation on a session stays in one slot of a Redis Cluster and a Lua script
+// may touch them together.
+//
+//   <prefix>:{<key>}:s   hash: the session (fields below), expires at expiresAt + grace
+//   <prefix>:{<key>}:r   string: private address of the node holding the poll, expires after the hold
+export interface SessionKeys {
+  readonly session: string;
+  readonly route: string;
+}
+
+export const sessionKeys = (prefix: string, key: string): SessionKeys => ({
+  session: `${prefix}:{${key}}:s`,
+  route: `${prefix}:{${key}}:r`,
+});
+
+/** Hash fields of a stored session; short names, since every session stores them. */
+export const F = {
+  tokenHash: 't',
+  status: 's',
+  version: 'v',
+  expiresAt: 'e',
+  ip: 'ip',
+  userAgent: 'ua',
+  acceptLanguage: 'al',
+  createdAt: 'c',
+  actor: 'a',
+  data: 'd',
+  delivered: 'dl',
+} as const;

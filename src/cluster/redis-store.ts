@@ -1,0 +1,211 @@
+// The Redis store: sessions shared by every node (single Redis, Sentinel or Redis Cluster).
+//
+// Each session is one hash that Redis expires at expiresAt + grace, so nothing needs a sweeper.
+// Every write is one atomic step: creation is a MULTI, a transition / route claim / hand-out is a
+// Lua script (src/cluster/scripts). Nothing is read-then-written from here.
+//
+// The client runs without an offline queue: while Redis is unreachable, commands fail at once
+// (the service answers 503 store_unavailable) instead of piling up, and ioredis keeps reconnecting
+// on its own, so the node recovers without a restart.
+import { readFileSync } from 'node:fs';
+import { once } from 'node:events';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import type { SessionStore, TransitionOutcome } from '../core/session-store.js';
+import type { SessionStatus, StatusChange, StoredSession, TransitionRefusal } from '../core/session.js';
+import { F, sessionKeys } from './redis-keys.js';
+
+const script = (name: string): string => readFileSync(new URL(`./scripts/${name}.lua`, import.meta.url), 'utf8');
+
+type Reply = Array<string | number | null>;
+
+/** The scripted commands defineCommand adds to the client. */
+interface Scripts {
+  qrelayTransition(session: string, route: string, ...argv: string[]): Promise<Reply>;
+  qrelayClaim(session: string, route: string, holder: string, ttlMs: number): Promise<string[]>;
+  qrelayMarkDelivered(session: string): Promise<number>;
+}
+type Client = (Redis | Cluster) & Scripts;
+
+export type RedisTarget =
+  | { readonly kind: 'url'; readonly url: string }
+  | { readonly kind: 'cluster'; readonly nodes: readonly string[] }
+  | { readonly kind: 'sentinel'; readonly sentinels: readonly string[]; readonly name: string };
+
+export interface RedisStoreOptions {
+  target: RedisTarget;
+  prefix: string;
+  /** How long after expiry a session is kept, ms. */
+  graceMs: number;
+  /** A command not answered within this is failed (Redis hung or partitioned), ms. */
+  commandTimeoutMs?: number;
+  onError?: (err: Error) => void;
+}
+
+const hostPort = (s: string): { host: string; port: number } => {
+  const i = s.lastIndexOf(':');
+  return { host: s.slice(0, i), port: Number(s.slice(i + 1)) };
+};
+
+function connect(target: RedisTarget, commandTimeoutMs: number): Redis | Cluster {
+  const options: RedisOptions = {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    commandTimeout: commandTimeoutMs,
+    connectTimeout: 2_000,
+    retryStrategy: (times) => Math.min(100 * times, 1_000),
+  };
+  switch (target.kind) {
+    case 'url':
+      return new Redis(target.url, options);
+    case 'sentinel':
+      return new Redis({ ...options, sentinels: target.sentinels.map(hostPort), name: target.name });
+    case 'cluster':
+      return new Cluster(target.nodes.map(hostPort), {
+        enableOfflineQueue: false,
+        redisOptions: options,
+        clusterRetryStrategy: (times) => Math.min(100 * times, 1_000),
+      });
+  }
+}
+
+export class RedisStore implements SessionStore {
+  readonly #client: Client;
+  readonly #prefix: string;
+  readonly #graceMs: number;
+
+  constructor(options: RedisStoreOptions) {
+    const client = connect(options.target, options.commandTimeoutMs ?? 2_000);
+    client.on('error', options.onError ?? (() => {}));
+    client.defineCommand('qrelayTransition', { numberOfKeys: 2, lua: script('transition') });
+    client.defineCommand('qrelayClaim', { numberOfKeys: 2, lua: script('claim') });
+    client.defineCommand('qrelayMarkDelivered', { numberOfKeys: 1, lua: script('mark-delivered') });
+    this.#client = client as Client;
+    this.#prefix = options.prefix;
+    this.#graceMs = options.graceMs;
+  }
+
+  /** Waits until the client is ready, at most `timeoutMs`; returns whether it is. */
+  async ready(timeoutMs: number): Promise<boolean> {
+    if (this.#client.status === 'ready') return true;
+    const signal = AbortSignal.timeout(timeoutMs);
+    try {
+      await once(this.#client, 'ready', { signal });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async create(s: StoredSession): Promise<void> {
+    const { session } = sessionKeys(this.#prefix, s.key);
+    await this.#client
+      .multi()
+      .hset(session, {
+        [F.tokenHash]: s.tokenHash,
+        [F.status]: s.status,
+        [F.version]: s.version,
+        [F.expiresAt]: s.expiresAt,
+        [F.ip]: s.client.ip,
+        [F.userAgent]: s.client.userAgent,
+        [F.acceptLanguage]: s.client.acceptLanguage,
+        [F.createdAt]: s.client.createdAt,
+      })
+      .pexpireat(session, s.expiresAt + this.#graceMs)
+      .exec()
+      .then(failOnReplyError);
+  }
+
+  async get(key: string): Promise<StoredSession | undefined> {
+    return fromHash(key, await this.#client.hgetall(sessionKeys(this.#prefix, key).session));
+  }
+
+  async claim(key: string, holder: string, ttlMs: number): Promise<StoredSession | undefined> {
+    const k = sessionKeys(this.#prefix, key);
+    return fromHash(key, pairs(await this.#client.qrelayClaim(k.session, k.route, holder, Math.ceil(ttlMs))));
+  }
+
+  async transition(key: string, change: StatusChange, now: number): Promise<TransitionOutcome> {
+    const k = sessionKeys(this.#prefix, key);
+    const reply = await this.#client.qrelayTransition(
+      k.session,
+      k.route,
+      String(now),
+      change.status,
+      change.actor ?? '',
+      change.data === undefined ? '' : JSON.stringify(change.data),
+      change.ifVersion === undefined ? '' : String(change.ifVersion),
+    );
+    const [verdict, detail] = reply;
+    if (verdict === 'missing') return undefined;
+    if (verdict === 'ok') {
+      const session = fromHash(key, pairs(reply.slice(2)));
+      if (session === undefined) throw new Error('transition script returned no session');
+      return { ok: true, session, route: detail === '' || detail == null ? undefined : String(detail) };
+    }
+    return { ok: false, refusal: refusal(String(verdict), detail, change) };
+  }
+
+  async markDelivered(key: string): Promise<boolean> {
+    return (await this.#client.qrelayMarkDelivered(sessionKeys(this.#prefix, key).session)) === 1;
+  }
+
+  async ping(): Promise<void> {
+    await this.#client.ping();
+  }
+
+  async close(): Promise<void> {
+    try {
+      await this.#client.quit();
+    } catch {
+      this.#client.disconnect();
+    }
+  }
+}
+
+function failOnReplyError(results: Array<[Error | null, unknown]> | null): void {
+  if (results === null) throw new Error('transaction aborted');
+  for (const [err] of results) if (err !== null) throw err;
+}
+
+function pairs(flat: ReadonlyArray<string | number | null>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) out[String(flat[i])] = String(flat[i + 1]);
+  return out;
+}
+
+function fromHash(key: string, h: Record<string, string>): StoredSession | undefined {
+  const status = h[F.status];
+  if (status === undefined) return undefined;
+  const data = h[F.data];
+  return {
+    key,
+    tokenHash: h[F.tokenHash] ?? '',
+    status: status as SessionStatus,
+    version: Number(h[F.version]),
+    expiresAt: Number(h[F.expiresAt]),
+    client: {
+      ip: h[F.ip] ?? '',
+      userAgent: h[F.userAgent] ?? '',
+      acceptLanguage: h[F.acceptLanguage] ?? '',
+      createdAt: Number(h[F.createdAt]),
+    },
+    actor: h[F.actor],
+    data: data === undefined ? undefined : (JSON.parse(data) as StoredSession['data']),
+    delivered: h[F.delivered] === '1',
+  };
+}
+
+function refusal(code: string, detail: string | number | null | undefined, change: StatusChange): TransitionRefusal {
+  switch (code) {
+    case 'session_expired':
+      return { code };
+    case 'invalid_transition':
+      return { code, from: String(detail) as SessionStatus, to: change.status };
+    case 'actor_mismatch':
+      return { code };
+    case 'version_mismatch':
+      return { code, expected: change.ifVersion ?? 0, actual: Number(detail) };
+    default:
+      throw new Error(`transition script answered ${code}`);
+  }
+}

@@ -1,0 +1,27 @@
+-- Applies one status change atomically; the same rules, in the same order, as refuseTransition()
+-- and applyTransition() in src/core/session.ts.
+-- KEYS[1] session hash, KEYS[2] route
+-- ARGV[1] now (epoch ms), ARGV[2] new status, ARGV[3] actor ('' = none),
+-- ARGV[4] data JSON ('' = none), ARGV[5] ifVersion ('' = none)
+-- Returns {'ok', route or '', field, value, ...} | {'missing'} | {refusal code, detail...}
+local s = redis.call('HMGET', KEYS[1], 's', 'v', 'e', 'a')
+local status, version, expires, actor = s[1], tonumber(s[2]), tonumber(s[3]), s[4]
+if not status then return {'missing'} end
+
+local to = ARGV[2]
+local final = status == 'confirmed' or status == 'cancelled'
+if not final and tonumber(ARGV[1]) >= expires then return {'session_expired'} end
+local allowed = (status == 'pending' and (to == 'scanned' or to == 'cancelled'))
+  or (status == 'scanned' and (to == 'confirmed' or to == 'cancelled'))
+if not allowed then return {'invalid_transition', status} end
+if status == 'scanned' and actor and actor ~= ARGV[3] then return {'actor_mismatch'} end
+if ARGV[5] ~= '' and tonumber(ARGV[5]) ~= version then return {'version_mismatch', tostring(version)} end
+
+redis.call('HSET', KEYS[1], 's', to, 'v', version + 1)
+if status == 'pending' and ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'a', ARGV[3]) end
+if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'd', ARGV[4]) else redis.call('HDEL', KEYS[1], 'd') end
+
+local reply = {'ok', redis.call('GET', KEYS[2]) or ''}
+local fields = redis.call('HGETALL', KEYS[1])
+for i = 1, #fields do reply[#reply + 1] = fields[i] end
+return reply

@@ -1,0 +1,49 @@
+// Several qrelay nodes in this process sharing one Redis (single server or Redis Cluster).
+import { randomBytes } from 'node:crypto';
+import { Cluster, Redis } from 'ioredis';
+import { onTestFinished } from 'vitest';
+import type { Qrelay } from '../../src/app.js';
+import { startNode } from './node.js';
+
+export const INTERNAL_TOKEN = 'test-internal-token-0123456789';
+
+/** How to reach the Redis under test, as qrelay environment variables. */
+export type RedisEnv = { REDIS_URL: string } | { REDIS_CLUSTER_NODES: string };
+
+export const uniquePrefix = (): string => `qrelay-test-${randomBytes(6).toString('hex')}`;
+
+export async function startNodes(count: number, redis: RedisEnv, env: Record<string, string> = {}): Promise<{ nodes: Qrelay[]; prefix: string }> {
+  const prefix = env['REDIS_PREFIX'] ?? uniquePrefix();
+  const nodes: Qrelay[] = [];
+  for (let i = 0; i < count; i++) {
+    nodes.push(await startNode({ ...redis, REDIS_PREFIX: prefix, INTERNAL_TOKEN, ...env }));
+  }
+  return { nodes, prefix };
+}
+
+/** A plain client on the same Redis, for looking at what qrelay wrote; closed after the test. */
+export function inspector(redis: RedisEnv): Redis | Cluster {
+  const client =
+    'REDIS_URL' in redis
+      ? new Redis(redis.REDIS_URL)
+      : new Cluster(redis.REDIS_CLUSTER_NODES.split(',').map((hp) => ({ host: hp.split(':')[0] ?? '', port: Number(hp.split(':')[1]) })));
+  onTestFinished(() => {
+    client.disconnect();
+  });
+  return client;
+}
+
+/** Every key under `prefix`, across all masters when clustered. */
+export async function keysUnder(client: Redis | Cluster, prefix: string): Promise<string[]> {
+  const masters = client instanceof Cluster ? client.nodes('master') : [client];
+  const all: string[] = [];
+  for (const m of masters) {
+    let cursor = '0';
+    do {
+      const [next, batch] = await m.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+      cursor = next;
+      all.push(...batch);
+    } while (cursor !== '0');
+  }
+  return all;
+}
