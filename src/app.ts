@@ -16,6 +16,8 @@ import { publicApp } from './http/public-app.js';
 export interface StartOptions {
   log?: Logger;
   clock?: () => number;
+  /** Use this store instead of the one the config selects (tests). */
+  store?: SessionStore;
 }
 
 export interface Qrelay {
@@ -73,33 +75,37 @@ function redisTarget(config: Config): RedisTarget {
 /** How long start-up waits for Redis before starting anyway (not ready, recovering by itself). */
 const REDIS_START_WAIT_MS = 5_000;
 
+async function connectRedis(config: Config, log: Logger): Promise<RedisStore> {
+  let down = false;
+  const redis = new RedisStore({
+    target: redisTarget(config),
+    prefix: config.redisPrefix,
+    graceMs: config.sessionGraceMs,
+    onError: (err) => {
+      if (!down) log.warn({ err: err.message }, 'redis unreachable; answering 503 until it returns');
+      down = true;
+    },
+    onReady: () => {
+      if (down) log.info('redis reachable again');
+      down = false;
+    },
+  });
+  if (!(await redis.ready(REDIS_START_WAIT_MS))) log.warn('redis not reachable at start-up; starting not ready');
+  return redis;
+}
+
 export async function startQrelay(config: Config, options: StartOptions = {}): Promise<Qrelay> {
   const log = options.log ?? pino({ level: config.logLevel });
   const clustered = isClustered(config);
 
-  let store: SessionStore;
-  let relay: HttpRelay | undefined;
-  if (clustered) {
-    let redisDown = false;
-    const redis = new RedisStore({
-      target: redisTarget(config),
-      prefix: config.redisPrefix,
-      graceMs: config.sessionGraceMs,
-      onError: (err) => {
-        if (!redisDown) log.warn({ err: err.message }, 'redis unreachable; answering 503 until it returns');
-        redisDown = true;
-      },
-    });
-    if (!(await redis.ready(REDIS_START_WAIT_MS))) log.warn('redis not reachable at start-up; starting not ready');
-    store = redis;
-    relay = new HttpRelay({
-      internalToken: config.internalToken ?? '',
-      timeoutMs: config.forwardTimeoutMs,
-      onFailure: (cause, route) => log.warn({ cause, route }, 'forward to the holding node failed'),
-    });
-  } else {
-    store = new MemoryStore({ graceMs: config.sessionGraceMs, clock: options.clock });
-  }
+  const store = options.store ?? (clustered ? await connectRedis(config, log) : new MemoryStore({ graceMs: config.sessionGraceMs, clock: options.clock }));
+  const relay = clustered
+    ? new HttpRelay({
+        internalToken: config.internalToken ?? '',
+        timeoutMs: config.forwardTimeoutMs,
+        onFailure: (cause, route) => log.warn({ cause, route }, 'forward to the holding node failed'),
+      })
+    : undefined;
   const polls = new PendingPolls();
 
   // The private listener is bound first: in cluster mode its address is this node's identity in

@@ -39,6 +39,7 @@ export interface RedisStoreOptions {
   /** A command not answered within this is failed (Redis hung or partitioned), ms. */
   commandTimeoutMs?: number;
   onError?: (err: Error) => void;
+  onReady?: () => void;
 }
 
 const hostPort = (s: string): { host: string; port: number } => {
@@ -76,6 +77,7 @@ export class RedisStore implements SessionStore {
   constructor(options: RedisStoreOptions) {
     const client = connect(options.target, options.commandTimeoutMs ?? 2_000);
     client.on('error', options.onError ?? (() => {}));
+    if (options.onReady !== undefined) client.on('ready', options.onReady);
     client.defineCommand('qrelayTransition', { numberOfKeys: 2, lua: script('transition') });
     client.defineCommand('qrelayClaim', { numberOfKeys: 2, lua: script('claim') });
     client.defineCommand('qrelayMarkDelivered', { numberOfKeys: 1, lua: script('mark-delivered') });
@@ -147,6 +149,10 @@ export class RedisStore implements SessionStore {
 
   async markDelivered(key: string): Promise<boolean> {
     return (await this.#client.qrelayMarkDelivered(sessionKeys(this.#prefix, key).session)) === 1;
+  }
+
+  async undoDelivered(key: string): Promise<void> {
+    await this.#client.hdel(sessionKeys(this.#prefix, key).session, F.delivered);
   }
 
   async ping(): Promise<void> {

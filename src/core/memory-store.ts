@@ -57,8 +57,13 @@ export class MemoryStore implements SessionStore {
   async markDelivered(key: string): Promise<boolean> {
     const session = this.#live(key);
     if (session === undefined || session.delivered) return false;
-    this.#sessions.set(key, { ...session, delivered: true, data: undefined });
+    this.#sessions.set(key, { ...session, delivered: true });
     return true;
+  }
+
+  async undoDelivered(key: string): Promise<void> {
+    const session = this.#live(key);
+    if (session?.delivered === true) this.#sessions.set(key, { ...session, delivered: false });
   }
 
   async ping(): Promise<void> {}

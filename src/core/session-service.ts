@@ -52,9 +52,13 @@ export interface NewSession {
   readonly scanUrl: string;
 }
 
-/** A poll's answer: a session view (200), or a reason to answer 204 (or nothing, if the client left). */
+/**
+ * A poll's answer: a session view (200), or a reason to answer 204 (or nothing, if the client
+ * left). `handedOut` marks a final status this answer was the one to deliver: if the response does
+ * not reach the client, the caller gives it back with `undeliver()`.
+ */
 export type PollAnswer =
-  | { readonly reason: 'ready' | 'changed' | 'expired'; readonly view: SessionView }
+  | { readonly reason: 'ready' | 'changed' | 'expired'; readonly view: SessionView; readonly handedOut?: true }
   | { readonly reason: 'timeout' | 'superseded' | 'shutdown' | 'client-closed'; readonly view?: undefined };
 
 export interface SetResult {
@@ -190,6 +194,11 @@ export class SessionService {
     return { key, status: session.status, version: session.version, delivered, client: session.client };
   }
 
+  /** Takes back the hand-out of a final status whose response never reached the client. */
+  async undeliver(key: string): Promise<void> {
+    await guard(this.#store.undoDelivered(key));
+  }
+
   /** Answers POST /channel/set: another node hands over a change for a poll held here. */
   receive(view: SessionView): boolean {
     return this.#polls.wake(view);
@@ -235,7 +244,7 @@ export class SessionService {
   async #handOutFinal(s: StoredSession | SessionView, reason: 'ready' | 'changed' | 'expired'): Promise<PollAnswer> {
     if ('delivered' in s && s.delivered) throw errors.alreadyDelivered();
     if (!(await guard(this.#store.markDelivered(s.key)))) throw errors.alreadyDelivered();
-    return { reason, view: 'delivered' in s ? viewOf(s) : s };
+    return { reason, view: 'delivered' in s ? viewOf(s) : s, handedOut: true };
   }
 
   #refuseWhenClosing(): void {

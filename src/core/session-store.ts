@@ -28,10 +28,12 @@ export interface SessionStore {
    */
   transition(key: string, change: StatusChange, now: number): Promise<TransitionOutcome>;
   /**
-   * Marks the final status as handed out and forgets its data. Returns false when it already was:
-   * the caller lost the race and must answer 410.
+   * Marks the final status as handed out. Returns false when it already was: the caller lost the
+   * race and must answer 410. The data stays (for undoDelivered) until the session is forgotten.
    */
   markDelivered(key: string): Promise<boolean>;
+  /** Takes a hand-out back when its response never reached the client. */
+  undoDelivered(key: string): Promise<void>;
   /** Resolves when the store is reachable; rejects otherwise. */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import QRCode from 'qrcode';
 import { errors } from '../errors.js';
 import { PollEnd } from '../core/pending-polls.js';
-import type { SessionService } from '../core/session-service.js';
+import type { PollAnswer, SessionService } from '../core/session-service.js';
 import { errorHandler, noRoute } from './error-handler.js';
 import { noStore } from './no-store.js';
 import { keyQuery, parseOr400, pollQuery } from './validation.js';
@@ -77,18 +77,34 @@ export function publicApp(options: PublicAppOptions): express.Express {
     const controller = new AbortController();
     const onClose = (): void => controller.abort(PollEnd.clientClosed);
     res.once('close', onClose);
+    let answer: PollAnswer;
     try {
-      const answer = await service.poll(query.key, bearer(req), query.since ?? 0, query.wait, controller);
-      if (answer.view !== undefined) {
-        res.status(200).json(answer.view);
-      } else if (answer.reason !== 'client-closed') {
-        // On shutdown, also ask the client to reconnect elsewhere rather than reuse this socket.
-        if (answer.reason === 'shutdown') res.setHeader('Connection', 'close');
-        res.status(204).end();
-      }
+      answer = await service.poll(query.key, bearer(req), query.since ?? 0, query.wait, controller);
     } finally {
       res.off('close', onClose);
     }
+    if (answer.view === undefined) {
+      if (answer.reason === 'client-closed') return;
+      // On shutdown, also ask the client to reconnect elsewhere rather than reuse this socket.
+      if (answer.reason === 'shutdown') res.setHeader('Connection', 'close');
+      res.status(204).end();
+      return;
+    }
+    if (answer.handedOut === true) {
+      // The final status is handed out once. If this response does not get out (the client left
+      // while it was being handed out), give it back so the client's next poll receives it.
+      const giveBack = (): void => {
+        service.undeliver(query.key).catch((err: unknown) => options.log.warn({ err }, 'could not take back a hand-out'));
+      };
+      if (req.socket.destroyed) {
+        giveBack();
+        return;
+      }
+      res.once('close', () => {
+        if (!res.writableFinished) giveBack();
+      });
+    }
+    res.status(200).json(answer.view);
   });
 
   app.get('/status/qr.svg', async (req: Request, res: Response) => {

@@ -100,13 +100,17 @@ describe.each(stores)('the %s store', (_name, make) => {
     expect(await store.claim('unknown-key-000000000', 'http://node-a:1', 5_000)).toBeUndefined();
   });
 
-  it('hands a final status out once, then forgets its data', async () => {
+  it('hands a final status out once; a hand-out can be taken back', async () => {
     const s = fresh();
     await store.create(s);
     await store.transition(s.key, { status: 'cancelled', data: { reason: 'user' } }, Date.now());
     const results = await Promise.all([store.markDelivered(s.key), store.markDelivered(s.key), store.markDelivered(s.key)]);
     expect(results.filter(Boolean)).toHaveLength(1);
-    expect(await store.get(s.key)).toMatchObject({ delivered: true, data: undefined });
+    expect(await store.get(s.key)).toMatchObject({ delivered: true, data: { reason: 'user' } });
+    await store.undoDelivered(s.key);
+    expect(await store.get(s.key)).toMatchObject({ delivered: false });
+    expect(await store.markDelivered(s.key)).toBe(true);
+    expect(await store.markDelivered('unknown-key-000000000')).toBe(false);
   });
 
   it('concurrent transitions from one state: exactly one wins', async () => {

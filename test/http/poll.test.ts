@@ -1,6 +1,7 @@
 // GET /status/get: the long-poll contract, against a real node on port 0.
 import http from 'node:http';
 import { describe, expect, it } from 'vitest';
+import { MemoryStore } from '../../src/core/memory-store.js';
 import { mint, poll, setStatus, sleep, startNode, waitFor } from '../support/node.js';
 
 describe('minting a session', () => {
@@ -194,6 +195,29 @@ describe('final statuses', () => {
     await waitFor(() => node.polls.size === 1);
     await setStatus(node, { key: s.key, status: 'cancelled' }).expect(200);
     expect((await held).body).toMatchObject({ status: 'cancelled', version: 1 });
+    await poll(node, s, { since: 1 }).expect(410);
+  });
+});
+
+describe('a client that leaves while its final status is handed out', () => {
+  it('gets the status on its next poll instead of 410', async () => {
+    // A store whose hand-out takes a while, so the client can hang up in the middle of it.
+    class SlowHandOut extends MemoryStore {
+      override async markDelivered(key: string): Promise<boolean> {
+        await sleep(150);
+        return super.markDelivered(key);
+      }
+    }
+    const node = await startNode({ HOLD_MS: '10000' }, { store: new SlowHandOut({ graceMs: 60_000 }) });
+    const s = await mint(node);
+    const req = http.get(`${node.publicUrl}/status/get?key=${s.key}`, { headers: { Authorization: `Bearer ${s.pollToken}` } });
+    req.on('error', () => {});
+    await waitFor(() => node.polls.size === 1);
+    await setStatus(node, { key: s.key, status: 'cancelled', data: { reason: 'user' } }).expect(200);
+    req.destroy(); // while the hand-out is in progress
+    await sleep(300);
+    const res = await poll(node, s).expect(200);
+    expect(res.body).toMatchObject({ status: 'cancelled', data: { reason: 'user' } });
     await poll(node, s, { since: 1 }).expect(410);
   });
 });

@@ -1,5 +1,6 @@
 // Several qrelay nodes in this process sharing one Redis (single server or Redis Cluster).
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import { Cluster, Redis } from 'ioredis';
 import { onTestFinished } from 'vitest';
 import type { Qrelay } from '../../src/app.js';
@@ -35,6 +36,7 @@ export function inspector(redis: RedisEnv): Redis | Cluster {
 
 /** Every key under `prefix`, across all masters when clustered. */
 export async function keysUnder(client: Redis | Cluster, prefix: string): Promise<string[]> {
+  if (client.status !== 'ready') await once(client, 'ready');
   const masters = client instanceof Cluster ? client.nodes('master') : [client];
   const all: string[] = [];
   for (const m of masters) {

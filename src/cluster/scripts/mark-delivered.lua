@@ -1,6 +1,4 @@
--- Marks a session's final status as handed out and forgets its data; only the first caller wins.
+-- Marks a session's final status as handed out; only the first caller wins.
 -- KEYS[1] session hash. Returns 1 for the first caller, 0 otherwise (or when unknown).
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-if redis.call('HSETNX', KEYS[1], 'dl', '1') == 0 then return 0 end
-redis.call('HDEL', KEYS[1], 'd')
-return 1
+return redis.call('HSETNX', KEYS[1], 'dl', '1')

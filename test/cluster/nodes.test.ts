@@ -1,0 +1,151 @@
+// Three nodes sharing one Redis (and the same suite on a Redis Cluster): a poll can be held on
+// any node and a set can arrive at any node; nothing is lost and no poll waits out its hold while
+// a newer status exists.
+import net from 'node:net';
+import request from 'supertest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { sessionKeys } from '../../src/cluster/redis-keys.js';
+import { inspector, INTERNAL_TOKEN, keysUnder, startNodes, type RedisEnv } from '../support/cluster.js';
+import { mint, poll, setStatus, sleep, waitFor } from '../support/node.js';
+import { startRedisCluster, type RedisCluster } from '../support/redis.js';
+
+let redisCluster: RedisCluster;
+beforeAll(async () => {
+  redisCluster = await startRedisCluster();
+}, 60_000);
+afterAll(async () => {
+  await redisCluster?.stop();
+});
+
+const backends: Array<[string, () => RedisEnv]> = [
+  ['one Redis', () => ({ REDIS_URL: inject('redisUrl') })],
+  ['a Redis Cluster', () => ({ REDIS_CLUSTER_NODES: redisCluster.nodes.join(',') })],
+];
+
+describe.each(backends)('three nodes on %s', (_name, redisEnv) => {
+  it('a set on B wakes a poll held on A, and says it delivered', async () => {
+    const { nodes: [a, b] } = await startNodes(3, redisEnv(), { HOLD_MS: '10000' });
+    const s = await mint(a!);
+    const held = poll(a!, s).then((r) => r);
+    await waitFor(() => a!.polls.size === 1);
+    await sleep(50); // let A's route claim land
+    const started = Date.now();
+    const set = await setStatus(b!, { key: s.key, status: 'scanned', data: { name: 'Ann' } }, INTERNAL_TOKEN).expect(200);
+    expect(set.body).toMatchObject({ status: 'scanned', version: 1, delivered: true });
+    const res = await held;
+    expect(Date.now() - started).toBeLessThan(1_000);
+    expect(res.body).toMatchObject({ status: 'scanned', version: 1, data: { name: 'Ann' } });
+  });
+
+  it('the next poll lands on C and gets what it missed', async () => {
+    const { nodes: [a, b, c] } = await startNodes(3, redisEnv());
+    const s = await mint(a!);
+    await setStatus(b!, { key: s.key, status: 'scanned', actor: 'u' }, INTERNAL_TOKEN).expect(200);
+    expect((await poll(a!, s).expect(200)).body.version).toBe(1);
+    await setStatus(a!, { key: s.key, status: 'confirmed', actor: 'u', data: { ticket: 'T' } }, INTERNAL_TOKEN).expect(200);
+    const res = await poll(c!, s, { since: 1 }).expect(200);
+    expect(res.body).toMatchObject({ status: 'confirmed', version: 2, data: { ticket: 'T' } });
+    // Handed out once, whichever node is asked next.
+    await poll(b!, s, { since: 1 }).expect(410);
+  });
+
+  it('a set while no poll is held is delivered by the next poll on any node', async () => {
+    const { nodes } = await startNodes(3, redisEnv());
+    const s = await mint(nodes[0]!);
+    const set = await setStatus(nodes[1]!, { key: s.key, status: 'scanned' }, INTERNAL_TOKEN).expect(200);
+    expect(set.body.delivered).toBe(false);
+    expect((await poll(nodes[2]!, s).expect(200)).body.version).toBe(1);
+  });
+
+  it('when the holder stops mid-hold, the re-poll on another node gets the state', async () => {
+    const { nodes: [a, b, c] } = await startNodes(3, redisEnv(), { HOLD_MS: '10000' });
+    const s = await mint(b!);
+    const held = poll(a!, s).then((r) => r);
+    await waitFor(() => a!.polls.size === 1);
+    await sleep(50);
+    await a!.close();
+    expect((await held).status).toBe(204);
+    // The route still names A, which is gone: the set is stored, the forward fails, nothing is lost.
+    const set = await setStatus(b!, { key: s.key, status: 'scanned' }, INTERNAL_TOKEN).expect(200);
+    expect(set.body.delivered).toBe(false);
+    expect((await poll(c!, s).expect(200)).body).toMatchObject({ status: 'scanned', version: 1 });
+  });
+
+  it('a poll on another node takes the route over; the set reaches the newest holder', async () => {
+    const { nodes: [a, b, c] } = await startNodes(3, redisEnv(), { HOLD_MS: '1500' });
+    const s = await mint(a!);
+    const onA = poll(a!, s).then((r) => r);
+    await waitFor(() => a!.polls.size === 1);
+    const onB = poll(b!, s).then((r) => r);
+    await waitFor(() => b!.polls.size === 1);
+    await sleep(50);
+    const set = await setStatus(c!, { key: s.key, status: 'scanned' }, INTERNAL_TOKEN).expect(200);
+    expect(set.body.delivered).toBe(true);
+    expect((await onB).body.version).toBe(1);
+    // A's poll was not woken by the forward to B; it ends at its hold (the client left it anyway).
+    expect((await onA).status).toBe(204);
+  });
+
+  it('a set arriving between a poll registering and claiming its route is not lost', async () => {
+    // Many rounds of a set racing a fresh poll on another node: every poll returns the change well
+    // before its hold ends.
+    const { nodes: [a, b] } = await startNodes(2, redisEnv(), { HOLD_MS: '5000' });
+    for (let i = 0; i < 40; i++) {
+      const s = await mint(a!);
+      const started = Date.now();
+      const held = poll(a!, s).then((r) => r);
+      await sleep(i % 5);
+      await setStatus(b!, { key: s.key, status: 'scanned' }, INTERNAL_TOKEN).expect(200);
+      const res = await held;
+      expect(res.status).toBe(200);
+      expect(Date.now() - started).toBeLessThan(2_000);
+    }
+  });
+
+  it('a stale or repeated forward is harmless', async () => {
+    const { nodes: [a] } = await startNodes(1, redisEnv(), { HOLD_MS: '3000' });
+    const s = await mint(a!);
+    const held = poll(a!, s, { since: 0 }).then((r) => r);
+    await waitFor(() => a!.polls.size === 1);
+    const stale = { key: s.key, status: 'pending', version: 0, expiresAt: s.expiresAt };
+    const res = await request(a!.privateUrl).post('/channel/set').set('Authorization', `Bearer ${INTERNAL_TOKEN}`).send(stale).expect(200);
+    expect(res.body).toEqual({ delivered: false });
+    expect(a!.polls.size).toBe(1);
+    await setStatus(a!, { key: s.key, status: 'scanned' }, INTERNAL_TOKEN).expect(200);
+    expect((await held).body.version).toBe(1);
+  });
+
+  it('a peer that accepts the forward but never answers does not hold the set past its bound', async () => {
+    const silent = net.createServer(() => {}); // accepts, never answers
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const { nodes: [a], prefix } = await startNodes(1, redisEnv(), { FORWARD_TIMEOUT_MS: '300' });
+    const s = await mint(a!);
+    const redis = inspector(redisEnv());
+    const { port } = silent.address() as net.AddressInfo;
+    await redis.set(sessionKeys(prefix, s.key).route, `http://127.0.0.1:${port}`, 'PX', 10_000);
+    const started = Date.now();
+    const set = await setStatus(a!, { key: s.key, status: 'scanned' }, INTERNAL_TOKEN).expect(200);
+    expect(set.body.delivered).toBe(false);
+    expect(Date.now() - started).toBeLessThan(1_500);
+    expect((await poll(a!, s).expect(200)).body.version).toBe(1);
+    silent.close();
+  });
+
+  it('cluster mode needs INTERNAL_TOKEN on /channel/set', async () => {
+    const { nodes: [a] } = await startNodes(1, redisEnv());
+    await request(a!.privateUrl).post('/channel/set').send({}).expect(401);
+  });
+
+  it('keeps only live sessions in Redis, under one hash tag each', async () => {
+    const { nodes: [a], prefix } = await startNodes(1, redisEnv(), { SESSION_TTL_MS: '1000', SESSION_GRACE_MS: '0' });
+    const s = await mint(a!);
+    await poll(a!, s, { wait: 20 }).expect(204);
+    const redis = inspector(redisEnv());
+    const keys = await keysUnder(redis, prefix);
+    expect(keys.sort()).toEqual([sessionKeys(prefix, s.key).route, sessionKeys(prefix, s.key).session].sort());
+    const ttl = await redis.pttl(sessionKeys(prefix, s.key).session);
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(1_000);
+    await waitFor(async () => (await keysUnder(redis, prefix)).filter((k) => k.endsWith(':s')).length === 0, 3_000, 'Redis to expire the session');
+  });
+});

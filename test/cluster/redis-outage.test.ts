@@ -1,0 +1,43 @@
+// Redis stopped and started under a running node: clear 503s while it is down, recovery after,
+// without restarting the node.
+import request from 'supertest';
+import { describe, expect, it } from 'vitest';
+import { INTERNAL_TOKEN, startNodes } from '../support/cluster.js';
+import { mint, poll, setStatus, waitFor } from '../support/node.js';
+import { startRedisServer } from '../support/redis.js';
+
+describe('Redis going away', () => {
+  it('answers 503 store_unavailable with Retry-After while down and recovers by itself', async () => {
+    const redis = await startRedisServer();
+    try {
+      const { nodes: [a] } = await startNodes(1, { REDIS_URL: redis.url }, { HOLD_MS: '2000' });
+      const s = await mint(a!);
+      const auth = { Authorization: `Bearer ${INTERNAL_TOKEN}` };
+      await request(a!.privateUrl).get('/readyz').set(auth).expect(200);
+
+      await redis.stop(true);
+      await waitFor(async () => (await request(a!.privateUrl).get('/readyz').set(auth)).status === 503, 5_000, 'readyz to report not ready');
+      for (const res of [
+        await poll(a!, s),
+        await request(a!.publicUrl).post('/status/new'),
+        await setStatus(a!, { key: s.key, status: 'scanned' }, INTERNAL_TOKEN),
+      ]) {
+        expect(res.status).toBe(503);
+        expect(res.headers['retry-after']).toBe('1');
+        expect(res.body.error.code).toBe('store_unavailable');
+      }
+      const readyz = await request(a!.privateUrl).get('/readyz').set(auth).expect(503);
+      expect(readyz.body.error.code).toBe('not_ready');
+      expect(a!.polls.size).toBe(0);
+
+      await redis.start();
+      await waitFor(async () => (await request(a!.privateUrl).get('/readyz').set(auth)).status === 200, 10_000, 'readyz to recover');
+      // This Redis keeps nothing on disk, so sessions from before are gone; new ones work end to end.
+      const fresh = await mint(a!);
+      await setStatus(a!, { key: fresh.key, status: 'scanned' }, INTERNAL_TOKEN).expect(200);
+      expect((await poll(a!, fresh).expect(200)).body.version).toBe(1);
+    } finally {
+      await redis.stop(true);
+    }
+  }, 30_000);
+});
