@@ -11,6 +11,7 @@ import { PendingPolls } from './core/pending-polls.js';
 import { SessionService } from './core/session-service.js';
 import type { SessionStore } from './core/session-store.js';
 import { privateApp } from './http/private-app.js';
+import { demoRoutes } from './http/demo-routes.js';
 import { publicApp } from './http/public-app.js';
 
 export interface StartOptions {
@@ -140,7 +141,16 @@ export async function startQrelay(config: Config, options: StartOptions = {}): P
       relay,
     });
     privateServer.on('request', privateApp({ service, store, log, internalToken: config.internalToken }));
-    publicServer.on('request', publicApp({ service, log, trustProxy: config.trustProxy, corsOrigins: config.corsOrigins }));
+    publicServer.on(
+      'request',
+      publicApp({
+        service,
+        log,
+        trustProxy: config.trustProxy,
+        corsOrigins: config.corsOrigins,
+        extraRoutes: config.demo ? demoRoutes(service) : undefined,
+      }),
+    );
     publicUrl = await listen(publicServer, config.publicPort, config.publicHost);
   } catch (err) {
     await release();

@@ -19,6 +19,10 @@ log.info(
   'qrelay listening',
 );
 
+if (config.demo) {
+  log.warn('DEMO=1: the demo backend is mounted (public POST /demo/scan, /demo/confirm, /demo/cancel). Anyone who sees a QR can confirm its login. Never run this in production.');
+}
+
 let stopping = false;
 function stop(signal: NodeJS.Signals): void {
   if (stopping) return;

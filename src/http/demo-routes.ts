@@ -1,0 +1,33 @@
+// The demo backend (DEMO=1 only): stands in for the phone app's backend so the pages can be tried
+// end to end. Public POST /demo/scan, /demo/confirm, /demo/cancel with {key} run the same code as
+// the private POST /status/set, for one fixed demo user. Never mount this in production: anyone who
+// sees a QR could confirm the login.
+import { randomBytes } from 'node:crypto';
+import express, { type Request, type Response } from 'express';
+import { z } from 'zod';
+import type { SessionService } from '../core/session-service.js';
+import type { StatusChange } from '../core/session.js';
+import { jsonBody } from './json-body.js';
+import { keyQuery, parseOr400 } from './validation.js';
+
+export const DEMO_USER = Object.freeze({ id: 'demo-user', name: 'Demo User' });
+
+const body = z.strictObject({ key: keyQuery.shape.key }, { error: 'must be a JSON object' });
+
+export function demoRoutes(service: SessionService): express.Router {
+  const router = express.Router();
+  const route = (path: string, change: () => StatusChange) =>
+    router.post(path, jsonBody, async (req: Request, res: Response) => {
+      const { key } = parseOr400(body, req.body as unknown);
+      res.json(await service.set(key, change()));
+    });
+
+  route('/demo/scan', () => ({ status: 'scanned', actor: DEMO_USER.id, data: { name: DEMO_USER.name } }));
+  route('/demo/confirm', () => ({
+    status: 'confirmed',
+    actor: DEMO_USER.id,
+    data: { name: DEMO_USER.name, ticket: randomBytes(24).toString('base64url') },
+  }));
+  route('/demo/cancel', () => ({ status: 'cancelled', actor: DEMO_USER.id }));
+  return router;
+}
