@@ -12,7 +12,11 @@ import { SessionService } from './core/session-service.js';
 import type { SessionStore } from './core/session-store.js';
 import { privateApp } from './http/private-app.js';
 import { demoRoutes } from './http/demo-routes.js';
+import { Limits } from './http/limits.js';
 import { publicApp } from './http/public-app.js';
+import { allOf } from './core/service-events.js';
+import { lifecycleLog } from './observability/lifecycle-log.js';
+import { Metrics } from './observability/metrics.js';
 
 export interface StartOptions {
   log?: Logger;
@@ -30,12 +34,25 @@ export interface Qrelay {
   readonly service: SessionService;
   readonly polls: PendingPolls;
   readonly store: SessionStore;
+  readonly metrics: Metrics;
   /**
    * Graceful stop: refuse new work, answer every held poll 204, let in-flight requests finish,
    * then close the store. Connections still open after SHUTDOWN_TIMEOUT_MS are cut. Safe to call
    * more than once; every call resolves when the one shutdown is done.
    */
   close(): Promise<void>;
+}
+
+/** The root logger: JSON lines; secrets are redacted even if a caller passes them by mistake. */
+export function createLogger(config: Pick<Config, 'logLevel'>, destination?: pino.DestinationStream): Logger {
+  const options: pino.LoggerOptions = {
+    level: config.logLevel,
+    redact: {
+      paths: ['req.headers.authorization', 'req.headers.cookie', 'pollToken', '*.pollToken', 'data', '*.data', 'ticket', '*.ticket'],
+      censor: '[redacted]',
+    },
+  };
+  return destination === undefined ? pino(options) : pino(options, destination);
 }
 
 function listen(server: http.Server, port: number, host: string): Promise<string> {
@@ -76,13 +93,14 @@ function redisTarget(config: Config): RedisTarget {
 /** How long start-up waits for Redis before starting anyway (not ready, recovering by itself). */
 const REDIS_START_WAIT_MS = 5_000;
 
-async function connectRedis(config: Config, log: Logger): Promise<RedisStore> {
+async function connectRedis(config: Config, log: Logger, metrics: Metrics): Promise<RedisStore> {
   let down = false;
   const redis = new RedisStore({
     target: redisTarget(config),
     prefix: config.redisPrefix,
     graceMs: config.sessionGraceMs,
     onError: (err) => {
+      metrics.redisError();
       if (!down) log.warn({ err: err.message }, 'redis unreachable; answering 503 until it returns');
       down = true;
     },
@@ -96,18 +114,34 @@ async function connectRedis(config: Config, log: Logger): Promise<RedisStore> {
 }
 
 export async function startQrelay(config: Config, options: StartOptions = {}): Promise<Qrelay> {
-  const log = options.log ?? pino({ level: config.logLevel });
+  const log = options.log ?? createLogger(config);
   const clustered = isClustered(config);
+  const polls = new PendingPolls();
+  const metrics = new Metrics(() => polls.size);
 
-  const store = options.store ?? (clustered ? await connectRedis(config, log) : new MemoryStore({ graceMs: config.sessionGraceMs, clock: options.clock }));
+  const store = options.store ?? (clustered ? await connectRedis(config, log, metrics) : new MemoryStore({ graceMs: config.sessionGraceMs, clock: options.clock }));
   const relay = clustered
     ? new HttpRelay({
         internalToken: config.internalToken ?? '',
         timeoutMs: config.forwardTimeoutMs,
-        onFailure: (cause, route) => log.warn({ cause, route }, 'forward to the holding node failed'),
+        onForward: () => metrics.forwarded(),
+        onFailure: (cause, route) => {
+          metrics.forwardFailed(cause);
+          log.warn({ cause, route }, 'forward to the holding node failed');
+        },
       })
     : undefined;
-  const polls = new PendingPolls();
+  const limits = new Limits(
+    {
+      sessionsPerIpPerMinute: config.sessionsPerIpPerMinute,
+      pollsPerIp: config.pollsPerIp,
+      pollsPerNode: config.pollsPerNode,
+      tokenFailuresPerSession: config.tokenFailuresPerSession,
+      holdMs: config.holdMs,
+    },
+    store instanceof RedisStore ? { client: store.client, prefix: config.redisPrefix } : undefined,
+    (limit) => metrics.rateLimited(limit),
+  );
 
   // The private listener is bound first: in cluster mode its address is this node's identity in
   // the route records (NODE_ADDR defaults to it). Handlers are attached right after, before any
@@ -139,8 +173,10 @@ export async function startQrelay(config: Config, options: StartOptions = {}): P
       clock: options.clock,
       nodeAddr: config.nodeAddr ?? privateUrl,
       relay,
+      events: allOf(metrics, lifecycleLog(log)),
+      tokenFailed: (key) => limits.tokenFailed(key),
     });
-    privateServer.on('request', privateApp({ service, store, log, internalToken: config.internalToken }));
+    privateServer.on('request', privateApp({ service, store, log, metrics, internalToken: config.internalToken }));
     publicServer.on(
       'request',
       publicApp({
@@ -149,6 +185,7 @@ export async function startQrelay(config: Config, options: StartOptions = {}): P
         trustProxy: config.trustProxy,
         corsOrigins: config.corsOrigins,
         extraRoutes: config.demo ? demoRoutes(service) : undefined,
+        limits,
       }),
     );
     publicUrl = await listen(publicServer, config.publicPort, config.publicHost);
@@ -159,16 +196,18 @@ export async function startQrelay(config: Config, options: StartOptions = {}): P
 
   let closed: Promise<void> | undefined;
   const close = (): Promise<void> => {
+    // Drain: refuse new polls and sessions (503, and /readyz fails so the balancer moves on),
+    // answer held polls 204 spread over DRAIN_MS, then stop listening and let in-flight requests
+    // (sets, forwards) finish; connections still open after SHUTDOWN_TIMEOUT_MS are cut.
     closed ??= (async () => {
-      const stopping = [closeServer(publicServer, config.shutdownTimeoutMs), closeServer(privateServer, config.shutdownTimeoutMs)];
-      const answered = service.shutdown();
-      log.info({ answered }, 'shutting down: held polls answered');
-      await Promise.all(stopping);
+      const answered = await service.shutdown(config.drainMs);
+      log.info({ answered }, 'draining: held polls answered');
+      await Promise.all([closeServer(publicServer, config.shutdownTimeoutMs), closeServer(privateServer, config.shutdownTimeoutMs)]);
       await relay?.close();
       await store.close();
     })();
     return closed;
   };
 
-  return { config, publicUrl, privateUrl, nodeAddr: config.nodeAddr ?? privateUrl, service, polls, store, close };
+  return { config, publicUrl, privateUrl, nodeAddr: config.nodeAddr ?? privateUrl, service, polls, store, metrics, close };
 }

@@ -42,6 +42,16 @@ export interface Config {
   readonly nodeAddr: string | undefined;
   /** Bounds on a node-to-node forward, ms. */
   readonly forwardTimeoutMs: number;
+  /** Sessions one client IP may mint per minute. */
+  readonly sessionsPerIpPerMinute: number;
+  /** Polls one client IP may have in flight. */
+  readonly pollsPerIp: number;
+  /** Polls one node holds at most (admission control). */
+  readonly pollsPerNode: number;
+  /** Wrong poll tokens a session survives. */
+  readonly tokenFailuresPerSession: number;
+  /** On shutdown, held polls are answered over this window, ms. */
+  readonly drainMs: number;
 }
 
 export class ConfigError extends Error {
@@ -158,6 +168,11 @@ const schema = z.object({
   ),
   NODE_ADDR: z.preprocess(unsetIfEmpty, httpUrl.optional()),
   FORWARD_TIMEOUT_MS: integer(50, 60_000, 1_000),
+  RATE_SESSIONS_PER_IP: integer(1, 1_000_000, 60),
+  MAX_POLLS_PER_IP: integer(1, 1_000_000, 100),
+  MAX_POLLS_PER_NODE: integer(1, 10_000_000, 50_000),
+  MAX_TOKEN_FAILURES: integer(1, 1_000, 5),
+  DRAIN_MS: integer(0, 60_000, 2_000),
 });
 
 /** Reads and validates configuration from `env`; throws ConfigError naming the variable. */
@@ -190,6 +205,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     redisPrefix: e.REDIS_PREFIX,
     nodeAddr: e.NODE_ADDR,
     forwardTimeoutMs: e.FORWARD_TIMEOUT_MS,
+    sessionsPerIpPerMinute: e.RATE_SESSIONS_PER_IP,
+    pollsPerIp: e.MAX_POLLS_PER_IP,
+    pollsPerNode: e.MAX_POLLS_PER_NODE,
+    tokenFailuresPerSession: e.MAX_TOKEN_FAILURES,
+    drainMs: e.DRAIN_MS,
   };
   const targets = [config.redisUrl !== undefined, config.redisClusterNodes.length > 0, config.redisSentinels.length > 0];
   if (targets.filter(Boolean).length > 1) {

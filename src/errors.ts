@@ -64,5 +64,8 @@ export const errors = {
     }),
   shuttingDown: () =>
     new QrelayError('shutting_down', 503, 'this node is shutting down; retry on another node', { retryAfterS: 1 }),
+  rateLimited: (message: string, retryAfterS: number) => new QrelayError('rate_limited', 429, message, { retryAfterS }),
+  nodeFull: () =>
+    new QrelayError('node_full', 503, 'this node holds as many polls as it may; retry on another node', { retryAfterS: 1 }),
   internal: (cause?: unknown) => new QrelayError('internal_error', 500, 'internal error', { cause }),
 } as const;

@@ -16,6 +16,7 @@ export interface HttpRelayOptions {
   /** Bound on each phase and on the whole forward, ms. */
   timeoutMs: number;
   onFailure?: (cause: ForwardFailure, route: string, err?: unknown) => void;
+  onForward?: () => void;
 }
 
 function classify(err: unknown): ForwardFailure {
@@ -37,11 +38,13 @@ export class HttpRelay implements Relay {
   readonly #authorization: string;
   readonly #timeoutMs: number;
   readonly #onFailure: NonNullable<HttpRelayOptions['onFailure']>;
+  readonly #onForward: () => void;
 
   constructor(options: HttpRelayOptions) {
     this.#timeoutMs = options.timeoutMs;
     this.#authorization = `Bearer ${options.internalToken}`;
     this.#onFailure = options.onFailure ?? (() => {});
+    this.#onForward = options.onForward ?? (() => {});
     this.#agent = new Agent({
       connect: { timeout: options.timeoutMs },
       headersTimeout: options.timeoutMs,
@@ -52,6 +55,7 @@ export class HttpRelay implements Relay {
   }
 
   async forward(route: string, view: SessionView): Promise<boolean> {
+    this.#onForward();
     try {
       const res = await this.#agent.request({
         origin: route,

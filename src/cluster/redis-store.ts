@@ -155,6 +155,16 @@ export class RedisStore implements SessionStore {
     await this.#client.hdel(sessionKeys(this.#prefix, key).session, F.delivered);
   }
 
+  async destroy(key: string): Promise<void> {
+    const k = sessionKeys(this.#prefix, key);
+    await this.#client.del(k.session, k.route);
+  }
+
+  /** The underlying client, for counters that share this Redis (rate limits). */
+  get client(): Redis | Cluster {
+    return this.#client;
+  }
+
   async ping(): Promise<void> {
     await this.#client.ping();
   }

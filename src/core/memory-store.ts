@@ -66,6 +66,10 @@ export class MemoryStore implements SessionStore {
     if (session?.delivered === true) this.#sessions.set(key, { ...session, delivered: false });
   }
 
+  async destroy(key: string): Promise<void> {
+    this.#sessions.delete(key);
+  }
+
   async ping(): Promise<void> {}
 
   async close(): Promise<void> {

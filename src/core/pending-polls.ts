@@ -106,10 +106,25 @@ export class PendingPolls {
     return true;
   }
 
-  /** Ends every held poll with `ending`; returns how many there were. */
-  endAll(ending: PollEnding): number {
-    const count = this.#waiters.size;
-    for (const waiter of [...this.#waiters.values()]) waiter.controller.abort(ending);
-    return count;
+  /** Ends the poll held for `key`, if any. */
+  end(key: string, ending: PollEnding): void {
+    this.#waiters.get(key)?.controller.abort(ending);
+  }
+
+  /**
+   * Ends every held poll with `ending`, each at a random moment within `spreadMs` (so thousands of
+   * clients do not reconnect in the same instant). Resolves with their number once all have ended.
+   */
+  async endAll(ending: PollEnding, spreadMs = 0): Promise<number> {
+    const waiters = [...this.#waiters.values()];
+    await Promise.all(
+      waiters.map(async (waiter) => {
+        if (spreadMs > 0 && !waiter.controller.signal.aborted) {
+          await new Promise((r) => setTimeout(r, Math.random() * spreadMs).unref());
+        }
+        waiter.controller.abort(ending);
+      }),
+    );
+    return waiters.length;
   }
 }

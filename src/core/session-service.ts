@@ -24,6 +24,7 @@ import {
   type TransitionRefusal,
 } from './session.js';
 import type { SessionStore } from './session-store.js';
+import { NO_EVENTS, type ServiceEvents, type SetOutcome } from './service-events.js';
 
 /** Hands a change to the node holding the poll. Never throws: false when it was not delivered. */
 export interface Relay {
@@ -40,6 +41,9 @@ export interface SessionServiceOptions {
   /** This node's address as other nodes reach it (cluster mode). */
   nodeAddr?: string;
   relay?: Relay;
+  events?: ServiceEvents;
+  /** Counts a wrong poll token for a session; resolves true when the session must be destroyed. */
+  tokenFailed?: (key: string) => Promise<boolean>;
 }
 
 export interface NewSession {
@@ -92,6 +96,8 @@ export class SessionService {
   readonly #clock: () => number;
   readonly #nodeAddr: string;
   readonly #relay: Relay | undefined;
+  readonly #events: ServiceEvents;
+  readonly #tokenFailed: (key: string) => Promise<boolean>;
   #closing = false;
 
   constructor(options: SessionServiceOptions) {
@@ -103,6 +109,13 @@ export class SessionService {
     this.#clock = options.clock ?? Date.now;
     this.#nodeAddr = options.nodeAddr ?? 'local';
     this.#relay = options.relay;
+    this.#events = options.events ?? NO_EVENTS;
+    this.#tokenFailed = options.tokenFailed ?? (async () => false);
+  }
+
+  /** Polls held on this node right now. */
+  get heldPolls(): number {
+    return this.#polls.size;
   }
 
   get closing(): boolean {
@@ -124,6 +137,7 @@ export class SessionService {
       delivered: false,
     };
     await guard(this.#store.create(session));
+    this.#events.sessionCreated(key);
     return { key, pollToken, status: 'pending', version: 0, expiresAt: session.expiresAt, holdMs: this.#holdMs, scanUrl: this.scanUrl(key) };
   }
 
@@ -145,7 +159,10 @@ export class SessionService {
   async poll(key: string, token: string | undefined, since: number, waitMs: number | undefined, controller: AbortController): Promise<PollAnswer> {
     this.#refuseWhenClosing();
     const stored = await guard(this.#store.get(key));
-    if (!tokenMatches(token, stored?.tokenHash) || stored === undefined) throw errors.sessionNotFound();
+    if (!tokenMatches(token, stored?.tokenHash) || stored === undefined) {
+      if (stored !== undefined) await this.#rejectToken(key);
+      throw errors.sessionNotFound();
+    }
 
     const now = this.#clock();
     const current = effective(stored, now);
@@ -172,6 +189,7 @@ export class SessionService {
     }
 
     const ending = await ended;
+    this.#events.pollEnded(ending.reason);
     switch (ending.reason) {
       case 'changed':
         return isFinal(ending.view.status) ? this.#handOutFinal(ending.view, 'changed') : { reason: 'changed', view: ending.view };
@@ -186,11 +204,27 @@ export class SessionService {
 
   /** Answers POST /status/set: one atomic transition, then wake the poll wherever it is held. */
   async set(key: string, change: StatusChange): Promise<SetResult> {
-    const outcome = await guard(this.#store.transition(key, change, this.#clock()));
-    if (outcome === undefined) throw errors.sessionNotFound();
-    if (!outcome.ok) throw refusalError(outcome.refusal);
+    const started = performance.now();
+    let outcome;
+    try {
+      outcome = await guard(this.#store.transition(key, change, this.#clock()));
+    } catch (err) {
+      this.#events.statusSet(key, 'store_unavailable');
+      throw err;
+    }
+    if (outcome === undefined) {
+      this.#events.statusSet(key, 'not_found');
+      throw errors.sessionNotFound();
+    }
+    if (!outcome.ok) {
+      this.#events.statusSet(key, outcome.refusal.code satisfies SetOutcome);
+      throw refusalError(outcome.refusal);
+    }
     const { session } = outcome;
+    const via = outcome.route === undefined || outcome.route === this.#nodeAddr || this.#relay === undefined ? 'local' : 'forward';
     const delivered = await this.#notify(viewOf(session), outcome.route);
+    if (delivered) this.#events.delivered((performance.now() - started) / 1000, via);
+    this.#events.statusSet(key, 'ok', { status: session.status, version: session.version, delivered });
     return { key, status: session.status, version: session.version, delivered, client: session.client };
   }
 
@@ -220,10 +254,21 @@ export class SessionService {
     };
   }
 
-  /** Refuses new polls and sessions and ends every held poll with `shutdown`. */
-  shutdown(): number {
+  /**
+   * Refuses new polls and sessions and ends every held poll with `shutdown`, spread over
+   * `spreadMs` so the clients do not all reconnect at once. Resolves when all have ended.
+   */
+  shutdown(spreadMs = 0): Promise<number> {
     this.#closing = true;
-    return this.#polls.endAll(PollEnd.shutdown);
+    return this.#polls.endAll(PollEnd.shutdown, spreadMs);
+  }
+
+  /** Too many wrong tokens destroy the session: whoever is guessing gets nothing more. */
+  async #rejectToken(key: string): Promise<void> {
+    this.#events.tokenRejected(key);
+    if (!(await this.#tokenFailed(key))) return;
+    await guard(this.#store.destroy(key));
+    this.#polls.end(key, PollEnd.superseded);
   }
 
   async #notify(view: SessionView, route: string | undefined): Promise<boolean> {
@@ -244,6 +289,7 @@ export class SessionService {
   async #handOutFinal(s: StoredSession | SessionView, reason: 'ready' | 'changed' | 'expired'): Promise<PollAnswer> {
     if ('delivered' in s && s.delivered) throw errors.alreadyDelivered();
     if (!(await guard(this.#store.markDelivered(s.key)))) throw errors.alreadyDelivered();
+    this.#events.finalHandedOut(s.key, s.status);
     return { reason, view: 'delivered' in s ? viewOf(s) : s, handedOut: true };
   }
 

@@ -34,6 +34,8 @@ export interface SessionStore {
   markDelivered(key: string): Promise<boolean>;
   /** Takes a hand-out back when its response never reached the client. */
   undoDelivered(key: string): Promise<void>;
+  /** Forgets a session at once (too many wrong tokens). */
+  destroy(key: string): Promise<void>;
   /** Resolves when the store is reachable; rejects otherwise. */
   ping(): Promise<void>;
   close(): Promise<void>;

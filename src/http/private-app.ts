@@ -2,7 +2,10 @@
 // checks. Bound to its own port (127.0.0.1 by default) and, when INTERNAL_TOKEN is set, every
 // request must carry it.
 import express, { type Request, type RequestHandler, type Response } from 'express';
-import type { Logger } from 'pino';
+import { randomUUID } from 'node:crypto';
+import type { LevelWithSilent, Logger } from 'pino';
+import { pinoHttp } from 'pino-http';
+import type { Metrics } from '../observability/metrics.js';
 import { errors, QrelayError } from '../errors.js';
 import { secretEquals } from '../core/secrets.js';
 import type { SessionService } from '../core/session-service.js';
@@ -16,6 +19,7 @@ export interface PrivateAppOptions {
   service: SessionService;
   store: SessionStore;
   log: Logger;
+  metrics: Metrics;
   internalToken: string | undefined;
 }
 
@@ -33,6 +37,23 @@ export function privateApp(options: PrivateAppOptions): express.Express {
   app.disable('x-powered-by');
   app.set('etag', false);
   app.use(noStore);
+  // One log line per request, with a request id (the caller's X-Request-Id, or a new one).
+  app.use(
+    pinoHttp<Request, Response, never>({
+      logger: options.log,
+      genReqId: (req, res) => {
+        const given = req.headers['x-request-id'];
+        const id = typeof given === 'string' && /^[\w.:-]{1,128}$/.test(given) ? given : randomUUID();
+        res.setHeader('X-Request-Id', id);
+        return id;
+      },
+      customLogLevel: (_req, res, err): LevelWithSilent => (err !== undefined || res.statusCode >= 500 ? 'error' : 'info'),
+      serializers: {
+        req: (req: { id: unknown; method: unknown; url: unknown }) => ({ id: req.id, method: req.method, url: req.url }),
+        res: (res: { statusCode: unknown }) => ({ statusCode: res.statusCode }),
+      },
+    }),
+  );
   if (options.internalToken !== undefined) app.use(requireInternalToken(options.internalToken));
 
   app.get('/healthz', (_req: Request, res: Response) => {
@@ -47,6 +68,10 @@ export function privateApp(options: PrivateAppOptions): express.Express {
       throw new QrelayError('not_ready', 503, 'the session store is unreachable', { cause, retryAfterS: 1 });
     }
     res.json({ status: 'ready' });
+  });
+
+  app.get('/metrics', async (_req: Request, res: Response) => {
+    res.type(options.metrics.registry.contentType).send(await options.metrics.registry.metrics());
   });
 
   app.post('/status/set', jsonBody, async (req: Request, res: Response) => {

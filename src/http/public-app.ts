@@ -10,6 +10,7 @@ import { errors } from '../errors.js';
 import { PollEnd } from '../core/pending-polls.js';
 import type { PollAnswer, SessionService } from '../core/session-service.js';
 import { errorHandler, noRoute } from './error-handler.js';
+import type { Limits } from './limits.js';
 import { noStore } from './no-store.js';
 import { keyQuery, parseOr400, pollQuery } from './validation.js';
 import type { TrustProxy } from '../config.js';
@@ -20,7 +21,8 @@ export interface PublicAppOptions {
   trustProxy: TrustProxy;
   corsOrigins: readonly string[];
   /** Extra routes mounted before the static files (the demo backend). */
-  extraRoutes?: express.Router;
+  extraRoutes?: express.Router | undefined;
+  limits: Limits;
 }
 
 const PUBLIC_DIR = fileURLToPath(new URL('../../public', import.meta.url));
@@ -44,7 +46,7 @@ function bearer(req: Request): string | undefined {
 }
 
 export function publicApp(options: PublicAppOptions): express.Express {
-  const { service } = options;
+  const { service, limits } = options;
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -68,12 +70,16 @@ export function publicApp(options: PublicAppOptions): express.Express {
   }
 
   app.post('/status/new', async (req: Request, res: Response) => {
-    const created = await service.create(clientOf(req));
+    const client = clientOf(req);
+    await limits.admitSession(client.ip);
+    const created = await service.create(client);
     res.status(201).json(created);
   });
 
   app.get('/status/get', async (req: Request, res: Response) => {
     const query = parseOr400(pollQuery, req.query);
+    if (service.closing) throw errors.shuttingDown();
+    const release = await limits.admitPoll(clientOf(req).ip, service.heldPolls);
     const controller = new AbortController();
     const onClose = (): void => controller.abort(PollEnd.clientClosed);
     res.once('close', onClose);
@@ -82,6 +88,7 @@ export function publicApp(options: PublicAppOptions): express.Express {
       answer = await service.poll(query.key, bearer(req), query.since ?? 0, query.wait, controller);
     } finally {
       res.off('close', onClose);
+      release();
     }
     if (answer.view === undefined) {
       if (answer.reason === 'client-closed') return;

@@ -5,7 +5,7 @@ import net from 'node:net';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { sessionKeys } from '../../src/cluster/redis-keys.js';
-import { inspector, INTERNAL_TOKEN, keysUnder, startNodes, type RedisEnv } from '../support/cluster.js';
+import { inspector, INTERNAL_TOKEN, sessionKeysUnder, startNodes, type RedisEnv } from '../support/cluster.js';
 import { mint, poll, setStatus, sleep, waitFor } from '../support/node.js';
 import { startRedisCluster, type RedisCluster } from '../support/redis.js';
 
@@ -141,11 +141,11 @@ describe.each(backends)('three nodes on %s', (_name, redisEnv) => {
     const s = await mint(a!);
     await poll(a!, s, { wait: 20 }).expect(204);
     const redis = inspector(redisEnv());
-    const keys = await keysUnder(redis, prefix);
+    const keys = await sessionKeysUnder(redis, prefix);
     expect(keys.sort()).toEqual([sessionKeys(prefix, s.key).route, sessionKeys(prefix, s.key).session].sort());
     const ttl = await redis.pttl(sessionKeys(prefix, s.key).session);
     expect(ttl).toBeGreaterThan(0);
     expect(ttl).toBeLessThanOrEqual(1_000);
-    await waitFor(async () => (await keysUnder(redis, prefix)).filter((k) => k.endsWith(':s')).length === 0, 3_000, 'Redis to expire the session');
+    await waitFor(async () => (await sessionKeysUnder(redis, prefix)).filter((k) => k.endsWith(':s')).length === 0, 3_000, 'Redis to expire the session');
   });
 });

@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { Cluster, Redis } from 'ioredis';
-import { onTestFinished } from 'vitest';
+import { expect, onTestFinished } from 'vitest';
 import type { Qrelay } from '../../src/app.js';
 import { startNode } from './node.js';
 
@@ -32,6 +32,19 @@ export function inspector(redis: RedisEnv): Redis | Cluster {
     client.disconnect();
   });
   return client;
+}
+
+/**
+ * Asserts Redis holds nothing under `prefix` but session hashes, routes, and rate-limit counters
+ * that expire on their own; returns the session and route keys.
+ */
+export async function sessionKeysUnder(client: Redis | Cluster, prefix: string): Promise<string[]> {
+  const keys = await keysUnder(client, prefix);
+  const limits = keys.filter((k) => k.startsWith(`${prefix}:limit:`));
+  for (const k of limits) expect(await client.pttl(k), `${k} expires`).toBeGreaterThan(0);
+  const rest = keys.filter((k) => !k.startsWith(`${prefix}:limit:`));
+  expect(rest.every((k) => k.endsWith(':s') || k.endsWith(':r')), rest.join(' ')).toBe(true);
+  return rest;
 }
 
 /** Every key under `prefix`, across all masters when clustered. */

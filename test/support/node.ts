@@ -12,6 +12,10 @@ export const TEST_ENV: Record<string, string> = {
   HOLD_MS: '3000',
   LOG_LEVEL: 'silent',
   SHUTDOWN_TIMEOUT_MS: '2000',
+  DRAIN_MS: '100',
+  // Generous, so tests that mint many sessions from 127.0.0.1 are not limited; limits.test.ts sets its own.
+  RATE_SESSIONS_PER_IP: '1000000',
+  MAX_POLLS_PER_IP: '1000000',
 };
 
 /** Starts a node with test defaults plus `env`; it is closed when the current test finishes. */

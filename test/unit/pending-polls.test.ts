@@ -63,8 +63,8 @@ describe('PendingPolls', () => {
   it('endAll ends every poll with the given reason, once', async () => {
     const polls = new PendingPolls();
     const helds = ['a', 'b', 'c'].map((k) => polls.hold(k, 0, new AbortController(), 10_000, 60_000));
-    expect(polls.endAll(PollEnd.shutdown)).toBe(3);
+    expect(await polls.endAll(PollEnd.shutdown)).toBe(3);
     await expect(Promise.all(helds)).resolves.toEqual([PollEnd.shutdown, PollEnd.shutdown, PollEnd.shutdown]);
-    expect(polls.endAll(PollEnd.shutdown)).toBe(0);
+    expect(await polls.endAll(PollEnd.shutdown)).toBe(0);
   });
 });

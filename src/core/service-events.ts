@@ -1,0 +1,42 @@
+// What the service reports about its work: the seam between the core and its observers
+// (Prometheus metrics, lifecycle logs). The core calls these; it knows nothing of either.
+import type { PollEndReason } from './pending-polls.js';
+import type { SessionStatus } from './session.js';
+
+/** How a status change ended: applied, or the catalogued reason it was not. */
+export type SetOutcome = 'ok' | 'not_found' | 'session_expired' | 'invalid_transition' | 'actor_mismatch' | 'version_mismatch' | 'store_unavailable';
+
+export interface ServiceEvents {
+  sessionCreated(key: string): void;
+  /** A held poll ended (polls answered at once are not held and not reported here). */
+  pollEnded(reason: PollEndReason): void;
+  statusSet(key: string, outcome: SetOutcome, change?: { status: SessionStatus; version: number; delivered: boolean }): void;
+  /** A set woke a held poll, `seconds` after the set arrived. */
+  delivered(seconds: number, via: 'local' | 'forward'): void;
+  /** A poll presented a wrong token for an existing session. */
+  tokenRejected(key: string): void;
+  /** A final status was handed to a poll. */
+  finalHandedOut(key: string, status: SessionStatus): void;
+}
+
+const nothing = (): void => {};
+export const NO_EVENTS: ServiceEvents = {
+  sessionCreated: nothing,
+  pollEnded: nothing,
+  statusSet: nothing,
+  delivered: nothing,
+  tokenRejected: nothing,
+  finalHandedOut: nothing,
+};
+
+/** Fans each event out to several observers. */
+export function allOf(...observers: ServiceEvents[]): ServiceEvents {
+  return {
+    sessionCreated: (k) => observers.forEach((o) => o.sessionCreated(k)),
+    pollEnded: (r) => observers.forEach((o) => o.pollEnded(r)),
+    statusSet: (k, out, c) => observers.forEach((o) => o.statusSet(k, out, c)),
+    delivered: (s, via) => observers.forEach((o) => o.delivered(s, via)),
+    tokenRejected: (k) => observers.forEach((o) => o.tokenRejected(k)),
+    finalHandedOut: (k, st) => observers.forEach((o) => o.finalHandedOut(k, st)),
+  };
+}

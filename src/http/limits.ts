@@ -1,0 +1,100 @@
+// Abuse limits, each answered 429 with Retry-After (or 503 when the node itself is full):
+// sessions minted per client IP, polls in flight per client IP, polls held per node, and wrong
+// poll tokens per session (after which the session is destroyed). In cluster mode the per-IP and
+// per-session counters live in Redis (rate-limiter-flexible), so they hold across nodes; if Redis
+// is unreachable they fall back to per-node memory counters instead of failing requests.
+//
+// The per-IP poll counter is taken when a poll starts and given back when it ends. Its window
+// (the hold plus a minute) bounds the damage if a node dies holding polls: its counts lapse.
+import type { Cluster, Redis } from 'ioredis';
+import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import { errors } from '../errors.js';
+
+export interface LimitSettings {
+  /** Sessions one client IP may mint per minute. */
+  sessionsPerIpPerMinute: number;
+  /** Polls one client IP may have in flight at once. */
+  pollsPerIp: number;
+  /** Polls this node holds at most; beyond it, new polls get 503 (admission control). */
+  pollsPerNode: number;
+  /** Wrong poll tokens a session survives; one more destroys it. */
+  tokenFailuresPerSession: number;
+  holdMs: number;
+}
+
+export type LimitName = 'sessions_per_ip' | 'polls_per_ip' | 'polls_per_node' | 'token_failures';
+
+const retryAfterS = (res: RateLimiterRes): number => Math.max(1, Math.ceil(res.msBeforeNext / 1000));
+
+export class Limits {
+  readonly #settings: LimitSettings;
+  readonly #sessions: RateLimiterAbstract;
+  readonly #polls: RateLimiterAbstract;
+  readonly #tokenFailures: RateLimiterAbstract;
+  readonly #onLimited: (limit: LimitName) => void;
+
+  constructor(settings: LimitSettings, redis: { client: Redis | Cluster; prefix: string } | undefined, onLimited: (limit: LimitName) => void) {
+    this.#settings = settings;
+    this.#onLimited = onLimited;
+    const make = (name: string, points: number, duration: number): RateLimiterAbstract => {
+      const memory = new RateLimiterMemory({ keyPrefix: name, points, duration });
+      if (redis === undefined) return memory;
+      return new RateLimiterRedis({
+        storeClient: redis.client,
+        keyPrefix: `${redis.prefix}:limit:${name}`,
+        points,
+        duration,
+        rejectIfRedisNotReady: true,
+        insuranceLimiter: memory,
+      });
+    };
+    this.#sessions = make('sessions', settings.sessionsPerIpPerMinute, 60);
+    this.#polls = make('polls', settings.pollsPerIp, Math.ceil(settings.holdMs / 1000) + 60);
+    this.#tokenFailures = make('token-failures', settings.tokenFailuresPerSession, 600);
+  }
+
+  /** Throws 429 when `ip` minted too many sessions this minute. */
+  async admitSession(ip: string): Promise<void> {
+    await this.#take(this.#sessions, ip, 'sessions_per_ip', 'too many sessions from this address; retry later');
+  }
+
+  /**
+   * Admits a poll from `ip` while this node holds `heldHere` polls; returns the release to call
+   * exactly once when the poll ends. Throws 503 when the node is full, 429 when the IP is.
+   */
+  async admitPoll(ip: string, heldHere: number): Promise<() => void> {
+    if (heldHere >= this.#settings.pollsPerNode) {
+      this.#onLimited('polls_per_node');
+      throw errors.nodeFull();
+    }
+    await this.#take(this.#polls, ip, 'polls_per_ip', 'too many polls in flight from this address');
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.#polls.reward(ip, 1).catch(() => {});
+    };
+  }
+
+  /** Counts a wrong token for `key`; true once the session has had more than it survives. */
+  async tokenFailed(key: string): Promise<boolean> {
+    try {
+      await this.#tokenFailures.consume(key, 1);
+      return false;
+    } catch (err) {
+      if (!(err instanceof RateLimiterRes)) return false;
+      this.#onLimited('token_failures');
+      return true;
+    }
+  }
+
+  async #take(limiter: RateLimiterAbstract, id: string, name: LimitName, message: string): Promise<void> {
+    try {
+      await limiter.consume(id, 1);
+    } catch (err) {
+      if (!(err instanceof RateLimiterRes)) return; // the counter store failed: fail open
+      this.#onLimited(name);
+      throw errors.rateLimited(message, retryAfterS(err));
+    }
+  }
+}

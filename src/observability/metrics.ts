@@ -1,0 +1,97 @@
+// Prometheus metrics (prom-client), one registry per node so several nodes can share a process
+// (tests). Served on the private listener at GET /metrics.
+import client from 'prom-client';
+import type { ForwardFailure } from '../cluster/http-relay.js';
+import type { PollEndReason } from '../core/pending-polls.js';
+import type { ServiceEvents, SetOutcome } from '../core/service-events.js';
+
+export class Metrics implements ServiceEvents {
+  readonly registry = new client.Registry();
+  readonly #pollEndings: client.Counter<'reason'>;
+  readonly #sessionsCreated: client.Counter;
+  readonly #sets: client.Counter<'outcome'>;
+  readonly #delivery: client.Histogram<'via'>;
+  readonly #forwards: client.Counter;
+  readonly #forwardFailures: client.Counter<'cause'>;
+  readonly #redisErrors: client.Counter;
+  readonly #tokenRejections: client.Counter;
+  readonly #rateLimited: client.Counter<'limit'>;
+
+  constructor(heldPolls: () => number) {
+    const registers = [this.registry];
+    client.collectDefaultMetrics({ register: this.registry, prefix: 'qrelay_' });
+    new client.Gauge({
+      name: 'qrelay_held_polls',
+      help: 'Polls held on this node right now.',
+      registers,
+      collect() {
+        this.set(heldPolls());
+      },
+    });
+    this.#pollEndings = new client.Counter({
+      name: 'qrelay_poll_endings_total',
+      help: 'Held polls ended, by reason (changed, timeout, superseded, client-closed, expired, shutdown, failed).',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.#sessionsCreated = new client.Counter({ name: 'qrelay_sessions_created_total', help: 'Sessions minted.', registers });
+    this.#sets = new client.Counter({
+      name: 'qrelay_sets_total',
+      help: 'Status changes asked for, by outcome (ok or the refusal code).',
+      labelNames: ['outcome'],
+      registers,
+    });
+    this.#delivery = new client.Histogram({
+      name: 'qrelay_set_to_delivery_seconds',
+      help: 'From a set arriving to the held poll being woken (locally or through a forward).',
+      labelNames: ['via'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers,
+    });
+    this.#forwards = new client.Counter({ name: 'qrelay_forwards_total', help: 'Changes forwarded to the node holding the poll.', registers });
+    this.#forwardFailures = new client.Counter({
+      name: 'qrelay_forward_failures_total',
+      help: 'Forwards that failed, by cause (timeout, refused, status, error).',
+      labelNames: ['cause'],
+      registers,
+    });
+    this.#redisErrors = new client.Counter({ name: 'qrelay_redis_errors_total', help: 'Redis connection errors.', registers });
+    this.#tokenRejections = new client.Counter({ name: 'qrelay_token_rejections_total', help: 'Polls with a wrong token for an existing session.', registers });
+    this.#rateLimited = new client.Counter({
+      name: 'qrelay_rate_limited_total',
+      help: 'Requests refused by a limit, by limit.',
+      labelNames: ['limit'],
+      registers,
+    });
+  }
+
+  sessionCreated(): void {
+    this.#sessionsCreated.inc();
+  }
+  pollEnded(reason: PollEndReason): void {
+    this.#pollEndings.inc({ reason });
+  }
+  statusSet(_key: string, outcome: SetOutcome): void {
+    this.#sets.inc({ outcome });
+  }
+  delivered(seconds: number, via: 'local' | 'forward'): void {
+    this.#delivery.observe({ via }, seconds);
+  }
+  tokenRejected(): void {
+    this.#tokenRejections.inc();
+  }
+  finalHandedOut(): void {}
+
+  forwarded(): void {
+    this.#forwards.inc();
+  }
+  forwardFailed(cause: ForwardFailure): void {
+    this.#forwardFailures.inc({ cause });
+  }
+  redisError(): void {
+    this.#redisErrors.inc();
+  }
+  rateLimited(limit: string): void {
+    this.#rateLimited.inc({ limit });
+  }
+}

@@ -1,0 +1,481 @@
+#!/usr/bin/env node
+// qrelay load benchmark: held polls, a set stream at a fixed rate (set-to-wake latency), a closed
+// loop (maximum wake throughput), and the server's RSS per held poll and CPU time. It starts the
+// servers itself (qrelay in memory or cluster mode, or the raw node:http yardstick) so it can read
+// /proc/<pid>, or targets running servers by URL.
+//
+//   node test/bench/bench.mjs --quick                        # smoke: 500 polls, 200 sets/s, 5 s
+//   node test/bench/bench.mjs                                # 10,000 polls, 1,000 sets/s, 60 s
+//   node test/bench/bench.mjs --target ceiling               # the yardstick
+//   node test/bench/bench.mjs --mode cluster                 # 3 nodes + Redis at 127.0.0.1:6379
+//   node test/bench/bench.mjs --closed-loop                  # maximum wake throughput
+//   node test/bench/bench.mjs --compare --duration 20        # qrelay vs yardstick, 3 runs each
+//   node test/bench/bench.mjs --help
+import { fork } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { targetOf } from './mini-http.mjs';
+import { startDeployment, stopDeployment, sumStats } from './servers.mjs';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const ROOT = path.resolve(HERE, '../..');
+
+const HELP = `usage: node test/bench/bench.mjs [options]
+
+  --target qrelay|ceiling   server to measure (default qrelay)
+  --mode memory|cluster     qrelay: one node in memory, or 3 nodes on Redis (default memory)
+  --polls N                 held polls (default 10000)
+  --rate R                  sets per second in the open loop (default 1000)
+  --duration T              open-loop seconds (default 60)
+  --closed-loop             run only the closed loop (maximum wake throughput)
+  --closed-duration T       closed-loop seconds (default 15)
+  --inflight N              sets waiting for their wake in the closed loop (default 500)
+  --phases open,closed      which phases each run does (default open; --compare: open,closed)
+  --runs K                  runs (default 1; with --compare, runs of each target, default 3)
+  --compare                 qrelay and the yardstick alternately; prints ratios of medians
+  --quick                   smoke preset: 500 polls, 200 sets/s, 5 s, closed loop 3 s, 100 in flight
+  --workers W               client processes (default: 1 per 15,000 polls, at most one per core)
+  --source-addrs K          spread client sockets over 127.0.0.1..127.0.0.K (default 8)
+  --hold-ms MS              server HOLD_MS (default 25000)
+  --lost-ms MS              a set whose poll has not woken after MS is lost (default 5000)
+  --redis-url URL           cluster mode Redis (default redis://127.0.0.1:6379)
+  --qrelay-cmd CMD          how to start a qrelay node (default "node dist/main.js", run in the repo)
+  --ceiling-cmd CMD         how to start the yardstick (default "node ../shared/yardstick/ceiling.mjs")
+  --public-url U[,U..]      measure running servers instead (with --private-url; no RSS/CPU
+  --private-url U[,U..]       unless --pids); --internal-token for qrelay cluster mode
+  --internal-token T
+  --pids P[,P..]            server pids to read /proc from when targeting by URL
+  --out FILE                also append each run's JSON line to FILE
+  --help
+`;
+
+/** @returns {any} */
+function options() {
+  const { values } = parseArgs({
+    options: {
+      target: { type: 'string', default: 'qrelay' },
+      mode: { type: 'string', default: 'memory' },
+      polls: { type: 'string' },
+      rate: { type: 'string' },
+      duration: { type: 'string' },
+      'closed-loop': { type: 'boolean', default: false },
+      'closed-duration': { type: 'string' },
+      inflight: { type: 'string' },
+      phases: { type: 'string' },
+      runs: { type: 'string' },
+      compare: { type: 'boolean', default: false },
+      quick: { type: 'boolean', default: false },
+      workers: { type: 'string' },
+      'source-addrs': { type: 'string', default: '8' },
+      'hold-ms': { type: 'string', default: '25000' },
+      'lost-ms': { type: 'string', default: '5000' },
+      'redis-url': { type: 'string', default: 'redis://127.0.0.1:6379' },
+      'qrelay-cmd': { type: 'string', default: 'node dist/main.js' },
+      'ceiling-cmd': { type: 'string', default: `node ${path.resolve(ROOT, '../shared/yardstick/ceiling.mjs')}` },
+      'public-url': { type: 'string' },
+      'private-url': { type: 'string' },
+      'internal-token': { type: 'string' },
+      pids: { type: 'string' },
+      out: { type: 'string' },
+      help: { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(HELP);
+    process.exit(0);
+  }
+  const q = values.quick;
+  const num = (/** @type {string | undefined} */ v, /** @type {number} */ d, /** @type {string} */ name) => {
+    if (v === undefined) return d;
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < 0) throw new Error(`--${name} must be a number >= 0`);
+    return n;
+  };
+  const o = {
+    target: values.target,
+    mode: values.mode,
+    polls: num(values.polls, q ? 500 : 10_000, 'polls'),
+    rate: num(values.rate, q ? 200 : 1000, 'rate'),
+    durationS: num(values.duration, q ? 5 : 60, 'duration'),
+    closedS: num(values['closed-duration'], q ? 3 : 15, 'closed-duration'),
+    inflight: num(values.inflight, q ? 100 : 500, 'inflight'),
+    runs: num(values.runs, values.compare ? 3 : 1, 'runs'),
+    compare: values.compare,
+    workers: values.workers === undefined ? undefined : num(values.workers, 1, 'workers'),
+    sourceAddrs: num(values['source-addrs'], 8, 'source-addrs'),
+    holdMs: num(values['hold-ms'], 25_000, 'hold-ms'),
+    lostMs: num(values['lost-ms'], 5000, 'lost-ms'),
+    redisUrl: values['redis-url'],
+    qrelayCmd: values['qrelay-cmd'],
+    ceilingCmd: values['ceiling-cmd'],
+    publicUrls: values['public-url']?.split(',').filter(Boolean),
+    privateUrls: values['private-url']?.split(',').filter(Boolean),
+    internalToken: values['internal-token'],
+    pids: values.pids?.split(',').filter(Boolean).map(Number) ?? [],
+    out: values.out,
+    /** @type {string[]} */
+    phases: values.phases?.split(',').filter(Boolean) ?? (values['closed-loop'] ? ['closed'] : values.compare ? ['open', 'closed'] : ['open']),
+  };
+  if (!['qrelay', 'ceiling'].includes(o.target)) throw new Error('--target must be qrelay or ceiling');
+  if (!['memory', 'cluster'].includes(o.mode)) throw new Error('--mode must be memory or cluster');
+  if (o.phases.some((p) => p !== 'open' && p !== 'closed')) throw new Error('--phases takes open and/or closed');
+  if (o.polls < 1 || o.polls > 60_000) throw new Error('--polls must be 1..60000');
+  if (o.sourceAddrs < 1 || o.sourceAddrs > 250) throw new Error('--source-addrs must be 1..250');
+  if (o.durationS > 3600 || o.closedS > 3600) throw new Error('durations are capped at 3600 s');
+  if ((o.publicUrls === undefined) !== (o.privateUrls === undefined)) throw new Error('--public-url and --private-url go together');
+  if (o.publicUrls && o.compare) throw new Error('--compare starts its own servers; drop --public-url');
+  for (const u of [...(o.publicUrls ?? []), ...(o.privateUrls ?? [])]) {
+    if (!/^127\./.test(targetOf(u).host) && targetOf(u).host !== 'localhost') throw new Error(`loopback targets only: ${u}`);
+  }
+  return o;
+}
+
+// ---------------------------------------------------------------- statistics
+
+/**
+ * Nearest-rank percentile of a sorted array.
+ * @param {Float64Array} sorted
+ * @param {number} p 0..100
+ */
+function pct(sorted, p) {
+  if (sorted.length === 0) return NaN;
+  const rank = Math.ceil((p / 100) * sorted.length);
+  return /** @type {number} */ (sorted[Math.min(sorted.length, Math.max(1, rank)) - 1]);
+}
+
+/** @param {number[][]} lists */
+function latencySummary(lists) {
+  const all = Float64Array.from(lists.flat());
+  all.sort();
+  const r3 = (/** @type {number} */ x) => Math.round(x * 1000) / 1000;
+  return {
+    count: all.length,
+    p50: r3(pct(all, 50)),
+    p90: r3(pct(all, 90)),
+    p99: r3(pct(all, 99)),
+    p999: r3(pct(all, 99.9)),
+    max: r3(all.length ? /** @type {number} */ (all[all.length - 1]) : NaN),
+  };
+}
+
+/** @param {number[]} xs */
+function median(xs) {
+  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? /** @type {number} */ (s[mid]) : (/** @type {number} */ (s[mid - 1]) + /** @type {number} */ (s[mid])) / 2;
+}
+
+/** @param {Record<string, number>[]} maps */
+function addCounts(maps) {
+  /** @type {Record<string, number>} */
+  const out = {};
+  for (const mp of maps) for (const [k, v] of Object.entries(mp)) out[k] = (out[k] ?? 0) + v;
+  return out;
+}
+
+// ---------------------------------------------------------------- workers
+
+/** @type {Set<import('node:child_process').ChildProcess>} */
+const liveWorkers = new Set();
+/** @type {Set<import('./servers.mjs').Deployment>} */
+const liveDeployments = new Set();
+
+/**
+ * @param {import('node:child_process').ChildProcess} w
+ * @param {string} type
+ * @param {number} timeoutMs
+ * @returns {Promise<any>}
+ */
+function nextMessage(w, type, timeoutMs) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(new Error(`worker did not answer ${type} within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const onMsg = (/** @type {any} */ msg) => {
+      if (msg.type === 'error') {
+        cleanup();
+        reject(new Error(`worker failed: ${msg.message}`));
+      } else if (msg.type === type) {
+        cleanup();
+        resolve(msg);
+      }
+    };
+    const onExit = (/** @type {number} */ code) => {
+      cleanup();
+      reject(new Error(`worker exited (${code}) while waiting for ${type}`));
+    };
+    const cleanup = () => {
+      clearTimeout(timer);
+      w.off('message', onMsg);
+      w.off('exit', onExit);
+    };
+    w.on('message', onMsg);
+    w.once('exit', onExit);
+  });
+}
+
+const sleep = (/** @type {number} */ ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * One run: start the deployment, hold the polls, run the phases, stop everything.
+ * @param {any} o options
+ * @param {'qrelay' | 'ceiling'} target
+ */
+async function runOnce(o, target) {
+  /** @type {import('./servers.mjs').Deployment | undefined} */
+  let dep;
+  let publicUrls = o.publicUrls;
+  let privateUrls = o.privateUrls;
+  let internalToken = o.internalToken;
+  let pids = o.pids;
+  if (!publicUrls) {
+    dep = await startDeployment({
+      target, mode: target === 'ceiling' ? 'memory' : o.mode, qrelayCmd: o.qrelayCmd, ceilingCmd: o.ceilingCmd,
+      cwd: ROOT, holdMs: o.holdMs, redisUrl: o.redisUrl,
+    });
+    liveDeployments.add(dep);
+    publicUrls = dep.publicUrls;
+    privateUrls = dep.privateUrls;
+    internalToken = dep.internalToken;
+    pids = dep.nodes.map((n) => n.pid);
+  }
+  const stats = () => (pids.length > 0 ? sumStats(pids) : { rss: NaN, cpuS: NaN });
+  const workersN = Math.min(
+    Math.max(o.workers ?? 1, Math.ceil(o.polls / 15_000)),
+    Math.max(1, os.availableParallelism?.() ?? os.cpus().length),
+  );
+  if (Math.ceil(o.polls / workersN) > 18_000) throw new Error('too many polls per client process for the 20,000 open-files limit');
+  const localAddresses = Array.from({ length: o.sourceAddrs }, (_, i) => `127.0.0.${i + 1}`);
+  /** @type {import('node:child_process').ChildProcess[]} */
+  const workers = [];
+  try {
+    await sleep(500);
+    const before = stats();
+    for (let i = 0; i < workersN; i++) {
+      const w = fork(path.join(HERE, 'load-worker.mjs'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      liveWorkers.add(w);
+      w.once('exit', () => liveWorkers.delete(w));
+      workers.push(w);
+    }
+    const share = (/** @type {number} */ total, /** @type {number} */ i) => Math.floor(total / workersN) + (i < total % workersN ? 1 : 0);
+    const heldMsgs = await Promise.all(
+      workers.map((w, i) => {
+        const p = nextMessage(w, 'held', 180_000);
+        w.send({
+          type: 'init',
+          cfg: {
+            id: i,
+            publicTargets: publicUrls.map(targetOf),
+            privateTargets: privateUrls.map(targetOf),
+            internalToken,
+            slots: share(o.polls, i),
+            localAddresses,
+            rampConcurrency: 200,
+            maxSetConns: 256,
+            lostMs: o.lostMs,
+            minHeldMs: 20,
+          },
+        });
+        return p;
+      }),
+    );
+    const held = heldMsgs.reduce((a, m) => a + m.held, 0);
+    const rampMs = Math.max(...heldMsgs.map((m) => m.rampMs));
+    await sleep(1000);
+    const heldStats = stats();
+
+    /** @type {Record<string, any>} */
+    const phases = {};
+    for (const name of o.phases) {
+      const s0 = stats();
+      const t0 = performance.now();
+      const results = await Promise.all(
+        workers.map((w, i) => {
+          const p = nextMessage(w, 'phase-result', (Math.max(o.durationS, o.closedS) + 60) * 1000);
+          w.send(
+            name === 'open'
+              ? { type: 'phase', name, rate: o.rate / workersN, durationMs: o.durationS * 1000 }
+              : { type: 'phase', name, inflight: Math.max(1, share(o.inflight, i)), durationMs: o.closedS * 1000 },
+          );
+          return p;
+        }),
+      );
+      const wallS = (performance.now() - t0) / 1000;
+      const s1 = stats();
+      const sum = (/** @type {string} */ k) => results.reduce((a, r) => a + (r[k] ?? 0), 0);
+      const lat = latencySummary(results.map((r) => r.latencies));
+      const lag = latencySummary(results.map((r) => r.schedLag));
+      const serverCpuS = s1.cpuS - s0.cpuS;
+      /** @type {Record<string, any>} */
+      const ph = {
+        setsSent: sum('setsSent'),
+        setsOk: sum('setsOk'),
+        wakes: sum('wakes'),
+        lost: sum('lost'),
+        notWokenAtEnd: sum('stillPending'),
+        undelivered: sum('undelivered'),
+        starved: sum('starved'),
+        notIssued: sum('notIssued'),
+        sessionsCreated: sum('sessionsCreated'),
+        polls: sum('polls'),
+        timeouts204: sum('timeouts204'),
+        errors: addCounts(results.map((r) => r.errors)),
+        latencyMs: lat,
+        sendLagMs: { p99: lag.p99, max: lag.max },
+        heldAtEnd: sum('heldAtEnd'),
+        serverCpuS: Math.round(serverCpuS * 100) / 100,
+        serverCpuPct: Math.round((serverCpuS / wallS) * 1000) / 10,
+        clientCpuS: Math.round(sum('clientCpuS') * 100) / 100,
+        wallS: Math.round(wallS * 10) / 10,
+      };
+      ph.errorCount = Object.values(ph.errors).reduce((a, b) => a + b, 0);
+      if (name === 'open') {
+        const activeS = Math.max(...results.map((r) => r.elapsedMs)) / 1000;
+        ph.achievedSetRate = Math.round(ph.setsSent / activeS);
+        ph.serverCpuMsPerSet = Math.round(((serverCpuS * 1000) / Math.max(1, ph.setsOk)) * 1000) / 1000;
+      } else {
+        const windowS = Math.max(...results.map((r) => r.windowMs)) / 1000;
+        ph.inflight = o.inflight;
+        ph.wakesPerSec = Math.round(sum('wakesInWindow') / windowS);
+        ph.serverCpuMsPerWake = Math.round(((serverCpuS * 1000) / Math.max(1, ph.wakes)) * 1000) / 1000;
+      }
+      phases[name] = ph;
+    }
+    await Promise.all(
+      workers.map((w) => {
+        const p = nextMessage(w, 'stopped', 10_000).catch(() => undefined);
+        w.send({ type: 'stop' });
+        return p;
+      }),
+    );
+    return {
+      target,
+      mode: target === 'ceiling' ? 'memory' : o.mode,
+      nodes: pids.length || publicUrls.length,
+      polls: o.polls,
+      held,
+      rampMs: Math.round(rampMs),
+      rate: o.rate,
+      durationS: o.durationS,
+      closedS: o.closedS,
+      workers: workersN,
+      server: {
+        rssBeforeBytes: before.rss,
+        rssHeldBytes: heldStats.rss,
+        rssPerHeldPollBytes: Math.round((heldStats.rss - before.rss) / Math.max(1, held)),
+        cpuRampS: Math.round((heldStats.cpuS - before.cpuS) * 100) / 100,
+      },
+      ...phases,
+      at: new Date().toISOString(),
+    };
+  } finally {
+    for (const w of workers) if (w.exitCode === null) w.kill('SIGKILL');
+    if (dep) {
+      await stopDeployment(dep);
+      liveDeployments.delete(dep);
+    }
+  }
+}
+
+// ---------------------------------------------------------------- output
+
+/** @param {number} x */
+const f = (x, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : '-');
+
+/** @param {any[]} runs */
+function table(runs) {
+  const head = ['target', 'mode', 'polls', 'p50 ms', 'p90', 'p99', 'p99.9', 'max', 'lost', 'err', 'sets/s', 'srv cpu%', 'wakes/s (closed)', 'RSS/poll B'];
+  const rows = runs.map((r) => [
+    r.target, r.mode, String(r.held),
+    f(r.open?.latencyMs.p50), f(r.open?.latencyMs.p90), f(r.open?.latencyMs.p99), f(r.open?.latencyMs.p999), f(r.open?.latencyMs.max),
+    String(r.open?.lost ?? '-'), String((r.open?.errorCount ?? 0) + (r.closed?.errorCount ?? 0) + (r.closed?.lost ?? 0)),
+    String(r.open?.achievedSetRate ?? '-'), f(r.open?.serverCpuPct ?? r.closed?.serverCpuPct, 1),
+    String(r.closed?.wakesPerSec ?? '-'), String(r.server.rssPerHeldPollBytes),
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => /** @type {string} */ (row[i]).length)));
+  const line = (/** @type {string[]} */ cells) => cells.map((c, i) => c.padStart(/** @type {number} */ (widths[i]))).join('  ');
+  return [line(head), ...rows.map(line)].join('\n');
+}
+
+/** @param {any[]} runs */
+function ratios(runs) {
+  const by = (/** @type {string} */ t) => runs.filter((r) => r.target === t);
+  const med = (/** @type {string} */ t, /** @type {(r: any) => number} */ get) => median(by(t).map(get));
+  const metrics = {
+    p50LatencyMs: (/** @type {any} */ r) => r.open?.latencyMs.p50,
+    p99LatencyMs: (/** @type {any} */ r) => r.open?.latencyMs.p99,
+    p999LatencyMs: (/** @type {any} */ r) => r.open?.latencyMs.p999,
+    maxWakesPerSec: (/** @type {any} */ r) => r.closed?.wakesPerSec,
+    rssPerHeldPollBytes: (/** @type {any} */ r) => r.server.rssPerHeldPollBytes,
+    serverCpuMsPerSet: (/** @type {any} */ r) => r.open?.serverCpuMsPerSet,
+  };
+  /** @type {Record<string, any>} */
+  const out = { type: 'compare' };
+  for (const [name, get] of Object.entries(metrics)) {
+    const q = med('qrelay', get);
+    const c = med('ceiling', get);
+    out[name] = { qrelay: q, ceiling: c, ratio: Math.round((q / c) * 100) / 100 };
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- main
+
+async function cleanupAll() {
+  for (const w of liveWorkers) w.kill('SIGKILL');
+  await Promise.all([...liveDeployments].map((d) => stopDeployment(d).catch(() => undefined)));
+}
+
+async function main() {
+  const o = options();
+  // Hard bound on the whole bench: every run's phases plus generous set-up and drain time.
+  const boundMs = o.runs * (o.compare ? 2 : 1) * ((o.durationS + o.closedS) * 1000 + 240_000);
+  const hard = setTimeout(async () => {
+    process.stderr.write(`bench: still running after ${boundMs} ms; stopping\n`);
+    await cleanupAll();
+    process.exit(4);
+  }, boundMs);
+  hard.unref();
+  for (const sig of /** @type {const} */ (['SIGINT', 'SIGTERM'])) {
+    process.once(sig, async () => {
+      await cleanupAll();
+      process.exit(130);
+    });
+  }
+
+  const order = /** @type {Array<'qrelay' | 'ceiling'>} */ ([]);
+  for (let i = 0; i < o.runs; i++) {
+    if (o.compare) order.push(...(i % 2 === 0 ? /** @type {const} */ (['qrelay', 'ceiling']) : /** @type {const} */ (['ceiling', 'qrelay'])));
+    else order.push(o.target);
+  }
+  const runs = [];
+  for (const [i, target] of order.entries()) {
+    process.stderr.write(`bench: run ${i + 1}/${order.length}: ${target} ${target === 'qrelay' ? o.mode : ''} polls=${o.polls} phases=${o.phases.join(',')}\n`);
+    const r = await runOnce(o, target);
+    runs.push(r);
+    const json = JSON.stringify(r);
+    process.stdout.write(`${json}\n`);
+    if (o.out) fs.appendFileSync(o.out, `${json}\n`);
+  }
+  process.stdout.write(`\n${table(runs)}\n`);
+  if (o.compare) {
+    const c = ratios(runs);
+    process.stdout.write(`${JSON.stringify(c)}\n`);
+    if (o.out) fs.appendFileSync(o.out, `${JSON.stringify(c)}\n`);
+    process.stdout.write('\nqrelay / yardstick (ratio of medians)\n');
+    for (const [k, v] of Object.entries(c)) if (k !== 'type') process.stdout.write(`  ${k.padEnd(22)} ${f(v.qrelay, 3).padStart(10)} ${f(v.ceiling, 3).padStart(10)}  x${f(v.ratio)}\n`);
+  }
+  clearTimeout(hard);
+}
+
+main().catch(async (e) => {
+  process.stderr.write(`bench: ${e?.stack ?? e}\n`);
+  await cleanupAll();
+  process.exit(1);
+});

@@ -1,0 +1,134 @@
+// Operations: metrics, structured logs without secrets, limits, drain.
+import { Writable } from 'node:stream';
+import request from 'supertest';
+import { describe, expect, it } from 'vitest';
+import { createLogger } from '../../src/app.js';
+import { mint, poll, setStatus, sleep, startNode, waitFor } from '../support/node.js';
+
+describe('GET /metrics', () => {
+  it('exposes held polls, poll endings by reason, sessions, sets by outcome, delivery latency and process metrics', async () => {
+    const node = await startNode({ HOLD_MS: '50' });
+    const s = await mint(node);
+    await poll(node, s).expect(204);
+    const held = poll(node, s, { wait: 5000 }).then((r) => r);
+    await waitFor(() => node.polls.size === 1);
+    let text = (await request(node.privateUrl).get('/metrics').expect(200)).text;
+    expect(text).toMatch(/^qrelay_held_polls 1$/m);
+    await setStatus(node, { key: s.key, status: 'scanned' }).expect(200);
+    await held;
+    await setStatus(node, { key: s.key, status: 'scanned' }).expect(409);
+    text = (await request(node.privateUrl).get('/metrics').expect(200)).text;
+    expect(text).toMatch(/^qrelay_held_polls 0$/m);
+    expect(text).toMatch(/^qrelay_sessions_created_total 1$/m);
+    expect(text).toMatch(/^qrelay_poll_endings_total\{reason="timeout"\} 1$/m);
+    expect(text).toMatch(/^qrelay_poll_endings_total\{reason="changed"\} 1$/m);
+    expect(text).toMatch(/^qrelay_sets_total\{outcome="ok"\} 1$/m);
+    expect(text).toMatch(/^qrelay_sets_total\{outcome="invalid_transition"\} 1$/m);
+    expect(text).toMatch(/^qrelay_set_to_delivery_seconds_count\{via="local"\} 1$/m);
+    expect(text).toMatch(/^qrelay_process_resident_memory_bytes \d+/m);
+    expect((await request(node.publicUrl).get('/metrics')).status).toBe(404);
+  });
+});
+
+describe('logs', () => {
+  it('are JSON lines with request ids, and never contain a poll token, a ticket, data or the internal token', async () => {
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        lines.push(...chunk.toString().split('\n').filter(Boolean));
+        done();
+      },
+    });
+    const internal = 'internal-token-that-must-not-leak-1234';
+    const node = await startNode({ INTERNAL_TOKEN: internal }, { log: createLogger({ logLevel: 'debug' }, sink) });
+    const s = await mint(node);
+    const held = poll(node, s).then((r) => r);
+    await waitFor(() => node.polls.size === 1);
+    await setStatus(node, { key: s.key, status: 'scanned', actor: 'u1', data: { name: 'Secret Name' } }, internal).expect(200);
+    await held;
+    await setStatus(node, { key: s.key, status: 'confirmed', actor: 'u1', data: { ticket: 'TICKET-must-not-leak' } }, internal)
+      .set('X-Request-Id', 'req-42')
+      .expect(200);
+    await poll(node, s, { since: 1 }).expect(200);
+    await poll(node, { key: s.key, pollToken: 'W'.repeat(43) }).expect(404);
+    await setStatus(node, { key: s.key, status: 'scanned', data: { x: 'DATA-must-not-leak' } }, internal).expect(409);
+    await request(node.privateUrl).get('/healthz').set('Authorization', 'Bearer wrong-token-value').expect(401);
+
+    const parsed = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    const all = lines.join('\n');
+    for (const secret of [s.pollToken, 'TICKET-must-not-leak', 'Secret Name', 'DATA-must-not-leak', internal, 'wrong-token-value']) {
+      expect(all).not.toContain(secret);
+    }
+    expect(parsed.some((l) => (l['req'] as { id?: string } | undefined)?.id === 'req-42')).toBe(true);
+    const events = parsed.map((l) => l['event']).filter(Boolean);
+    expect(events).toEqual(expect.arrayContaining(['session.created', 'session.status', 'session.final', 'session.bad_token', 'session.refused']));
+  });
+});
+
+describe('limits', () => {
+  it('sessions per client IP: 429 with Retry-After', async () => {
+    const node = await startNode({ RATE_SESSIONS_PER_IP: '3' });
+    for (let i = 0; i < 3; i++) await mint(node);
+    const res = await request(node.publicUrl).post('/status/new').expect(429);
+    expect(res.body.error.code).toBe('rate_limited');
+    expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
+  });
+
+  it('polls in flight per client IP: 429, and the count is given back when polls end', async () => {
+    const node = await startNode({ MAX_POLLS_PER_IP: '2', HOLD_MS: '5000' });
+    const sessions = [await mint(node), await mint(node), await mint(node)];
+    const held = sessions.slice(0, 2).map((s) => poll(node, s).then((r) => r));
+    await waitFor(() => node.polls.size === 2);
+    const refused = await poll(node, sessions[2]!).expect(429);
+    expect(refused.body.error.code).toBe('rate_limited');
+    expect(refused.headers['retry-after']).toBeDefined();
+    for (const s of sessions.slice(0, 2)) await setStatus(node, { key: s.key, status: 'scanned' }).expect(200);
+    await Promise.all(held);
+    await sleep(20);
+    await poll(node, sessions[2]!, { wait: 20 }).expect(204);
+  });
+
+  it('polls per node: 503 node_full with Retry-After (admission control)', async () => {
+    const node = await startNode({ MAX_POLLS_PER_NODE: '1', HOLD_MS: '5000' });
+    const [a, b] = [await mint(node), await mint(node)];
+    const held = poll(node, a).then((r) => r);
+    await waitFor(() => node.polls.size === 1);
+    const res = await poll(node, b).expect(503);
+    expect(res.body.error.code).toBe('node_full');
+    expect(res.headers['retry-after']).toBe('1');
+    await setStatus(node, { key: a.key, status: 'scanned' }).expect(200);
+    await held;
+  });
+
+  it('after a few wrong tokens the session is destroyed, and its held poll ends', async () => {
+    const node = await startNode({ MAX_TOKEN_FAILURES: '3', HOLD_MS: '5000' });
+    const s = await mint(node);
+    const held = poll(node, s).then((r) => r);
+    await waitFor(() => node.polls.size === 1);
+    for (let i = 0; i < 4; i++) await poll(node, { key: s.key, pollToken: 'Z'.repeat(43) }).expect(404);
+    expect((await held).status).toBe(204);
+    await poll(node, s).expect(404);
+    await setStatus(node, { key: s.key, status: 'scanned' }).expect(404);
+  });
+});
+
+describe('drain', () => {
+  it('refuses new polls with 503 and spreads the 204s over DRAIN_MS', async () => {
+    const node = await startNode({ DRAIN_MS: '600', HOLD_MS: '30000' });
+    const sessions = await Promise.all(Array.from({ length: 12 }, () => mint(node)));
+    const answeredAt: number[] = [];
+    const held = sessions.map((s) => poll(node, s).then((r) => (answeredAt.push(Date.now()), r.status)));
+    await waitFor(() => node.polls.size === 12);
+    const started = Date.now();
+    const closing = node.close();
+    const refused = await poll(node, sessions[0]!);
+    expect(refused.status).toBe(503);
+    expect(refused.body.error.code).toBe('shutting_down');
+    expect(refused.headers['retry-after']).toBe('1');
+    expect(await Promise.all(held)).toEqual(Array(12).fill(204));
+    await closing;
+    const spread = Math.max(...answeredAt) - Math.min(...answeredAt);
+    expect(spread).toBeGreaterThan(100);
+    expect(Math.max(...answeredAt) - started).toBeLessThan(1_500);
+  });
+});
