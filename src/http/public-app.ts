@@ -122,7 +122,7 @@ export function publicApp(options: PublicAppOptions): express.Express {
   });
 
   if (options.extraRoutes !== undefined) app.use(options.extraRoutes);
-  app.use(express.static(PUBLIC_DIR, { cacheControl: false, etag: false, lastModified: false, index: 'index.html' }));
+  app.use(express.static(PUBLIC_DIR, { cacheControl: false, etag: false, lastModified: false, index: 'index.html', redirect: false }));
   app.use(noRoute);
   app.use(errorHandler(options.log));
   return app;
