@@ -46,6 +46,10 @@ export const errors = {
     new QrelayError('no_route', 404, `no route for ${method} ${path}`),
   alreadyDelivered: () =>
     new QrelayError('already_delivered', 410, 'the final status of this session was already delivered'),
+  handOutInProgress: (busyMs: number) =>
+    new QrelayError('hand_out_in_progress', 503, 'the final status is being handed to another poll; retry shortly', {
+      retryAfterS: Math.max(1, Math.ceil(busyMs / 1000)),
+    }),
   sessionExpired: () => new QrelayError('session_expired', 410, 'the session has expired'),
 
   invalidTransition: (from: string, to: string) =>

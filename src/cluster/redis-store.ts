@@ -10,7 +10,7 @@
 import { readFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
-import type { SessionStore, TransitionOutcome } from '../core/session-store.js';
+import type { HandOutStart, SessionStore, TransitionOutcome } from '../core/session-store.js';
 import type { SessionStatus, StatusChange, StoredSession, TransitionRefusal } from '../core/session.js';
 import { F, sessionKeys } from './redis-keys.js';
 
@@ -22,7 +22,9 @@ type Reply = Array<string | number | null>;
 interface Scripts {
   qrelayTransition(session: string, route: string, ...argv: string[]): Promise<Reply>;
   qrelayClaim(session: string, route: string, holder: string, ttlMs: number): Promise<string[]>;
-  qrelayMarkDelivered(session: string): Promise<number>;
+  qrelayBeginHandOut(session: string, now: number, leaseMs: number): Promise<string | number>;
+  qrelayAbandonHandOut(session: string): Promise<number>;
+  qrelayCompleteHandOut(session: string): Promise<number>;
 }
 type Client = (Redis | Cluster) & Scripts;
 
@@ -80,7 +82,9 @@ export class RedisStore implements SessionStore {
     if (options.onReady !== undefined) client.on('ready', options.onReady);
     client.defineCommand('qrelayTransition', { numberOfKeys: 2, lua: script('transition') });
     client.defineCommand('qrelayClaim', { numberOfKeys: 2, lua: script('claim') });
-    client.defineCommand('qrelayMarkDelivered', { numberOfKeys: 1, lua: script('mark-delivered') });
+    client.defineCommand('qrelayBeginHandOut', { numberOfKeys: 1, lua: script('begin-hand-out') });
+    client.defineCommand('qrelayAbandonHandOut', { numberOfKeys: 1, lua: script('abandon-hand-out') });
+    client.defineCommand('qrelayCompleteHandOut', { numberOfKeys: 1, lua: script('complete-hand-out') });
     this.#client = client as Client;
     this.#prefix = options.prefix;
     this.#graceMs = options.graceMs;
@@ -147,12 +151,19 @@ export class RedisStore implements SessionStore {
     return { ok: false, refusal: refusal(String(verdict), detail, change) };
   }
 
-  async markDelivered(key: string): Promise<boolean> {
-    return (await this.#client.qrelayMarkDelivered(sessionKeys(this.#prefix, key).session)) === 1;
+  async beginHandOut(key: string, now: number, leaseMs: number): Promise<HandOutStart> {
+    const reply = await this.#client.qrelayBeginHandOut(sessionKeys(this.#prefix, key).session, now, leaseMs);
+    if (reply === 'ok') return { ok: true };
+    if (reply === 'delivered') return { ok: false, delivered: true };
+    return { ok: false, delivered: false, busyMs: Number(reply) };
   }
 
-  async undoDelivered(key: string): Promise<void> {
-    await this.#client.hdel(sessionKeys(this.#prefix, key).session, F.delivered);
+  async completeHandOut(key: string): Promise<void> {
+    await this.#client.qrelayCompleteHandOut(sessionKeys(this.#prefix, key).session);
+  }
+
+  async abandonHandOut(key: string): Promise<void> {
+    await this.#client.qrelayAbandonHandOut(sessionKeys(this.#prefix, key).session);
   }
 
   async destroy(key: string): Promise<void> {
@@ -208,6 +219,7 @@ function fromHash(key: string, h: Record<string, string>): StoredSession | undef
     actor: h[F.actor],
     data: data === undefined ? undefined : (JSON.parse(data) as StoredSession['data']),
     delivered: h[F.delivered] === '1',
+    leasedUntil: h[F.delivered] === undefined || h[F.delivered] === '1' ? undefined : Number(h[F.delivered]),
   };
 }
 

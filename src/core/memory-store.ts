@@ -4,7 +4,7 @@
 // walks from the oldest entry and stops at the first one still inside its grace period, doing
 // work proportional to what it forgets.
 import { applyTransition, refuseTransition, type StatusChange, type StoredSession } from './session.js';
-import type { SessionStore, TransitionOutcome } from './session-store.js';
+import type { HandOutStart, SessionStore, TransitionOutcome } from './session-store.js';
 
 export interface MemoryStoreOptions {
   /** How long after expiry a session is still kept, ms. */
@@ -54,16 +54,22 @@ export class MemoryStore implements SessionStore {
     return { ok: true, session: next, route: undefined };
   }
 
-  async markDelivered(key: string): Promise<boolean> {
+  async beginHandOut(key: string, now: number, leaseMs: number): Promise<HandOutStart> {
     const session = this.#live(key);
-    if (session === undefined || session.delivered) return false;
-    this.#sessions.set(key, { ...session, delivered: true });
-    return true;
+    if (session === undefined || session.delivered) return { ok: false, delivered: true };
+    if (session.leasedUntil !== undefined && session.leasedUntil > now) return { ok: false, delivered: false, busyMs: session.leasedUntil - now };
+    this.#sessions.set(key, { ...session, leasedUntil: now + leaseMs });
+    return { ok: true };
   }
 
-  async undoDelivered(key: string): Promise<void> {
+  async completeHandOut(key: string): Promise<void> {
     const session = this.#live(key);
-    if (session?.delivered === true) this.#sessions.set(key, { ...session, delivered: false });
+    if (session !== undefined) this.#sessions.set(key, { ...session, delivered: true, leasedUntil: undefined });
+  }
+
+  async abandonHandOut(key: string): Promise<void> {
+    const session = this.#live(key);
+    if (session !== undefined && !session.delivered) this.#sessions.set(key, { ...session, leasedUntil: undefined });
   }
 
   async destroy(key: string): Promise<void> {

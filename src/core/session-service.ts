@@ -58,8 +58,8 @@ export interface NewSession {
 
 /**
  * A poll's answer: a session view (200), or a reason to answer 204 (or nothing, if the client
- * left). `handedOut` marks a final status this answer was the one to deliver: if the response does
- * not reach the client, the caller gives it back with `undeliver()`.
+ * left). `handedOut` marks a final status this answer holds the hand-out lease of: the caller
+ * must call `completeHandOut()` once the response has left, or `abandonHandOut()` if it never did.
  */
 export type PollAnswer =
   | { readonly reason: 'ready' | 'changed' | 'expired'; readonly view: SessionView; readonly handedOut?: true }
@@ -83,6 +83,9 @@ export interface Peek {
   readonly delivered: boolean;
   readonly client: ClientInfo;
 }
+
+/** How long a hand-out of a final status may take before another poll may take it over. */
+const HAND_OUT_LEASE_MS = 5_000;
 
 /** Extra lifetime of a route record beyond the hold, so it outlives the poll it names. */
 const ROUTE_MARGIN_MS = 5_000;
@@ -228,9 +231,15 @@ export class SessionService {
     return { key, status: session.status, version: session.version, delivered, client: session.client };
   }
 
-  /** Takes back the hand-out of a final status whose response never reached the client. */
-  async undeliver(key: string): Promise<void> {
-    await guard(this.#store.undoDelivered(key));
+  /** The response carrying a final status (an answer with `handedOut`) left: delivered for good. */
+  async completeHandOut(key: string, status: StoredSession['status']): Promise<void> {
+    await guard(this.#store.completeHandOut(key));
+    this.#events.finalHandedOut(key, status);
+  }
+
+  /** The response carrying a final status never left: give it back for the client's next poll. */
+  async abandonHandOut(key: string): Promise<void> {
+    await guard(this.#store.abandonHandOut(key));
   }
 
   /** Answers POST /channel/set: another node hands over a change for a poll held here. */
@@ -285,11 +294,15 @@ export class SessionService {
     return this.#handOutFinal(current, 'expired');
   }
 
-  /** A final status is handed out once: the first caller marks it delivered, later ones get 410. */
+  /**
+   * A final status is handed out once. The first caller takes a short lease on it; the caller
+   * then completes the hand-out once its response has left, or abandons it if it never did. If
+   * the node dies in between, the lease lapses and the client's next poll gets the status.
+   */
   async #handOutFinal(s: StoredSession | SessionView, reason: 'ready' | 'changed' | 'expired'): Promise<PollAnswer> {
     if ('delivered' in s && s.delivered) throw errors.alreadyDelivered();
-    if (!(await guard(this.#store.markDelivered(s.key)))) throw errors.alreadyDelivered();
-    this.#events.finalHandedOut(s.key, s.status);
+    const start = await guard(this.#store.beginHandOut(s.key, this.#clock(), HAND_OUT_LEASE_MS));
+    if (!start.ok) throw start.delivered ? errors.alreadyDelivered() : errors.handOutInProgress(start.busyMs);
     return { reason, view: 'delivered' in s ? viewOf(s) : s, handedOut: true };
   }
 

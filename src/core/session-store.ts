@@ -11,6 +11,8 @@ export type TransitionOutcome =
   | { readonly ok: false; readonly refusal: TransitionRefusal }
   | undefined;
 
+export type HandOutStart = { readonly ok: true } | { readonly ok: false; readonly delivered: true } | { readonly ok: false; readonly delivered: false; readonly busyMs: number };
+
 export interface SessionStore {
   /** Adds a new session. Keys are random 128-bit values; a collision is not handled. */
   create(session: StoredSession): Promise<void>;
@@ -28,12 +30,15 @@ export interface SessionStore {
    */
   transition(key: string, change: StatusChange, now: number): Promise<TransitionOutcome>;
   /**
-   * Marks the final status as handed out. Returns false when it already was: the caller lost the
-   * race and must answer 410. The data stays (for undoDelivered) until the session is forgotten.
+   * Starts handing out the final status: takes a lease on it until `now + leaseMs`. `delivered`
+   * when it was handed out for good already (410), `busy` while another hand-out holds the lease.
+   * An expired lease (its node died mid-write) is taken over.
    */
-  markDelivered(key: string): Promise<boolean>;
-  /** Takes a hand-out back when its response never reached the client. */
-  undoDelivered(key: string): Promise<void>;
+  beginHandOut(key: string, now: number, leaseMs: number): Promise<HandOutStart>;
+  /** The response carrying the final status left: it is delivered for good. */
+  completeHandOut(key: string): Promise<void>;
+  /** The response never left: give the final status back at once. */
+  abandonHandOut(key: string): Promise<void>;
   /** Forgets a session at once (too many wrong tokens). */
   destroy(key: string): Promise<void>;
   /** Resolves when the store is reachable; rejects otherwise. */

@@ -24,7 +24,11 @@ export interface ClientInfo {
   readonly createdAt: number;
 }
 
-/** A session as stored. `delivered` is set once a final status has been handed to a poll. */
+/**
+ * A session as stored. A final status is handed out once: while a poll's response carrying it is
+ * being written, `leasedUntil` holds it (so a crash mid-write only delays it); once the response
+ * has left, `delivered` is set for good.
+ */
 export interface StoredSession {
   readonly key: string;
   /** base64url SHA-256 of the poll token; the token itself is never stored. */
@@ -36,6 +40,7 @@ export interface StoredSession {
   readonly actor?: string | undefined;
   readonly data?: JsonObject | undefined;
   readonly delivered: boolean;
+  readonly leasedUntil?: number | undefined;
 }
 
 /** What a poll returns: the public view of a session at a moment. */

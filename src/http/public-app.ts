@@ -54,6 +54,9 @@ export function publicApp(options: PublicAppOptions): express.Express {
   app.use(noStore);
   app.use(
     helmet({
+      // No upgrade-insecure-requests: the pages load only same-origin relative URLs (already https
+      // behind TLS), and on a plain-http LAN address (the demo on a phone) it breaks every script.
+      contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } },
       // With CORS origins configured, integrators embed the QR image from their own origin.
       crossOriginResourcePolicy: { policy: options.corsOrigins.length > 0 ? 'cross-origin' : 'same-origin' },
     }),
@@ -98,17 +101,18 @@ export function publicApp(options: PublicAppOptions): express.Express {
       return;
     }
     if (answer.handedOut === true) {
-      // The final status is handed out once. If this response does not get out (the client left
-      // while it was being handed out), give it back so the client's next poll receives it.
-      const giveBack = (): void => {
-        service.undeliver(query.key).catch((err: unknown) => options.log.warn({ err }, 'could not take back a hand-out'));
-      };
+      // The final status is handed out once: for good when this response has left, given back
+      // when it never did (the client left while it was being handed out).
+      const { key } = query;
+      const status = answer.view.status;
+      const failed = (err: unknown): void => options.log.warn({ err }, 'could not record a hand-out; its lease will lapse');
       if (req.socket.destroyed) {
-        giveBack();
+        service.abandonHandOut(key).catch(failed);
         return;
       }
       res.once('close', () => {
-        if (!res.writableFinished) giveBack();
+        const done = res.writableFinished ? service.completeHandOut(key, status) : service.abandonHandOut(key);
+        done.catch(failed);
       });
     }
     res.status(200).json(answer.view);

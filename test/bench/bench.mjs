@@ -11,7 +11,7 @@
 //   node test/bench/bench.mjs --closed-loop                  # maximum wake throughput
 //   node test/bench/bench.mjs --compare --duration 20        # qrelay vs yardstick, 3 runs each
 //   node test/bench/bench.mjs --help
-import { fork } from 'node:child_process';
+import { execFileSync, fork } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -22,6 +22,24 @@ import { startDeployment, stopDeployment, sumStats } from './servers.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '../..');
+
+/** Which qrelay was measured: the commit, whether the tree had changes, when dist/ was built. */
+const QRELAY_BUILD = (() => {
+  const git = (/** @type {string[]} */ args) => {
+    try {
+      return execFileSync('git', args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000 }).trim();
+    } catch {
+      return undefined;
+    }
+  };
+  let distBuiltAt;
+  try {
+    distBuiltAt = fs.statSync(path.join(ROOT, 'dist/main.js')).mtime.toISOString();
+  } catch {
+    distBuiltAt = undefined;
+  }
+  return { commit: git(['rev-parse', '--short', 'HEAD']), dirty: (git(['status', '--porcelain', 'src']) ?? '') !== '', distBuiltAt };
+})();
 
 const HELP = `usage: node test/bench/bench.mjs [options]
 
@@ -48,6 +66,8 @@ const HELP = `usage: node test/bench/bench.mjs [options]
   --private-url U[,U..]       unless --pids); --internal-token for qrelay cluster mode
   --internal-token T
   --pids P[,P..]            server pids to read /proc from when targeting by URL
+  --server-env K=V[,K=V..]  extra environment for the qrelay nodes (the bench already sets
+                            RATE_SESSIONS_PER_IP and MAX_POLLS_PER_IP to 1000000)
   --out FILE                also append each run's JSON line to FILE
   --help
 `;
@@ -79,6 +99,7 @@ function options() {
       'private-url': { type: 'string' },
       'internal-token': { type: 'string' },
       pids: { type: 'string' },
+      'server-env': { type: 'string' },
       out: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
@@ -117,6 +138,14 @@ function options() {
     internalToken: values['internal-token'],
     pids: values.pids?.split(',').filter(Boolean).map(Number) ?? [],
     out: values.out,
+    /** @type {Record<string, string>} */
+    serverEnv: Object.fromEntries(
+      (values['server-env'] ?? '').split(',').filter(Boolean).map((kv) => {
+        const i = kv.indexOf('=');
+        if (i < 1) throw new Error('--server-env takes NAME=value[,NAME=value..]');
+        return [kv.slice(0, i), kv.slice(i + 1)];
+      }),
+    ),
     /** @type {string[]} */
     phases: values.phases?.split(',').filter(Boolean) ?? (values['closed-loop'] ? ['closed'] : values.compare ? ['open', 'closed'] : ['open']),
   };
@@ -220,6 +249,28 @@ function nextMessage(w, type, timeoutMs) {
   });
 }
 
+/** Whole-machine CPU counters (/proc/stat) and load, to show how noisy the machine was. */
+function machineSample() {
+  const line = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
+  const v = line.trim().split(/\s+/).slice(1).map(Number);
+  const total = v.reduce((a, b) => a + b, 0);
+  return { total, idle: (v[3] ?? 0) + (v[4] ?? 0), steal: v[7] ?? 0, load1: os.loadavg()[0] ?? 0 };
+}
+
+/**
+ * @param {ReturnType<typeof machineSample>} a
+ * @param {ReturnType<typeof machineSample>} b
+ */
+function machineDelta(a, b) {
+  const total = Math.max(1, b.total - a.total);
+  return {
+    cores: os.availableParallelism?.() ?? os.cpus().length,
+    busyPct: Math.round((1 - (b.idle - a.idle) / total) * 1000) / 10,
+    stealPct: Math.round(((b.steal - a.steal) / total) * 1000) / 10,
+    load1: Math.round(b.load1 * 100) / 100,
+  };
+}
+
 const sleep = (/** @type {number} */ ms) => new Promise((r) => setTimeout(r, ms));
 
 /**
@@ -237,7 +288,7 @@ async function runOnce(o, target) {
   if (!publicUrls) {
     dep = await startDeployment({
       target, mode: target === 'ceiling' ? 'memory' : o.mode, qrelayCmd: o.qrelayCmd, ceilingCmd: o.ceilingCmd,
-      cwd: ROOT, holdMs: o.holdMs, redisUrl: o.redisUrl,
+      cwd: ROOT, holdMs: o.holdMs, redisUrl: o.redisUrl, serverEnv: o.serverEnv,
     });
     liveDeployments.add(dep);
     publicUrls = dep.publicUrls;
@@ -280,6 +331,7 @@ async function runOnce(o, target) {
             maxSetConns: 256,
             lostMs: o.lostMs,
             minHeldMs: 20,
+            holdMs: o.holdMs,
           },
         });
         return p;
@@ -294,6 +346,7 @@ async function runOnce(o, target) {
     const phases = {};
     for (const name of o.phases) {
       const s0 = stats();
+      const m0 = machineSample();
       const t0 = performance.now();
       const results = await Promise.all(
         workers.map((w, i) => {
@@ -311,6 +364,8 @@ async function runOnce(o, target) {
       const sum = (/** @type {string} */ k) => results.reduce((a, r) => a + (r[k] ?? 0), 0);
       const lat = latencySummary(results.map((r) => r.latencies));
       const lag = latencySummary(results.map((r) => r.schedLag));
+      const fromSchedule = latencySummary(results.map((r) => r.fromSchedule));
+      const m1 = machineSample();
       const serverCpuS = s1.cpuS - s0.cpuS;
       /** @type {Record<string, any>} */
       const ph = {
@@ -328,6 +383,8 @@ async function runOnce(o, target) {
         errors: addCounts(results.map((r) => r.errors)),
         latencyMs: lat,
         sendLagMs: { p99: lag.p99, max: lag.max },
+        latencyFromScheduleMs: fromSchedule,
+        machine: machineDelta(m0, m1),
         heldAtEnd: sum('heldAtEnd'),
         serverCpuS: Math.round(serverCpuS * 100) / 100,
         serverCpuPct: Math.round((serverCpuS / wallS) * 1000) / 10,
@@ -365,6 +422,7 @@ async function runOnce(o, target) {
       durationS: o.durationS,
       closedS: o.closedS,
       workers: workersN,
+      build: target === 'qrelay' ? QRELAY_BUILD : undefined,
       server: {
         rssBeforeBytes: before.rss,
         rssHeldBytes: heldStats.rss,

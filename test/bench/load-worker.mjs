@@ -29,6 +29,7 @@ import { MiniConn } from './mini-http.mjs';
  *   maxSetConns: number,
  *   lostMs: number,
  *   minHeldMs: number,
+ *   holdMs: number,
  * }} WorkerConfig
  * @typedef {{ t0: number, want: number, intended: number }} PendingSet
  * @typedef {{
@@ -58,6 +59,7 @@ function freshMetrics() {
   return {
     /** @type {number[]} */ latencies: [],
     /** @type {number[]} */ schedLag: [],
+    /** @type {number[]} */ fromSchedule: [],
     setsSent: 0,
     setsOk: 0,
     undelivered: 0,
@@ -108,7 +110,7 @@ async function startSlot(slot) {
   pendingSlots.delete(slot);
   let res;
   try {
-    res = await connFor(slot).request('POST', '/status/new', 'Content-Type: application/json\r\n', '{}');
+    res = await connFor(slot).request('POST', '/status/new', 'Content-Type: application/json\r\n', '{}', 15_000);
   } catch {
     if (!running || gen !== slot.gen) return false;
     err('create_conn');
@@ -139,7 +141,7 @@ function restartLater(slot, gen) {
   slot.conn?.destroy();
   slot.conn = null;
   slot.state = 'dead';
-  if (++slot.restarts > 20) return Promise.resolve(false);
+  if (++slot.restarts > 8) return Promise.resolve(false);
   const delay = Math.min(2000, 50 * 2 ** Math.min(slot.restarts, 6));
   return new Promise((resolve) => {
     setTimeout(() => {
@@ -163,7 +165,7 @@ function poll(slot, gen) {
   }
   m.polls++;
   const conn = connFor(slot);
-  conn.request('GET', `/status/get?key=${slot.key}&since=${slot.version}`, authHeader(slot.token)).then(
+  conn.request('GET', `/status/get?key=${slot.key}&since=${slot.version}`, authHeader(slot.token), undefined, cfg.holdMs + 15_000).then(
     (res) => onPollAnswer(slot, gen, res),
     () => {
       if (!running || gen !== slot.gen) return;
@@ -196,6 +198,7 @@ function onPollAnswer(slot, gen, res) {
   const p = slot.pending;
   if (p !== null && version >= p.want) {
     m.latencies.push(res.at - p.t0);
+    m.fromSchedule.push(res.at - p.intended);
     m.wakes++;
     slot.pending = null;
     pendingSlots.delete(slot);
@@ -299,7 +302,7 @@ async function sendSet(slot, intended) {
   m.schedLag.push(p.t0 - intended);
   let res;
   try {
-    res = await conn.request('POST', '/status/set', setHeaderCache, `{"key":"${slot.key}","status":"${status}"}`);
+    res = await conn.request('POST', '/status/set', setHeaderCache, `{"key":"${slot.key}","status":"${status}"}`, 15_000);
   } catch {
     releaseSetConn(node, conn);
     if (!running) return;
@@ -458,7 +461,13 @@ async function init() {
       if (await startSlot(slot)) ok++;
     }
   };
+  const progress = setInterval(() => {
+    const states = { idle: 0, creating: 0, held: 0, dead: 0 };
+    for (const s of slots) states[s.state]++;
+    process.stderr.write(`bench worker ${cfg.id}: ramp ${Math.round(performance.now() - t0)} ms ${JSON.stringify(states)} errors=${JSON.stringify(m.errors)}\n`);
+  }, 5000);
   await Promise.all(Array.from({ length: Math.min(cfg.rampConcurrency, cfg.slots) }, runner));
+  clearInterval(progress);
   const held = slots.filter((s) => s.state === 'held').length;
   const result = { type: 'held', id: cfg.id, held, ok, rampMs: performance.now() - t0, errors: m.errors };
   m = freshMetrics();

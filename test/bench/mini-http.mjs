@@ -48,18 +48,36 @@ export class MiniConn {
    * @param {string} path
    * @param {string} extraHeaders raw header lines, each ending in \r\n
    * @param {string} [body]
+   * @param {number} [timeoutMs]
    * @returns {Promise<MiniResponse>}
    */
-  request(method, path, extraHeaders, body) {
+  request(method, path, extraHeaders, body, timeoutMs = 30_000) {
     if (this.dead) return Promise.reject(new Error('connection is dead'));
     if (this.#pending) return Promise.reject(new Error('connection is busy'));
     return new Promise((resolve, reject) => {
-      this.#pending = { resolve, reject, noBody: method === 'HEAD' };
+      // Every request is bounded: past timeoutMs the connection is destroyed and the request fails.
+      const timer = setTimeout(() => this.#timeout(), timeoutMs);
+      this.#pending = {
+        resolve: (r) => {
+          clearTimeout(timer);
+          resolve(r);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+        noBody: method === 'HEAD',
+      };
       let head = `${method} ${path} HTTP/1.1\r\nHost: ${this.hostHeader}\r\n${extraHeaders}`;
       if (body !== undefined) head += `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
       else head += method === 'POST' ? 'Content-Length: 0\r\n\r\n' : '\r\n';
       this.socket.write(head);
     });
+  }
+
+  #timeout() {
+    this.socket.destroy();
+    this.#fail(new Error('request timed out'));
   }
 
   destroy() {

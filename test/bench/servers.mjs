@@ -82,7 +82,7 @@ function launch(name, cmd, env, cwd) {
 /**
  * Starts the deployment to measure: one qrelay node (memory), three qrelay nodes on one Redis
  * (cluster), or the yardstick.
- * @param {{ target: 'qrelay' | 'ceiling', mode: 'memory' | 'cluster', qrelayCmd: string, ceilingCmd: string, cwd: string, holdMs: number, redisUrl: string }} o
+ * @param {{ target: 'qrelay' | 'ceiling', mode: 'memory' | 'cluster', qrelayCmd: string, ceilingCmd: string, cwd: string, holdMs: number, redisUrl: string, serverEnv: Record<string, string> }} o
  * @returns {Promise<Deployment>}
  */
 export async function startDeployment(o) {
@@ -97,7 +97,17 @@ export async function startDeployment(o) {
     } else {
       const count = o.mode === 'cluster' ? 3 : 1;
       /** @type {Record<string, string>} */
-      const shared = { PUBLIC_HOST: '127.0.0.1', PRIVATE_HOST: '127.0.0.1', HOLD_MS: String(o.holdMs), LOG_LEVEL: 'warn' };
+      const shared = {
+        PUBLIC_HOST: '127.0.0.1',
+        PRIVATE_HOST: '127.0.0.1',
+        HOLD_MS: String(o.holdMs),
+        LOG_LEVEL: 'warn',
+        // The load comes from a few loopback addresses: lift the per-IP abuse limits (they still
+        // run, so their cost is measured) so they do not answer the bench 429.
+        RATE_SESSIONS_PER_IP: '1000000',
+        MAX_POLLS_PER_IP: '1000000',
+        ...o.serverEnv,
+      };
       if (o.mode === 'cluster') {
         dep.internalToken = randomBytes(18).toString('base64url');
         dep.redisPrefix = `bench-${randomBytes(6).toString('hex')}`;

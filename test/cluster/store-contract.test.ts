@@ -100,17 +100,43 @@ describe.each(stores)('the %s store', (_name, make) => {
     expect(await store.claim('unknown-key-000000000', 'http://node-a:1', 5_000)).toBeUndefined();
   });
 
-  it('hands a final status out once; a hand-out can be taken back', async () => {
+  it('hands a final status out once: one lease at a time, then delivered for good', async () => {
     const s = fresh();
     await store.create(s);
     await store.transition(s.key, { status: 'cancelled', data: { reason: 'user' } }, Date.now());
-    const results = await Promise.all([store.markDelivered(s.key), store.markDelivered(s.key), store.markDelivered(s.key)]);
-    expect(results.filter(Boolean)).toHaveLength(1);
-    expect(await store.get(s.key)).toMatchObject({ delivered: true, data: { reason: 'user' } });
-    await store.undoDelivered(s.key);
-    expect(await store.get(s.key)).toMatchObject({ delivered: false });
-    expect(await store.markDelivered(s.key)).toBe(true);
-    expect(await store.markDelivered('unknown-key-000000000')).toBe(false);
+    const now = Date.now();
+    const starts = await Promise.all([1, 2, 3].map(() => store.beginHandOut(s.key, now, 5_000)));
+    expect(starts.filter((r) => r.ok)).toHaveLength(1);
+    expect(starts.filter((r) => !r.ok)).toEqual([
+      { ok: false, delivered: false, busyMs: 5_000 },
+      { ok: false, delivered: false, busyMs: 5_000 },
+    ]);
+    expect(await store.get(s.key)).toMatchObject({ delivered: false, leasedUntil: now + 5_000, data: { reason: 'user' } });
+    await store.completeHandOut(s.key);
+    expect(await store.get(s.key)).toMatchObject({ delivered: true, leasedUntil: undefined });
+    expect(await store.beginHandOut(s.key, now + 60_000, 5_000)).toEqual({ ok: false, delivered: true });
+    await store.abandonHandOut(s.key); // never undoes a completed hand-out
+    expect((await store.get(s.key))?.delivered).toBe(true);
+  });
+
+  it('an abandoned hand-out is given back at once; a lapsed lease is taken over', async () => {
+    const s = fresh();
+    await store.create(s);
+    await store.transition(s.key, { status: 'cancelled' }, Date.now());
+    const now = Date.now();
+    expect(await store.beginHandOut(s.key, now, 5_000)).toEqual({ ok: true });
+    await store.abandonHandOut(s.key);
+    expect(await store.beginHandOut(s.key, now, 5_000)).toEqual({ ok: true });
+    // The node holding this lease died: after it lapses another poll takes over.
+    expect(await store.beginHandOut(s.key, now + 4_000, 5_000)).toEqual({ ok: false, delivered: false, busyMs: 1_000 });
+    expect(await store.beginHandOut(s.key, now + 5_001, 5_000)).toEqual({ ok: true });
+  });
+
+  it('hand-outs of unknown sessions do not create them', async () => {
+    expect(await store.beginHandOut('unknown-key-000000001', Date.now(), 5_000)).toEqual({ ok: false, delivered: true });
+    await store.completeHandOut('unknown-key-000000001');
+    await store.abandonHandOut('unknown-key-000000001');
+    expect(await store.get('unknown-key-000000001')).toBeUndefined();
   });
 
   it('concurrent transitions from one state: exactly one wins', async () => {

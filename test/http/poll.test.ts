@@ -203,9 +203,9 @@ describe('a client that leaves while its final status is handed out', () => {
   it('gets the status on its next poll instead of 410', async () => {
     // A store whose hand-out takes a while, so the client can hang up in the middle of it.
     class SlowHandOut extends MemoryStore {
-      override async markDelivered(key: string): Promise<boolean> {
+      override async beginHandOut(key: string, now: number, leaseMs: number) {
         await sleep(150);
-        return super.markDelivered(key);
+        return super.beginHandOut(key, now, leaseMs);
       }
     }
     const node = await startNode({ HOLD_MS: '10000' }, { store: new SlowHandOut({ graceMs: 60_000 }) });
@@ -219,6 +219,24 @@ describe('a client that leaves while its final status is handed out', () => {
     const res = await poll(node, s).expect(200);
     expect(res.body).toMatchObject({ status: 'cancelled', data: { reason: 'user' } });
     await poll(node, s, { since: 1 }).expect(410);
+  });
+});
+
+describe('a node that dies while handing out a final status', () => {
+  it('delays it by the lease (503 hand_out_in_progress with Retry-After), never loses it', async () => {
+    const store = new MemoryStore({ graceMs: 60_000 });
+    const node = await startNode({}, { store });
+    const s = await mint(node);
+    await setStatus(node, { key: s.key, status: 'cancelled' }).expect(200);
+    // As if another node took the lease and died before writing its response.
+    await store.beginHandOut(s.key, Date.now() - 4_800, 5_000);
+    const busy = await poll(node, s).expect(503);
+    expect(busy.body.error.code).toBe('hand_out_in_progress');
+    expect(busy.headers['retry-after']).toBe('1');
+    await sleep(250);
+    expect((await poll(node, s).expect(200)).body.status).toBe('cancelled');
+    await sleep(50);
+    await poll(node, s).expect(410);
   });
 });
 

@@ -30,13 +30,4 @@ describe('MemoryStore', () => {
     await store.close();
   });
 
-  it('marks a final status delivered once, until the hand-out is taken back', async () => {
-    const store = new MemoryStore({ graceMs: 100 });
-    await store.create({ ...session('a', Date.now() + 10_000), status: 'confirmed', data: { ticket: 't' } });
-    expect(await store.markDelivered('a')).toBe(true);
-    expect(await store.markDelivered('a')).toBe(false);
-    await store.undoDelivered('a');
-    expect(await store.markDelivered('a')).toBe(true);
-    await store.close();
-  });
 });

@@ -1,0 +1,173 @@
+// Faults under load, with real processes: a node killed with SIGKILL, Redis restarted, a client
+// that opens a thousand polls and never reads.
+import net from 'node:net';
+import { describe, expect, inject, it } from 'vitest';
+import { INTERNAL_TOKEN, uniquePrefix } from '../support/cluster.js';
+import { mint, sleep, startNode, waitFor } from '../support/node.js';
+import { spawnNode } from '../support/process-node.js';
+import { startRedisServer } from '../support/redis.js';
+
+interface Endpoints {
+  publicUrl: string;
+  privateUrl: string;
+}
+
+const pick = <T>(items: readonly T[]): T => items[Math.floor(Math.random() * items.length)]!;
+const auth = { authorization: `Bearer ${INTERNAL_TOKEN}`, 'content-type': 'application/json' };
+
+/**
+ * Drives `sessions` logins across `live()` nodes: the PC polls with the since cursor and, like
+ * the real page, retries another node after an error; the phone scans then confirms, retrying on
+ * another node when a node fails (a retried change that already landed counts as done). Resolves
+ * with the versions each PC saw.
+ */
+async function logins(live: () => Endpoints[], sessions: number, onProgress: (done: number) => void): Promise<number[][]> {
+  const minted = await Promise.all(
+    Array.from({ length: sessions }, async () => {
+      for (;;) {
+        try {
+          const res = await fetch(`${pick(live()).publicUrl}/status/new`, { method: 'POST' });
+          if (res.status === 201) return (await res.json()) as { key: string; pollToken: string };
+        } catch {}
+        await sleep(100);
+      }
+    }),
+  );
+  let finished = 0;
+  const deadline = Date.now() + 60_000;
+  return Promise.all(
+    minted.map(async (s) => {
+      const seen: number[] = [];
+      const pc = (async () => {
+        while (!seen.includes(2)) {
+          if (Date.now() > deadline) throw new Error(`session ${s.key} never finished; saw ${seen.join(',')}`);
+          try {
+            const res = await fetch(`${pick(live()).publicUrl}/status/get?key=${s.key}&since=${seen.at(-1) ?? 0}&wait=2000`, {
+              headers: { authorization: `Bearer ${s.pollToken}` },
+            });
+            if (res.status === 200) seen.push(((await res.json()) as { version: number }).version);
+            else if (res.status === 204) await res.arrayBuffer();
+            else if (res.status === 503) {
+              // Redis away, or a hand-out lease held by a node that died: retry as told.
+              await res.arrayBuffer();
+              await sleep(Number(res.headers.get('retry-after') ?? 1) * 1000 * Math.random());
+            } else {
+              throw new Error(`poll answered ${res.status}: ${await res.text()}`);
+            }
+          } catch (err) {
+            if (err instanceof Error && err.message.startsWith('poll answered')) throw err;
+            await sleep(50 + Math.random() * 100); // node gone: the next try lands elsewhere
+          }
+        }
+      })();
+      const phone = (async () => {
+        for (const [version, status] of [[1, 'scanned'], [2, 'confirmed']] as const) {
+          await sleep(Math.random() * 300);
+          let last = '';
+          for (;;) {
+            if (Date.now() > deadline) throw new Error(`could not set ${status} on ${s.key}: ${last}`);
+            let res: Response;
+            try {
+              res = await fetch(`${pick(live()).privateUrl}/status/set`, {
+                method: 'POST',
+                headers: auth,
+                body: JSON.stringify({ key: s.key, status, actor: 'phone', ifVersion: version - 1 }),
+              });
+            } catch (err) {
+              last = String(err); // node gone: try another
+              await sleep(100);
+              continue;
+            }
+            const body = (await res.json()) as { error?: { code: string } };
+            if (res.status === 200) break;
+            if (res.status === 409) {
+              // Refused: maybe because an earlier try whose answer was lost (its node died) landed.
+              const peek = await fetch(`${pick(live()).privateUrl}/status/peek?key=${s.key}`, { headers: auth });
+              if (((await peek.json()) as { version: number }).version >= version) break;
+            }
+            last = `${res.status} ${JSON.stringify(body)}`;
+            if (res.status !== 503) throw new Error(`set ${status} on ${s.key} answered ${last}`);
+            await sleep(100);
+          }
+          await waitFor(() => seen.includes(version), 30_000, `the PC to see version ${version}`);
+        }
+      })();
+      await Promise.all([pc, phone]);
+      onProgress(++finished);
+      return seen;
+    }),
+  );
+}
+
+describe('faults under load', () => {
+  it('a node killed with SIGKILL mid-load loses no status; its clients recover on the others', async () => {
+    const env = { REDIS_URL: inject('redisUrl'), REDIS_PREFIX: uniquePrefix(), INTERNAL_TOKEN, HOLD_MS: '5000', RATE_SESSIONS_PER_IP: '100000', MAX_POLLS_PER_IP: '100000' };
+    const nodes = await Promise.all([spawnNode(env), spawnNode(env), spawnNode(env)]);
+    let live: Endpoints[] = nodes;
+    let killed = false;
+    const seen = await logins(() => live, 120, (done) => {
+      if (!killed && done >= 10) {
+        killed = true;
+        live = nodes.slice(1);
+        void nodes[0]!.kill('SIGKILL');
+      }
+    });
+    expect(killed).toBe(true);
+    for (const versions of seen) expect(versions).toEqual([1, 2]);
+  }, 90_000);
+
+  it('Redis restarted mid-load (with AOF): 503s while it is down, then every login completes', async () => {
+    const redis = await startRedisServer(undefined, ['--appendonly', 'yes', '--appendfsync', 'always']);
+    try {
+      const env = { REDIS_URL: redis.url, REDIS_PREFIX: uniquePrefix(), INTERNAL_TOKEN, HOLD_MS: '5000', RATE_SESSIONS_PER_IP: '100000', MAX_POLLS_PER_IP: '100000' };
+      const nodes = await Promise.all([startNode(env), startNode(env)]);
+      let restarted = false;
+      const seen = await logins(() => nodes, 80, (done) => {
+        if (!restarted && done >= 10) {
+          restarted = true;
+          void (async () => {
+            await redis.stop(true);
+            await sleep(1_000);
+            await redis.start();
+          })();
+        }
+      });
+      expect(restarted).toBe(true);
+      for (const versions of seen) expect(versions).toEqual([1, 2]);
+    } finally {
+      await redis.stop(true);
+    }
+  }, 90_000);
+
+  it('a client that opens a thousand polls and never reads is capped, and others are served', async () => {
+    const node = await startNode({ TRUST_PROXY: 'loopback', MAX_POLLS_PER_IP: '200', HOLD_MS: '300', RATE_SESSIONS_PER_IP: '100000' });
+    const abuser = { 'X-Forwarded-For': '198.51.100.66' };
+    const sessions = await Promise.all(Array.from({ length: 1000 }, () => mint(node, abuser)));
+    const { port } = new URL(node.publicUrl);
+    const sockets = await Promise.all(
+      sessions.map(
+        (s) =>
+          new Promise<net.Socket>((resolve) => {
+            const socket = net.connect(Number(port), '127.0.0.1', () => {
+              socket.write(
+                `GET /status/get?key=${s.key} HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 198.51.100.66\r\nAuthorization: Bearer ${s.pollToken}\r\n\r\n`,
+              );
+              socket.pause(); // never read
+              resolve(socket);
+            });
+            socket.on('error', () => {});
+          }),
+      ),
+    );
+    await waitFor(() => node.polls.size >= 150, 5_000, 'the abuser polls to be held');
+    expect(node.polls.size).toBeLessThanOrEqual(200);
+    // Someone else is served normally meanwhile.
+    const other = await mint(node, { 'X-Forwarded-For': '203.0.113.5' });
+    const res = await fetch(`${node.publicUrl}/status/get?key=${other.key}&wait=50`, {
+      headers: { authorization: `Bearer ${other.pollToken}`, 'x-forwarded-for': '203.0.113.5' },
+    });
+    expect(res.status).toBe(204);
+    for (const s of sockets) s.destroy();
+    await waitFor(() => node.polls.size === 0, 5_000, 'held polls to be released');
+  }, 60_000);
+});
