@@ -7,19 +7,21 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { sessionKeys } from '../../src/cluster/redis-keys.js';
 import { inspector, INTERNAL_TOKEN, sessionKeysUnder, startNodes, type RedisEnv } from '../support/cluster.js';
 import { mint, poll, setStatus, sleep, waitFor } from '../support/node.js';
-import { startRedisCluster, type RedisCluster } from '../support/redis.js';
+import { startRedisCluster, startRedisSentinel, type RedisCluster, type RedisSentinel } from '../support/redis.js';
 
 let redisCluster: RedisCluster;
+let sentinel: RedisSentinel;
 beforeAll(async () => {
-  redisCluster = await startRedisCluster();
+  [redisCluster, sentinel] = await Promise.all([startRedisCluster(), startRedisSentinel()]);
 }, 60_000);
 afterAll(async () => {
-  await redisCluster?.stop();
+  await Promise.all([redisCluster?.stop(), sentinel?.stop()]);
 });
 
 const backends: Array<[string, () => RedisEnv]> = [
   ['one Redis', () => ({ REDIS_URL: inject('redisUrl') })],
   ['a Redis Cluster', () => ({ REDIS_CLUSTER_NODES: redisCluster.nodes.join(',') })],
+  ['Redis behind Sentinel', () => ({ REDIS_SENTINELS: sentinel.sentinels.join(','), REDIS_SENTINEL_NAME: sentinel.name })],
 ];
 
 describe.each(backends)('three nodes on %s', (_name, redisEnv) => {

@@ -9,7 +9,7 @@ import { startNode } from './node.js';
 export const INTERNAL_TOKEN = 'test-internal-token-0123456789';
 
 /** How to reach the Redis under test, as qrelay environment variables. */
-export type RedisEnv = { REDIS_URL: string } | { REDIS_CLUSTER_NODES: string };
+export type RedisEnv = { REDIS_URL: string } | { REDIS_CLUSTER_NODES: string } | { REDIS_SENTINELS: string; REDIS_SENTINEL_NAME: string };
 
 export const uniquePrefix = (): string => `qrelay-test-${randomBytes(6).toString('hex')}`;
 
@@ -24,10 +24,13 @@ export async function startNodes(count: number, redis: RedisEnv, env: Record<str
 
 /** A plain client on the same Redis, for looking at what qrelay wrote; closed after the test. */
 export function inspector(redis: RedisEnv): Redis | Cluster {
+  const hostPort = (hp: string) => ({ host: hp.split(':')[0] ?? '', port: Number(hp.split(':')[1]) });
   const client =
     'REDIS_URL' in redis
       ? new Redis(redis.REDIS_URL)
-      : new Cluster(redis.REDIS_CLUSTER_NODES.split(',').map((hp) => ({ host: hp.split(':')[0] ?? '', port: Number(hp.split(':')[1]) })));
+      : 'REDIS_SENTINELS' in redis
+        ? new Redis({ sentinels: redis.REDIS_SENTINELS.split(',').map(hostPort), name: redis.REDIS_SENTINEL_NAME })
+        : new Cluster(redis.REDIS_CLUSTER_NODES.split(',').map(hostPort));
   onTestFinished(() => {
     client.disconnect();
   });

@@ -1,7 +1,7 @@
 // Real Redis for the tests: a redis-server (or a 3-master Redis Cluster) started from the
 // machine's binary on free ports, each in its own temporary directory, stopped by the caller.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -146,4 +146,43 @@ export async function startRedisCluster(): Promise<RedisCluster> {
     await Promise.all(servers.map((s) => s.stop(true)));
     throw err;
   }
+}
+
+export interface RedisSentinel {
+  /** host:port of the sentinel, for REDIS_SENTINELS. */
+  readonly sentinels: string[];
+  readonly name: string;
+  stop(): Promise<void>;
+}
+
+/** A master plus one Sentinel watching it (the same redis-server binary in sentinel mode). */
+export async function startRedisSentinel(): Promise<RedisSentinel> {
+  const binary = redisServerBinary();
+  const master = await startRedisServer();
+  const dir = mkdtempSync(join(tmpdir(), 'qrelay-sentinel-'));
+  const port = await freePort();
+  const conf = join(dir, 'sentinel.conf');
+  writeFileSync(
+    conf,
+    [`port ${port}`, 'bind 127.0.0.1', `dir ${dir}`, `sentinel monitor qrelay-test 127.0.0.1 ${master.port} 1`, 'sentinel down-after-milliseconds qrelay-test 2000', ''].join('\n'),
+  );
+  const child = spawn(binary, [conf, '--sentinel'], { stdio: 'ignore' });
+  try {
+    await waitForPing(port);
+  } catch (err) {
+    child.kill('SIGKILL');
+    await master.stop(true);
+    throw err;
+  }
+  return {
+    sentinels: [`127.0.0.1:${port}`],
+    name: 'qrelay-test',
+    stop: async () => {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGKILL');
+      await exited;
+      await master.stop(true);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
