@@ -7,20 +7,20 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { sessionKeys } from '../../src/cluster/redis-keys.js';
 import { inspector, INTERNAL_TOKEN, sessionKeysUnder, startNodes, type RedisEnv } from '../support/cluster.js';
 import { mint, poll, setStatus, sleep, waitFor } from '../support/node.js';
-import { startRedisCluster, startRedisSentinel, type RedisCluster, type RedisSentinel } from '../support/redis.js';
+import { startRedisSentinel, useRedisCluster, type RedisSentinel } from '../support/redis.js';
 
-let redisCluster: RedisCluster;
+const redisCluster = useRedisCluster();
 let sentinel: RedisSentinel;
 beforeAll(async () => {
-  [redisCluster, sentinel] = await Promise.all([startRedisCluster(), startRedisSentinel()]);
-}, 60_000);
+  sentinel = await startRedisSentinel();
+}, 30_000);
 afterAll(async () => {
-  await Promise.all([redisCluster?.stop(), sentinel?.stop()]);
+  await sentinel?.stop();
 });
 
 const backends: Array<[string, () => RedisEnv]> = [
   ['one Redis', () => ({ REDIS_URL: inject('redisUrl') })],
-  ['a Redis Cluster', () => ({ REDIS_CLUSTER_NODES: redisCluster.nodes.join(',') })],
+  ['a Redis Cluster', () => ({ REDIS_CLUSTER_NODES: redisCluster().nodes.join(',') })],
   ['Redis behind Sentinel', () => ({ REDIS_SENTINELS: sentinel.sentinels.join(','), REDIS_SENTINEL_NAME: sentinel.name })],
 ];
 

@@ -1,18 +1,12 @@
 // Random interleavings of polls, sets, hang-ups and stale forwards across three nodes. Afterwards:
 // every client saw every version in order, no poll sat out its hold while a newer version existed,
 // and nothing leaked (no held polls, no Redis keys beyond the live sessions).
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
 import { sessionKeysUnder, inspector, INTERNAL_TOKEN, startNodes, type RedisEnv } from '../support/cluster.js';
 import { waitFor } from '../support/node.js';
-import { startRedisCluster, type RedisCluster } from '../support/redis.js';
+import { useRedisCluster } from '../support/redis.js';
 
-let redisCluster: RedisCluster;
-beforeAll(async () => {
-  redisCluster = await startRedisCluster();
-}, 60_000);
-afterAll(async () => {
-  await redisCluster?.stop();
-});
+const redisCluster = useRedisCluster();
 
 interface Client {
   key: string;
@@ -142,6 +136,6 @@ describe('the race', () => {
   }, 120_000);
 
   it('on a Redis Cluster: 200 sessions', async () => {
-    await runRace({ REDIS_CLUSTER_NODES: redisCluster.nodes.join(',') }, 200);
+    await runRace({ REDIS_CLUSTER_NODES: redisCluster().nodes.join(',') }, 200);
   }, 120_000);
 });

@@ -6,20 +6,14 @@ import type { SessionStore } from '../../src/core/session-store.js';
 import type { StoredSession } from '../../src/core/session.js';
 import { RedisStore } from '../../src/cluster/redis-store.js';
 import { uniquePrefix } from '../support/cluster.js';
-import { startRedisCluster, type RedisCluster } from '../support/redis.js';
+import { useRedisCluster } from '../support/redis.js';
 
-let cluster: RedisCluster;
-beforeAll(async () => {
-  cluster = await startRedisCluster();
-}, 60_000);
-afterAll(async () => {
-  await cluster?.stop();
-});
+const redisCluster = useRedisCluster();
 
 const stores: Array<[string, () => SessionStore]> = [
   ['memory', () => new MemoryStore({ graceMs: 1_000 })],
   ['redis', () => new RedisStore({ target: { kind: 'url', url: inject('redisUrl') }, prefix: uniquePrefix(), graceMs: 1_000 })],
-  ['redis cluster', () => new RedisStore({ target: { kind: 'cluster', nodes: cluster.nodes }, prefix: uniquePrefix(), graceMs: 1_000 })],
+  ['redis cluster', () => new RedisStore({ target: { kind: 'cluster', nodes: redisCluster().nodes }, prefix: uniquePrefix(), graceMs: 1_000 })],
 ];
 
 let n = 0;

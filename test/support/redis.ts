@@ -6,6 +6,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { afterAll, beforeAll } from 'vitest';
 
 export function redisServerBinary(): string {
   try {
@@ -184,5 +185,20 @@ export async function startRedisSentinel(): Promise<RedisSentinel> {
       await master.stop(true);
       rmSync(dir, { recursive: true, force: true });
     },
+  };
+}
+
+/** Starts a Redis Cluster before the file's tests and stops it after; call at file top level. */
+export function useRedisCluster(): () => RedisCluster {
+  let cluster: RedisCluster | undefined;
+  beforeAll(async () => {
+    cluster = await startRedisCluster();
+  }, 60_000);
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+  return () => {
+    if (cluster === undefined) throw new Error('the Redis Cluster is not started yet');
+    return cluster;
   };
 }
