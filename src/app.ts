@@ -10,10 +10,10 @@ import { MemoryStore } from './core/memory-store.js';
 import { PendingPolls } from './core/pending-polls.js';
 import { SessionService } from './core/session-service.js';
 import type { SessionStore } from './core/session-store.js';
-import { privateApp } from './http/private-app.js';
+import { privateListener } from './http/private-app.js';
 import { demoRoutes } from './http/demo-routes.js';
 import { Limits } from './http/limits.js';
-import { publicApp } from './http/public-app.js';
+import { publicListener } from './http/public-app.js';
 import { allOf } from './core/service-events.js';
 import { lifecycleLog } from './observability/lifecycle-log.js';
 import { Metrics } from './observability/metrics.js';
@@ -176,10 +176,10 @@ export async function startQrelay(config: Config, options: StartOptions = {}): P
       events: allOf(metrics, lifecycleLog(log)),
       tokenFailed: (key) => limits.tokenFailed(key),
     });
-    privateServer.on('request', privateApp({ service, store, log, metrics, internalToken: config.internalToken }));
+    privateServer.on('request', privateListener({ service, store, log, metrics, internalToken: config.internalToken }));
     publicServer.on(
       'request',
-      publicApp({
+      publicListener({
         service,
         log,
         trustProxy: config.trustProxy,

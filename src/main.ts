@@ -28,11 +28,12 @@ function stop(signal: NodeJS.Signals): void {
   if (stopping) return;
   stopping = true;
   log.info({ signal }, 'stopping');
-  // The watchdog: if the graceful path stalls, exit anyway.
+  // The watchdog: if the graceful path (drain, then up to SHUTDOWN_TIMEOUT_MS for in-flight
+  // requests, then closing Redis and the peer pools) stalls, exit anyway.
   setTimeout(() => {
     log.error('shutdown stalled; forcing exit');
     process.exit(1);
-  }, config.shutdownTimeoutMs + 2_000).unref();
+  }, config.drainMs + config.shutdownTimeoutMs + 3_000).unref();
   node.close().then(
     () => process.exit(0),
     (err: unknown) => {

@@ -1,18 +1,23 @@
 // The private listener: internal services (the phone app's backend), other qrelay nodes, health
-// checks. Bound to its own port (127.0.0.1 by default) and, when INTERNAL_TOKEN is set, every
-// request must carry it.
-import express, { type Request, type RequestHandler, type Response } from 'express';
+// checks and metrics. Bound to its own port (127.0.0.1 by default) and, when INTERNAL_TOKEN is
+// set, every request must carry it. Every request is logged, one line, with a request id.
+//
+// The hot routes (POST /status/set, POST /channel/set) are served straight from node:http, like the
+// public listener's (see public-app.ts for why); express serves the rest.
 import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import express, { type Request, type Response } from 'express';
 import type { LevelWithSilent, Logger } from 'pino';
 import { pinoHttp } from 'pino-http';
-import type { Metrics } from '../observability/metrics.js';
 import { errors, QrelayError } from '../errors.js';
 import { secretEquals } from '../core/secrets.js';
 import type { SessionService } from '../core/session-service.js';
 import type { SessionStore } from '../core/session-store.js';
+import type { Metrics } from '../observability/metrics.js';
 import { errorHandler, noRoute } from './error-handler.js';
-import { jsonBody } from './json-body.js';
-import { noStore } from './no-store.js';
+import { readJson } from './json-body.js';
+import { sendError, sendJson } from './respond.js';
+import { applyHeaders, fixedHeaders } from './response-headers.js';
 import { channelBody, DATA_LIMIT_BYTES, keyQuery, parseOr400, setBody } from './validation.js';
 
 export interface PrivateAppOptions {
@@ -23,43 +28,49 @@ export interface PrivateAppOptions {
   internalToken: string | undefined;
 }
 
-function requireInternalToken(token: string): RequestHandler {
-  const expected = `Bearer ${token}`;
-  return (req, _res, next) => {
+export function privateListener(options: PrivateAppOptions): RequestListener {
+  const { service, store, log } = options;
+  const headers = fixedHeaders({});
+  const expected = options.internalToken === undefined ? undefined : `Bearer ${options.internalToken}`;
+  const authorized = (req: IncomingMessage): boolean => {
     const presented = req.headers.authorization;
-    next(presented !== undefined && secretEquals(presented, expected) ? undefined : errors.unauthorized());
+    return expected === undefined || (presented !== undefined && secretEquals(presented, expected));
   };
-}
+  const requestLog = pinoHttp<IncomingMessage, ServerResponse, never>({
+    logger: log,
+    genReqId: (req, res) => {
+      const given = req.headers['x-request-id'];
+      const id = typeof given === 'string' && /^[\w.:-]{1,128}$/.test(given) ? given : randomUUID();
+      res.setHeader('X-Request-Id', id);
+      return id;
+    },
+    customLogLevel: (_req, res, err): LevelWithSilent => (err !== undefined || res.statusCode >= 500 ? 'error' : 'info'),
+    serializers: {
+      req: (req: { id: unknown; method: unknown; url: unknown }) => ({ id: req.id, method: req.method, url: req.url }),
+      res: (res: { statusCode: unknown }) => ({ statusCode: res.statusCode }),
+    },
+  });
 
-export function privateApp(options: PrivateAppOptions): express.Express {
-  const { service, store } = options;
+  async function set(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const body = parseOr400(setBody, await readJson(req));
+    if (body.data !== undefined && Buffer.byteLength(JSON.stringify(body.data)) > DATA_LIMIT_BYTES) {
+      throw errors.dataTooLarge(DATA_LIMIT_BYTES);
+    }
+    sendJson(res, 200, await service.set(body.key, body), headers);
+  }
+
+  async function channel(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const view = parseOr400(channelBody, await readJson(req));
+    sendJson(res, 200, { delivered: service.receive(view) }, headers);
+  }
+
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
-  app.use(noStore);
-  // One log line per request, with a request id (the caller's X-Request-Id, or a new one).
-  app.use(
-    pinoHttp<Request, Response, never>({
-      logger: options.log,
-      genReqId: (req, res) => {
-        const given = req.headers['x-request-id'];
-        const id = typeof given === 'string' && /^[\w.:-]{1,128}$/.test(given) ? given : randomUUID();
-        res.setHeader('X-Request-Id', id);
-        return id;
-      },
-      customLogLevel: (_req, res, err): LevelWithSilent => (err !== undefined || res.statusCode >= 500 ? 'error' : 'info'),
-      serializers: {
-        req: (req: { id: unknown; method: unknown; url: unknown }) => ({ id: req.id, method: req.method, url: req.url }),
-        res: (res: { statusCode: unknown }) => ({ statusCode: res.statusCode }),
-      },
-    }),
-  );
-  if (options.internalToken !== undefined) app.use(requireInternalToken(options.internalToken));
-
+  app.use(applyHeaders(headers));
   app.get('/healthz', (_req: Request, res: Response) => {
     res.json({ status: 'ok' });
   });
-
   app.get('/readyz', async (_req: Request, res: Response) => {
     if (service.closing) throw errors.shuttingDown();
     try {
@@ -69,31 +80,32 @@ export function privateApp(options: PrivateAppOptions): express.Express {
     }
     res.json({ status: 'ready' });
   });
-
   app.get('/metrics', async (_req: Request, res: Response) => {
     res.type(options.metrics.registry.contentType).send(await options.metrics.registry.metrics());
   });
-
-  app.post('/status/set', jsonBody, async (req: Request, res: Response) => {
-    const body = parseOr400(setBody, req.body);
-    if (body.data !== undefined && Buffer.byteLength(JSON.stringify(body.data)) > DATA_LIMIT_BYTES) {
-      throw errors.dataTooLarge(DATA_LIMIT_BYTES);
-    }
-    const result = await service.set(body.key, body);
-    res.json(result);
-  });
-
   app.get('/status/peek', async (req: Request, res: Response) => {
     const { key } = parseOr400(keyQuery, req.query);
     res.json(await service.peek(key));
   });
-
-  app.post('/channel/set', jsonBody, (req: Request, res: Response) => {
-    const view = parseOr400(channelBody, req.body);
-    res.json({ delivered: service.receive(view) });
-  });
-
   app.use(noRoute);
-  app.use(errorHandler(options.log));
-  return app;
+  app.use(errorHandler(log));
+
+  return (req, res) => {
+    requestLog(req, res);
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q === -1 ? url : url.slice(0, q);
+    if (!authorized(req)) {
+      sendError(res, errors.unauthorized(), headers, log, { method: req.method, path });
+      return;
+    }
+    let hot: Promise<void>;
+    if (req.method === 'POST' && path === '/status/set') hot = set(req, res);
+    else if (req.method === 'POST' && path === '/channel/set') hot = channel(req, res);
+    else {
+      app(req, res);
+      return;
+    }
+    hot.catch((err: unknown) => sendError(res, err, headers, log, { method: req.method, path }));
+  };
 }

@@ -1,88 +1,82 @@
 // The public listener: what browsers reach. Only these routes exist here; the private routes are
-// on another express app bound to another port, so none of them can be reached from here.
+// on another listener bound to another port, so none of them can be reached from here.
+//
+// The two hot routes (POST /status/new, GET /status/get) are served straight from node:http: with
+// thousands of held polls and a stream of wake-ups, express's per-request work (prototype swap,
+// middleware chain, res.send) was about half of the CPU per status change. They share the service,
+// the schemas, the error catalog, the limits and the fixed headers with the express routes, which
+// serve everything else (QR image, pages, demo backend).
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import querystring from 'node:querystring';
 import { fileURLToPath } from 'node:url';
 import cors from 'cors';
 import express, { type Request, type Response } from 'express';
-import helmet from 'helmet';
 import type { Logger } from 'pino';
 import QRCode from 'qrcode';
+import type { TrustProxy } from '../config.js';
 import { errors } from '../errors.js';
 import { PollEnd } from '../core/pending-polls.js';
 import type { PollAnswer, SessionService } from '../core/session-service.js';
+import { clientAddress } from './client-address.js';
 import { errorHandler, noRoute } from './error-handler.js';
 import type { Limits } from './limits.js';
-import { noStore } from './no-store.js';
+import { sendEmpty, sendError, sendJson } from './respond.js';
+import { applyHeaders, fixedHeaders, type HeaderList } from './response-headers.js';
 import { keyQuery, parseOr400, pollQuery } from './validation.js';
-import type { TrustProxy } from '../config.js';
 
 export interface PublicAppOptions {
   service: SessionService;
   log: Logger;
   trustProxy: TrustProxy;
   corsOrigins: readonly string[];
+  limits: Limits;
   /** Extra routes mounted before the static files (the demo backend). */
   extraRoutes?: express.Router | undefined;
-  limits: Limits;
 }
 
 const PUBLIC_DIR = fileURLToPath(new URL('../../public', import.meta.url));
+const CONNECTION_CLOSE: HeaderList = ['Connection', 'close'];
 
 // Stored per session and shown on the phone; bounded so a session's footprint is bounded too.
-const clip = (s: string | undefined, max: number): string => (s ?? '').slice(0, max);
-
-export function clientOf(req: Request): { ip: string; userAgent: string; acceptLanguage: string } {
-  return {
-    ip: req.ip ?? req.socket.remoteAddress ?? '',
-    userAgent: clip(req.get('user-agent'), 512),
-    acceptLanguage: clip(req.get('accept-language'), 128),
-  };
-}
+const clip = (s: string | string[] | undefined, max: number): string => (typeof s === 'string' ? s : '').slice(0, max);
 
 /** The poll token from `Authorization: Bearer <token>`, if the header has that form. */
-function bearer(req: Request): string | undefined {
+function bearer(req: IncomingMessage): string | undefined {
   const header = req.headers.authorization;
   if (header === undefined || !header.startsWith('Bearer ')) return undefined;
   return header.slice(7).trim();
 }
 
-export function publicApp(options: PublicAppOptions): express.Express {
-  const { service, limits } = options;
-  const app = express();
-  app.disable('x-powered-by');
-  app.set('etag', false);
-  app.set('trust proxy', options.trustProxy);
-  app.use(noStore);
-  app.use(
-    helmet({
-      // No upgrade-insecure-requests: the pages load only same-origin relative URLs (already https
-      // behind TLS), and on a plain-http LAN address (the demo on a phone) it breaks every script.
-      contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } },
-      // With CORS origins configured, integrators embed the QR image from their own origin.
-      crossOriginResourcePolicy: { policy: options.corsOrigins.length > 0 ? 'cross-origin' : 'same-origin' },
-    }),
-  );
-  if (options.corsOrigins.length > 0) {
-    app.use(
-      cors({
-        origin: [...options.corsOrigins],
-        methods: ['GET', 'POST'],
-        allowedHeaders: ['Authorization', 'Content-Type'],
-        maxAge: 600,
-      }),
-    );
+export function publicListener(options: PublicAppOptions): RequestListener {
+  const { service, limits, log } = options;
+  const headers = fixedHeaders({
+    // No upgrade-insecure-requests: the pages load only same-origin relative URLs (already https
+    // behind TLS), and on a plain-http LAN address (the demo on a phone) it breaks every script.
+    contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } },
+    // With CORS origins configured, integrators embed the QR image from their own origin.
+    crossOriginResourcePolicy: { policy: options.corsOrigins.length > 0 ? 'cross-origin' : 'same-origin' },
+  });
+  const ipOf = clientAddress(options.trustProxy);
+  const corsMiddleware =
+    options.corsOrigins.length > 0
+      ? cors({ origin: [...options.corsOrigins], methods: ['GET', 'POST'], allowedHeaders: ['Authorization', 'Content-Type'], maxAge: 600 })
+      : undefined;
+
+  async function create(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const client = {
+      ip: ipOf(req),
+      userAgent: clip(req.headers['user-agent'], 512),
+      acceptLanguage: clip(req.headers['accept-language'], 128),
+    };
+    await limits.admitSession(client.ip);
+    req.resume(); // no body is read; drain whatever was sent
+    sendJson(res, 201, await service.create(client), headers);
   }
 
-  app.post('/status/new', async (req: Request, res: Response) => {
-    const client = clientOf(req);
-    await limits.admitSession(client.ip);
-    const created = await service.create(client);
-    res.status(201).json(created);
-  });
-
-  app.get('/status/get', async (req: Request, res: Response) => {
-    const query = parseOr400(pollQuery, req.query);
+  async function poll(req: IncomingMessage, res: ServerResponse, search: string): Promise<void> {
+    const query = parseOr400(pollQuery, querystring.parse(search));
     if (service.closing) throw errors.shuttingDown();
-    const release = await limits.admitPoll(clientOf(req).ip, service.heldPolls);
+    const release = await limits.admitPoll(ipOf(req), service.heldPolls);
     const controller = new AbortController();
     const onClose = (): void => controller.abort(PollEnd.clientClosed);
     res.once('close', onClose);
@@ -96,8 +90,7 @@ export function publicApp(options: PublicAppOptions): express.Express {
     if (answer.view === undefined) {
       if (answer.reason === 'client-closed') return;
       // On shutdown, also ask the client to reconnect elsewhere rather than reuse this socket.
-      if (answer.reason === 'shutdown') res.setHeader('Connection', 'close');
-      res.status(204).end();
+      sendEmpty(res, 204, headers, answer.reason === 'shutdown' ? CONNECTION_CLOSE : []);
       return;
     }
     if (answer.handedOut === true) {
@@ -105,7 +98,7 @@ export function publicApp(options: PublicAppOptions): express.Express {
       // when it never did (the client left while it was being handed out).
       const { key } = query;
       const status = answer.view.status;
-      const failed = (err: unknown): void => options.log.warn({ err }, 'could not record a hand-out; its lease will lapse');
+      const failed = (err: unknown): void => log.warn({ err }, 'could not record a hand-out; its lease will lapse');
       if (req.socket.destroyed) {
         service.abandonHandOut(key).catch(failed);
         return;
@@ -115,19 +108,41 @@ export function publicApp(options: PublicAppOptions): express.Express {
         done.catch(failed);
       });
     }
-    res.status(200).json(answer.view);
-  });
+    sendJson(res, 200, answer.view, headers);
+  }
 
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.set('trust proxy', options.trustProxy);
+  app.use(applyHeaders(headers));
+  if (corsMiddleware !== undefined) app.use(corsMiddleware);
   app.get('/status/qr.svg', async (req: Request, res: Response) => {
     const { key } = parseOr400(keyQuery, req.query);
     if (!(await service.exists(key))) throw errors.sessionNotFound();
     const svg = await QRCode.toString(service.scanUrl(key), { type: 'svg', errorCorrectionLevel: 'M', margin: 2 });
     res.type('image/svg+xml').send(svg);
   });
-
   if (options.extraRoutes !== undefined) app.use(options.extraRoutes);
   app.use(express.static(PUBLIC_DIR, { cacheControl: false, etag: false, lastModified: false, index: 'index.html', redirect: false }));
   app.use(noRoute);
-  app.use(errorHandler(options.log));
-  return app;
+  app.use(errorHandler(log));
+
+  return (req, res) => {
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q === -1 ? url : url.slice(0, q);
+    let hot: Promise<void> | undefined;
+    const serve = (): void => {
+      if (path === '/status/get' && req.method === 'GET') hot = poll(req, res, q === -1 ? '' : url.slice(q + 1));
+      else if (path === '/status/new' && req.method === 'POST') hot = create(req, res);
+      else {
+        app(req, res);
+        return;
+      }
+      hot.catch((err: unknown) => sendError(res, err, headers, log, { method: req.method, path }));
+    };
+    if (corsMiddleware !== undefined && (path === '/status/get' || path === '/status/new')) corsMiddleware(req, res, serve);
+    else serve();
+  };
 }

@@ -69,6 +69,8 @@ const HELP = `usage: node test/bench/bench.mjs [options]
   --server-env K=V[,K=V..]  extra environment for the qrelay nodes (the bench already sets
                             RATE_SESSIONS_PER_IP and MAX_POLLS_PER_IP to 1000000)
   --out FILE                also append each run's JSON line to FILE
+  --table FILE              print the table (and ratios, if both targets are in it) of the JSON
+                            lines saved in FILE with --out, and exit
   --help
 `;
 
@@ -101,6 +103,7 @@ function options() {
       pids: { type: 'string' },
       'server-env': { type: 'string' },
       out: { type: 'string' },
+      table: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
     strict: true,
@@ -138,6 +141,7 @@ function options() {
     internalToken: values['internal-token'],
     pids: values.pids?.split(',').filter(Boolean).map(Number) ?? [],
     out: values.out,
+    table: values.table,
     /** @type {Record<string, string>} */
     serverEnv: Object.fromEntries(
       (values['server-env'] ?? '').split(',').filter(Boolean).map((kv) => {
@@ -448,14 +452,22 @@ const f = (x, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : '-');
 
 /** @param {any[]} runs */
 function table(runs) {
-  const head = ['target', 'mode', 'polls', 'p50 ms', 'p90', 'p99', 'p99.9', 'max', 'lost', 'err', 'sets/s', 'srv cpu%', 'wakes/s (closed)', 'RSS/poll B'];
-  const rows = runs.map((r) => [
-    r.target, r.mode, String(r.held),
-    f(r.open?.latencyMs.p50), f(r.open?.latencyMs.p90), f(r.open?.latencyMs.p99), f(r.open?.latencyMs.p999), f(r.open?.latencyMs.max),
-    String(r.open?.lost ?? '-'), String((r.open?.errorCount ?? 0) + (r.closed?.errorCount ?? 0) + (r.closed?.lost ?? 0)),
-    String(r.open?.achievedSetRate ?? '-'), f(r.open?.serverCpuPct ?? r.closed?.serverCpuPct, 1),
-    String(r.closed?.wakesPerSec ?? '-'), String(r.server.rssPerHeldPollBytes),
-  ]);
+  const head = ['target', 'mode', 'polls', 'phase', 'p50 ms', 'p90', 'p99', 'p99.9', 'max', 'lost', 'err', 'sets/s', 'wakes/s', 'srv cpu%', 'srv ms/set', 'RSS/poll B'];
+  /** @type {string[][]} */
+  const rows = [];
+  for (const r of runs) {
+    for (const name of ['open', 'closed']) {
+      const ph = r[name];
+      if (!ph) continue;
+      rows.push([
+        r.target, r.mode, String(r.held), name,
+        f(ph.latencyMs.p50), f(ph.latencyMs.p90), f(ph.latencyMs.p99), f(ph.latencyMs.p999), f(ph.latencyMs.max),
+        String(ph.lost), String(ph.errorCount + ph.notWokenAtEnd),
+        String(ph.achievedSetRate ?? '-'), String(ph.wakesPerSec ?? Math.round(ph.wakes / Math.max(0.001, r.durationS))),
+        f(ph.serverCpuPct, 1), f(ph.serverCpuMsPerSet ?? ph.serverCpuMsPerWake, 3), String(r.server.rssPerHeldPollBytes),
+      ]);
+    }
+  }
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => /** @type {string} */ (row[i]).length)));
   const line = (/** @type {string[]} */ cells) => cells.map((c, i) => c.padStart(/** @type {number} */ (widths[i]))).join('  ');
   return [line(head), ...rows.map(line)].join('\n');
@@ -470,6 +482,8 @@ function ratios(runs) {
     p99LatencyMs: (/** @type {any} */ r) => r.open?.latencyMs.p99,
     p999LatencyMs: (/** @type {any} */ r) => r.open?.latencyMs.p999,
     maxWakesPerSec: (/** @type {any} */ r) => r.closed?.wakesPerSec,
+    closedP99LatencyMs: (/** @type {any} */ r) => r.closed?.latencyMs.p99,
+    serverCpuMsPerWakeClosed: (/** @type {any} */ r) => r.closed?.serverCpuMsPerWake,
     rssPerHeldPollBytes: (/** @type {any} */ r) => r.server.rssPerHeldPollBytes,
     serverCpuMsPerSet: (/** @type {any} */ r) => r.open?.serverCpuMsPerSet,
   };
@@ -478,6 +492,7 @@ function ratios(runs) {
   for (const [name, get] of Object.entries(metrics)) {
     const q = med('qrelay', get);
     const c = med('ceiling', get);
+    if (!Number.isFinite(q) && !Number.isFinite(c)) continue;
     out[name] = { qrelay: q, ceiling: c, ratio: Math.round((q / c) * 100) / 100 };
   }
   return out;
@@ -490,8 +505,26 @@ async function cleanupAll() {
   await Promise.all([...liveDeployments].map((d) => stopDeployment(d).catch(() => undefined)));
 }
 
+/** @param {any[]} runs */
+function printSummary(runs) {
+  process.stdout.write(`\n${table(runs)}\n`);
+  if (runs.some((r) => r.target === 'qrelay') && runs.some((r) => r.target === 'ceiling')) {
+    const c = ratios(runs);
+    process.stdout.write(`${JSON.stringify(c)}\n`);
+    process.stdout.write('\nqrelay / yardstick (ratio of medians)\n');
+    for (const [k, v] of Object.entries(c)) if (k !== 'type') process.stdout.write(`  ${k.padEnd(26)} ${f(v.qrelay, 3).padStart(10)} ${f(v.ceiling, 3).padStart(10)}  x${f(v.ratio)}\n`);
+    return c;
+  }
+  return undefined;
+}
+
 async function main() {
   const o = options();
+  if (o.table) {
+    const runs = fs.readFileSync(o.table, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)).filter((r) => r.type === undefined);
+    printSummary(runs);
+    return;
+  }
   // Hard bound on the whole bench: every run's phases plus generous set-up and drain time.
   const boundMs = o.runs * (o.compare ? 2 : 1) * ((o.durationS + o.closedS) * 1000 + 240_000);
   const hard = setTimeout(async () => {
@@ -521,14 +554,8 @@ async function main() {
     process.stdout.write(`${json}\n`);
     if (o.out) fs.appendFileSync(o.out, `${json}\n`);
   }
-  process.stdout.write(`\n${table(runs)}\n`);
-  if (o.compare) {
-    const c = ratios(runs);
-    process.stdout.write(`${JSON.stringify(c)}\n`);
-    if (o.out) fs.appendFileSync(o.out, `${JSON.stringify(c)}\n`);
-    process.stdout.write('\nqrelay / yardstick (ratio of medians)\n');
-    for (const [k, v] of Object.entries(c)) if (k !== 'type') process.stdout.write(`  ${k.padEnd(22)} ${f(v.qrelay, 3).padStart(10)} ${f(v.ceiling, 3).padStart(10)}  x${f(v.ratio)}\n`);
-  }
+  const c = printSummary(runs);
+  if (c && o.out) fs.appendFileSync(o.out, `${JSON.stringify(c)}\n`);
   clearTimeout(hard);
 }
 

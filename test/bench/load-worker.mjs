@@ -238,8 +238,9 @@ function acquireSetConn(node) {
   }
   if ((openSetConns[node] ?? 0) < cfg.maxSetConns) {
     openSetConns[node] = (openSetConns[node] ?? 0) + 1;
-    const local = cfg.localAddresses.length > 0 ? cfg.localAddresses[pick(cfg.localAddresses.length)] : undefined;
-    return Promise.resolve(new MiniConn(/** @type {Target} */ (cfg.privateTargets[node]), local));
+    // A set is sent on a connected socket only, so a slow TCP connect is not counted as latency.
+    const conn = newSetConn(node);
+    return conn.connected.then(() => conn);
   }
   return new Promise((resolve) => {
     /** @type {Array<() => void>} */ (waitingForConn[node]).push(() => resolve(acquireSetConn(node)));
@@ -255,6 +256,29 @@ function releaseSetConn(node, conn) {
   else /** @type {MiniConn[]} */ (idleSetConns[node]).push(conn);
   const next = /** @type {Array<() => void>} */ (waitingForConn[node]).shift();
   if (next) next();
+}
+
+/** @param {number} node */
+function newSetConn(node) {
+  const local = cfg.localAddresses.length > 0 ? cfg.localAddresses[pick(cfg.localAddresses.length)] : undefined;
+  return new MiniConn(/** @type {Target} */ (cfg.privateTargets[node]), local);
+}
+
+/** Opens the set connections before any phase, so no phase pays for TCP connects. */
+async function warmSetConns() {
+  const per = Math.min(cfg.maxSetConns, 64);
+  await Promise.all(
+    cfg.privateTargets.map(async (_, node) => {
+      const conns = Array.from({ length: per }, () => newSetConn(node));
+      const ok = await Promise.all(conns.map((c) => c.connected));
+      conns.forEach((c, i) => {
+        if (ok[i]) {
+          /** @type {MiniConn[]} */ (idleSetConns[node]).push(c);
+          openSetConns[node] = (openSetConns[node] ?? 0) + 1;
+        } else c.destroy();
+      });
+    }),
+  );
 }
 
 /** @returns {Slot | null} the oldest held key with no set in flight, held at least minHeldMs */
@@ -424,10 +448,20 @@ async function closedLoop({ inflight, durationMs }) {
   return { elapsed: performance.now() - start, wakesInWindow: wakesAtEnd };
 }
 
-/** Waits (at most lostMs + 1 s) for the sets still in flight to wake or be declared lost. */
+/**
+ * Waits for the sets still in flight to wake or be declared lost: lostMs + 1 s after the last one
+ * was sent. Sets still queued for a connection (an overloaded server holds every set connection)
+ * extend the wait, up to 60 s in all, so the next phase does not start on this one's backlog.
+ */
 async function drain() {
-  const deadline = performance.now() + cfg.lostMs + 1000;
-  for (let guard = 0; guard < 10_000 && pendingSlots.size > 0 && performance.now() < deadline; guard++) {
+  const start = performance.now();
+  let deadline = start + cfg.lostMs + 1000;
+  for (let guard = 0; guard < 10_000 && pendingSlots.size > 0; guard++) {
+    const now = performance.now();
+    let queued = false;
+    for (const slot of pendingSlots) if (slot.pending !== null && slot.pending.t0 === 0) queued = true;
+    if (queued) deadline = Math.min(start + 60_000, Math.max(deadline, now + cfg.lostMs + 1000));
+    if (now >= deadline) break;
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
   return pendingSlots.size;
@@ -468,6 +502,7 @@ async function init() {
   }, 5000);
   await Promise.all(Array.from({ length: Math.min(cfg.rampConcurrency, cfg.slots) }, runner));
   clearInterval(progress);
+  await warmSetConns();
   const held = slots.filter((s) => s.state === 'held').length;
   const result = { type: 'held', id: cfg.id, held, ok, rampMs: performance.now() - t0, errors: m.errors };
   m = freshMetrics();

@@ -33,7 +33,20 @@ export class MiniConn {
     const opts = { host: target.host, port: target.port, noDelay: true };
     if (localAddress) opts.localAddress = localAddress;
     this.socket = net.connect(opts);
+    /** Resolves true once connected, false if the socket fails or 10 s pass first. */
+    this.connected = new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), 10_000);
+      this.socket.once('connect', () => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+      this.socket.once('close', () => {
+        clearTimeout(timer);
+        resolve(false);
+      });
+    });
     this.socket.on('data', (d) => this.#onData(d));
+    this.socket.setKeepAlive(true, 30_000);
     this.socket.on('error', (e) => this.#fail(e));
     this.socket.on('close', () => this.#fail(new Error('socket closed')));
   }

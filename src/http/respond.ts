@@ -1,0 +1,68 @@
+// Writing responses: JSON encoded once per response, written with one writeHead, and the one error
+// shape {"error": {"code", "message"}} for whatever was thrown. Used by the hot routes and by
+// express's error handler alike.
+import type { ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import { errors, QrelayError } from '../errors.js';
+import { BODY_LIMIT } from './json-body.js';
+import type { HeaderList } from './response-headers.js';
+
+const JSON_TYPE = 'application/json; charset=utf-8';
+
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: HeaderList, extra: HeaderList = []): void {
+  const payload = JSON.stringify(body);
+  res.writeHead(status, [...headers, ...extra, 'Content-Type', JSON_TYPE, 'Content-Length', String(Buffer.byteLength(payload))]);
+  res.end(payload);
+}
+
+export function sendEmpty(res: ServerResponse, status: number, headers: HeaderList, extra: HeaderList = []): void {
+  res.writeHead(status, [...headers, ...extra]);
+  res.end();
+}
+
+/** body-parser, raw-body and the router tag their errors with `type` and `status`. */
+interface HttpishError {
+  type?: unknown;
+  status?: unknown;
+  expose?: unknown;
+  message?: unknown;
+}
+
+export function toQrelayError(err: unknown): QrelayError {
+  if (err instanceof QrelayError) return err;
+  const e = (typeof err === 'object' && err !== null ? err : {}) as HttpishError;
+  switch (e.type) {
+    case 'entity.parse.failed':
+      return errors.invalidJson(err);
+    case 'entity.too.large':
+      return errors.payloadTooLarge(BODY_LIMIT.replace('kb', ' KiB'));
+    case 'encoding.unsupported':
+    case 'charset.unsupported':
+      return errors.unsupportedMediaType(String(e.message));
+    case 'request.aborted':
+    case 'request.size.invalid':
+      return errors.badRequest('the request body was incomplete', err);
+  }
+  if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) {
+    return new QrelayError('bad_request', e.status, e.expose === true ? String(e.message) : 'bad request', { cause: err });
+  }
+  return errors.internal(err);
+}
+
+/**
+ * Answers with the catalogued error for `err`. Unexpected errors (500) are logged with their cause;
+ * client errors only at debug level.
+ */
+export function sendError(res: ServerResponse, err: unknown, headers: HeaderList, log: Logger, what: { method?: string | undefined; path: string }): void {
+  const e = toQrelayError(err);
+  if (e.status >= 500 && e.code === 'internal_error') {
+    log.error({ err: e.cause ?? e, method: what.method, path: what.path }, 'request failed');
+  } else {
+    log.debug({ code: e.code, method: what.method, path: what.path }, 'request refused');
+  }
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  sendJson(res, e.status, { error: { code: e.code, message: e.message } }, headers, e.retryAfterS === undefined ? [] : ['Retry-After', String(e.retryAfterS)]);
+}
