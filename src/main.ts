@@ -1,7 +1,6 @@
 // Entry point: read the configuration, start the node, stop it cleanly on SIGTERM/SIGINT.
-import pino from 'pino';
 import { ConfigError, isClustered, loadConfig, type Config } from './config.js';
-import { startQrelay } from './app.js';
+import { createLogger, startQrelay } from './app.js';
 
 let config: Config;
 try {
@@ -12,7 +11,7 @@ try {
   process.exit(2);
 }
 
-const log = pino({ level: config.logLevel });
+const log = createLogger(config);
 const node = await startQrelay(config, { log });
 log.info(
   { public: node.publicUrl, private: node.privateUrl, mode: isClustered(config) ? 'cluster' : 'memory' },
@@ -34,13 +33,11 @@ function stop(signal: NodeJS.Signals): void {
     log.error('shutdown stalled; forcing exit');
     process.exit(1);
   }, config.drainMs + config.shutdownTimeoutMs + 3_000).unref();
-  node.close().then(
-    () => process.exit(0),
-    (err: unknown) => {
-      log.error({ err }, 'shutdown failed');
-      process.exit(1);
-    },
-  );
+  const exit = (code: number) => () => log.flush(() => process.exit(code));
+  node.close().then(exit(0), (err: unknown) => {
+    log.error({ err }, 'shutdown failed');
+    exit(1)();
+  });
 }
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);

@@ -8,13 +8,16 @@ export const KEY_PATTERN = /^[A-Za-z0-9_-]{22}$/;
 /** 256 bits, base64url: 43 characters. */
 export const TOKEN_PATTERN = /^[A-Za-z0-9_-]{43}$/;
 
-export const newKey = (): string => randomBytes(16).toString('base64url');
-export const newPollToken = (): string => randomBytes(32).toString('base64url');
+/** A new session's key (128 bits) and poll token (256 bits), from one CSPRNG read. */
+export function newKeyAndToken(): { key: string; pollToken: string } {
+  const bytes = randomBytes(48);
+  return { key: bytes.subarray(0, 16).toString('base64url'), pollToken: bytes.subarray(16).toString('base64url') };
+}
 
 export const hashToken = (token: string): string => createHash('sha256').update(token).digest('base64url');
 
 // Compared against when the key is unknown, so an unknown key costs the same as a wrong token.
-const DECOY_HASH = hashToken(newPollToken());
+const DECOY_HASH = hashToken(newKeyAndToken().pollToken);
 
 /** Constant-time check of `token` against a stored hash (or the decoy when there is none). */
 export function tokenMatches(token: string | undefined, storedHash: string | undefined): boolean {

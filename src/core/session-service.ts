@@ -12,7 +12,7 @@
 // change is delivered to it (locally or through the relay). There is no third order.
 import { errors, QrelayError } from '../errors.js';
 import { PollEnd, type PendingPolls, type PollEnding } from './pending-polls.js';
-import { hashToken, newKey, newPollToken, tokenMatches } from './secrets.js';
+import { hashToken, newKeyAndToken, tokenMatches } from './secrets.js';
 import {
   effective,
   isFinal,
@@ -84,6 +84,9 @@ export interface Peek {
   readonly client: ClientInfo;
 }
 
+/** Stands in for the key while the scan URL template is built. */
+const KEY_SLOT = 'QRELAYKEYSLOT';
+
 /** How long a hand-out of a final status may take before another poll may take it over. */
 const HAND_OUT_LEASE_MS = 5_000;
 
@@ -95,7 +98,8 @@ export class SessionService {
   readonly #polls: PendingPolls;
   readonly #ttlMs: number;
   readonly #holdMs: number;
-  readonly #scanUrlBase: string;
+  readonly #scanUrlHead: string;
+  readonly #scanUrlTail: string;
   readonly #clock: () => number;
   readonly #nodeAddr: string;
   readonly #relay: Relay | undefined;
@@ -108,7 +112,14 @@ export class SessionService {
     this.#polls = options.polls;
     this.#ttlMs = options.sessionTtlMs;
     this.#holdMs = options.holdMs;
-    this.#scanUrlBase = options.scanUrlBase;
+    // Built once: the URL with a placeholder key (set() replaces a key= already in the base, or
+    // appends one to the query, before any fragment), split around the placeholder.
+    const url = new URL(options.scanUrlBase);
+    url.searchParams.set('key', KEY_SLOT);
+    const template = url.toString();
+    const at = template.lastIndexOf(`key=${KEY_SLOT}`) + 'key='.length;
+    this.#scanUrlHead = template.slice(0, at);
+    this.#scanUrlTail = template.slice(at + KEY_SLOT.length);
     this.#clock = options.clock ?? Date.now;
     this.#nodeAddr = options.nodeAddr ?? 'local';
     this.#relay = options.relay;
@@ -127,8 +138,7 @@ export class SessionService {
 
   async create(client: Omit<ClientInfo, 'createdAt'>): Promise<NewSession> {
     this.#refuseWhenClosing();
-    const key = newKey();
-    const pollToken = newPollToken();
+    const { key, pollToken } = newKeyAndToken();
     const now = this.#clock();
     const session: StoredSession = {
       key,
@@ -144,10 +154,9 @@ export class SessionService {
     return { key, pollToken, status: 'pending', version: 0, expiresAt: session.expiresAt, holdMs: this.#holdMs, scanUrl: this.scanUrl(key) };
   }
 
+  /** SCAN_URL_BASE with `key` added as a query parameter (keys are URL-safe base64url). */
   scanUrl(key: string): string {
-    const url = new URL(this.#scanUrlBase);
-    url.searchParams.set('key', key);
-    return url.toString();
+    return this.#scanUrlHead + key + this.#scanUrlTail;
   }
 
   /** Whether `key` names a session this service still knows (for the QR image). */

@@ -21,7 +21,7 @@ export async function readJson(req: IncomingMessage): Promise<unknown> {
   const encoding = (req.headers['content-encoding'] ?? 'identity').toLowerCase();
   if (encoding !== 'identity') throw errors.unsupportedMediaType(`unsupported content encoding "${encoding}"`);
   // raw-body's failures carry the same `type` tags as body-parser's (entity.too.large, ...).
-  const text = await getRawBody(req, { limit: BODY_LIMIT, length: req.headers['content-length'], encoding: 'utf-8' });
+  const text = (await getRawBody(req, { limit: BODY_LIMIT, length: req.headers['content-length'] })).toString('utf8');
   if (text.length === 0) return undefined;
   try {
     return JSON.parse(text) as unknown;

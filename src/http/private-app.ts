@@ -17,7 +17,7 @@ import type { Metrics } from '../observability/metrics.js';
 import { errorHandler, noRoute } from './error-handler.js';
 import { readJson } from './json-body.js';
 import { sendError, sendJson } from './respond.js';
-import { applyHeaders, fixedHeaders } from './response-headers.js';
+import { applyHeaders, type HeaderList } from './response-headers.js';
 import { channelBody, DATA_LIMIT_BYTES, keyQuery, parseOr400, setBody } from './validation.js';
 
 export interface PrivateAppOptions {
@@ -30,7 +30,8 @@ export interface PrivateAppOptions {
 
 export function privateListener(options: PrivateAppOptions): RequestListener {
   const { service, store, log } = options;
-  const headers = fixedHeaders({});
+  // Internal JSON for services, not pages for browsers: no-store, but none of helmet's headers.
+  const headers: HeaderList = ['Cache-Control', 'no-store'];
   const expected = options.internalToken === undefined ? undefined : `Bearer ${options.internalToken}`;
   const authorized = (req: IncomingMessage): boolean => {
     const presented = req.headers.authorization;

@@ -85,3 +85,16 @@ describe('derived expiry', () => {
     expect(effective(s, 10_000)).toBe(s);
   });
 });
+
+describe('the scan URL', () => {
+  it('is SCAN_URL_BASE with the key added as a query parameter, wherever the base puts its query and fragment', async () => {
+    const { SessionService } = await import('../../src/core/session-service.js');
+    const { MemoryStore } = await import('../../src/core/memory-store.js');
+    const { PendingPolls } = await import('../../src/core/pending-polls.js');
+    const url = (base: string) =>
+      new SessionService({ store: new MemoryStore({ graceMs: 0 }), polls: new PendingPolls(), sessionTtlMs: 1, holdMs: 1, scanUrlBase: base }).scanUrl('abc_DEF-123');
+    expect(url('https://x.example/scan.html')).toBe('https://x.example/scan.html?key=abc_DEF-123');
+    expect(url('https://x.example/KEY/scan?key=old&src=qr')).toBe('https://x.example/KEY/scan?key=abc_DEF-123&src=qr');
+    expect(url('https://x.example/s?a=1#key=frag')).toBe('https://x.example/s?a=1&key=abc_DEF-123#key=frag');
+  });
+});
