@@ -52,9 +52,10 @@ export function createLogger(config: Pick<Config, 'logLevel'>, destination?: pin
       censor: '[redacted]',
     },
   };
-  // Asynchronous, buffered writes to stdout: a log line must not cost a write syscall on the hot
-  // path. main.ts flushes before exiting.
-  return pino(options, destination ?? pino.destination({ dest: 1, sync: false, minLength: 4096 }));
+  // Asynchronous writes to stdout: a log line must not block the hot path on a write syscall, and
+  // lines logged in the same tick go out in one write. Nothing waits for a buffer to fill, so a
+  // quiet node's lines still appear at once. main.ts flushes before exiting.
+  return pino(options, destination ?? pino.destination({ dest: 1, sync: false }));
 }
 
 function listen(server: http.Server, port: number, host: string): Promise<string> {
