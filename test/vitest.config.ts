@@ -12,6 +12,6 @@ export default defineConfig({
     // Integration tests boot real listeners and (in cluster suites) share Redis servers; files
     // run in parallel, tests inside a file one after another.
     fileParallelism: true,
-    reporters: ['default'],
+    reporters: ['default', './test/support/summary-reporter.ts'],
   },
 });
