@@ -8,9 +8,7 @@
 //
 // Untested here (k6 was not installable on the machine that wrote it); written against the k6
 // JavaScript API, v0.52 or newer.
-import {
-  DURATION, HOLD_MS, PRIVATE_URLS, PUBLIC_URLS, VUS, createSession, delay, pickOne, setAndAwaitWake, startPoll,
-} from './lib.js';
+import { DURATION, HOLD_MS, VUS, delay, scanThenConfirm } from './lib.js';
 
 // The poll must still be held when the set is sent: stay 2 s under the server's hold.
 const THINK_MS = Math.min(Number(__ENV.THINK_MS || 10000), HOLD_MS - 2000);
@@ -38,17 +36,6 @@ export const options = {
 
 const think = () => delay(THINK_MS * (0.5 + Math.random() * 0.5));
 
-export default async function () {
-  const session = createSession(pickOne(PUBLIC_URLS));
-  if (session === null) {
-    await delay(1000);
-    return;
-  }
-  let poll = startPoll(session, 0);
-  await think();
-  const scanned = await setAndAwaitWake(session, poll, pickOne(PRIVATE_URLS), 'scanned', 1, { step: 'scanned' });
-  if (scanned === null) return;
-  poll = startPoll(session, scanned.version);
-  await think();
-  await setAndAwaitWake(session, poll, pickOne(PRIVATE_URLS), 'confirmed', 2, { step: 'confirmed' });
+export default function () {
+  return scanThenConfirm(think);
 }

@@ -96,3 +96,22 @@ export async function setAndAwaitWake(session, pollPromise, privateBase, status,
   wakeLatency.add(woke.at - t0, tags);
   return woke.res.json();
 }
+
+/**
+ * One login as the PC and the phone would do it: mint a session and hold its poll, wait, scan on a
+ * random node, re-poll, wait, confirm. `wait()` decides the pacing (think time, bursts).
+ */
+export async function scanThenConfirm(wait) {
+  const session = createSession(pickOne(PUBLIC_URLS));
+  if (session === null) {
+    await delay(1000);
+    return;
+  }
+  let poll = startPoll(session, 0);
+  await wait();
+  const scanned = await setAndAwaitWake(session, poll, pickOne(PRIVATE_URLS), 'scanned', 1, { step: 'scanned' });
+  if (scanned === null) return;
+  poll = startPoll(session, scanned.version);
+  await wait();
+  await setAndAwaitWake(session, poll, pickOne(PRIVATE_URLS), 'confirmed', 2, { step: 'confirmed' });
+}

@@ -7,9 +7,7 @@
 //
 // Untested here (k6 was not installable on the machine that wrote it); written against the k6
 // JavaScript API, v0.52 or newer.
-import {
-  DURATION, HOLD_MS, PRIVATE_URLS, PUBLIC_URLS, VUS, createSession, delay, pickOne, setAndAwaitWake, startPoll,
-} from './lib.js';
+import { DURATION, HOLD_MS, VUS, delay, scanThenConfirm } from './lib.js';
 
 // Keep a burst inside one hold, so every poll is still held when its set fires.
 const BURST_EVERY_MS = Math.min(Number(__ENV.BURST_EVERY_MS || 5000), HOLD_MS - 2000);
@@ -41,17 +39,6 @@ function untilNextBurst() {
   return delay(next - now);
 }
 
-export default async function () {
-  const session = createSession(pickOne(PUBLIC_URLS));
-  if (session === null) {
-    await delay(1000);
-    return;
-  }
-  let poll = startPoll(session, 0);
-  await untilNextBurst();
-  const scanned = await setAndAwaitWake(session, poll, pickOne(PRIVATE_URLS), 'scanned', 1, { step: 'scanned' });
-  if (scanned === null) return;
-  poll = startPoll(session, scanned.version);
-  await untilNextBurst();
-  await setAndAwaitWake(session, poll, pickOne(PRIVATE_URLS), 'confirmed', 2, { step: 'confirmed' });
+export default function () {
+  return scanThenConfirm(untilNextBurst);
 }
