@@ -1,8 +1,9 @@
 // Operations: metrics, structured logs without secrets, limits, drain.
 import { Writable } from 'node:stream';
 import request from 'supertest';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
 import { createLogger } from '../../src/app.js';
+import { startNodes } from '../support/cluster.js';
 import { mint, poll, setStatus, sleep, startNode, waitFor } from '../support/node.js';
 
 describe('GET /metrics', () => {
@@ -130,5 +131,18 @@ describe('drain', () => {
     const spread = Math.max(...answeredAt) - Math.min(...answeredAt);
     expect(spread).toBeGreaterThan(100);
     expect(Math.max(...answeredAt) - started).toBeLessThan(1_500);
+  });
+});
+
+describe('limits in cluster mode', () => {
+  it('per-IP limits hold across nodes (counters in Redis)', async () => {
+    const { nodes: [a, b] } = await startNodes(2, { REDIS_URL: inject('redisUrl') }, { RATE_SESSIONS_PER_IP: '3' });
+    await mint(a!);
+    await mint(b!);
+    await mint(a!);
+    const res = await request(b!.publicUrl).post('/status/new').expect(429);
+    expect(res.body.error.code).toBe('rate_limited');
+    expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
+    await request(a!.publicUrl).post('/status/new').expect(429);
   });
 });
