@@ -22,7 +22,7 @@ type Reply = Array<string | number | null>;
 interface Scripts {
   qrelayTransition(session: string, route: string, ...argv: string[]): Promise<Reply>;
   qrelayClaim(session: string, route: string, holder: string, ttlMs: number): Promise<string[]>;
-  qrelayBeginHandOut(session: string, now: number, leaseMs: number): Promise<string | number>;
+  qrelayBeginHandOut(session: string, now: number, leaseMs: number, status: string, version: number): Promise<string | number>;
   qrelayAbandonHandOut(session: string): Promise<number>;
   qrelayCompleteHandOut(session: string): Promise<number>;
 }
@@ -151,10 +151,11 @@ export class RedisStore implements SessionStore {
     return { ok: false, refusal: refusal(String(verdict), detail, change) };
   }
 
-  async beginHandOut(key: string, now: number, leaseMs: number): Promise<HandOutStart> {
-    const reply = await this.#client.qrelayBeginHandOut(sessionKeys(this.#prefix, key).session, now, leaseMs);
+  async beginHandOut(key: string, now: number, leaseMs: number, sending: { status: SessionStatus; version: number }): Promise<HandOutStart> {
+    const reply = await this.#client.qrelayBeginHandOut(sessionKeys(this.#prefix, key).session, now, leaseMs, sending.status, sending.version);
     if (reply === 'ok') return { ok: true };
     if (reply === 'delivered') return { ok: false, delivered: true };
+    if (reply === 'changed') return { ok: false, changed: true };
     return { ok: false, delivered: false, busyMs: Number(reply) };
   }
 

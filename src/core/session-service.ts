@@ -299,8 +299,8 @@ export class SessionService {
     const stored = await guard(this.#store.get(key));
     if (stored === undefined) throw errors.sessionNotFound();
     // Timers may fire a hair early against the wall clock; the poll's own deadline is authoritative.
-    const current = effective(stored, Math.max(this.#clock(), expiresAt));
-    return this.#handOutFinal(current, 'expired');
+    const now = Math.max(this.#clock(), expiresAt);
+    return this.#handOutFinal(effective(stored, now), 'expired', now);
   }
 
   /**
@@ -308,11 +308,21 @@ export class SessionService {
    * then completes the hand-out once its response has left, or abandons it if it never did. If
    * the node dies in between, the lease lapses and the client's next poll gets the status.
    */
-  async #handOutFinal(s: StoredSession | SessionView, reason: 'ready' | 'changed' | 'expired'): Promise<PollAnswer> {
+  async #handOutFinal(s: StoredSession | SessionView, reason: 'ready' | 'changed' | 'expired', now = this.#clock(), retried = false): Promise<PollAnswer> {
     if ('delivered' in s && s.delivered) throw errors.alreadyDelivered();
-    const start = await guard(this.#store.beginHandOut(s.key, this.#clock(), HAND_OUT_LEASE_MS));
-    if (!start.ok) throw start.delivered ? errors.alreadyDelivered() : errors.handOutInProgress(start.busyMs);
-    return { reason, view: 'delivered' in s ? viewOf(s) : s, handedOut: true };
+    const view = 'delivered' in s ? viewOf(s) : s;
+    const start = await guard(this.#store.beginHandOut(s.key, now, HAND_OUT_LEASE_MS, view));
+    if (start.ok) return { reason, view, handedOut: true };
+    if ('changed' in start) {
+      // A change raced this hand-out (or a forwarded view was stale): answer with what is stored.
+      const stored = await guard(this.#store.get(s.key));
+      if (stored === undefined) throw errors.sessionNotFound();
+      const current = effective(stored, now);
+      if (isFinal(current.status) && !retried) return this.#handOutFinal(current, reason, now, true);
+      if (isFinal(current.status)) throw errors.handOutInProgress(1_000);
+      return { reason: 'changed', view: viewOf(current) };
+    }
+    throw start.delivered ? errors.alreadyDelivered() : errors.handOutInProgress(start.busyMs);
   }
 
   #refuseWhenClosing(): void {

@@ -4,14 +4,19 @@
 // Stores keep sessions as written (`StoredSession`); expiry is derived by the caller with
 // `effective()`. A store forgets a session on its own some time after it expires (the grace period),
 // so memory and Redis do not grow with the number of sessions ever created.
-import type { StatusChange, StoredSession, TransitionRefusal } from './session.js';
+import type { SessionStatus, StatusChange, StoredSession, TransitionRefusal } from './session.js';
 
 export type TransitionOutcome =
   | { readonly ok: true; readonly session: StoredSession; readonly route: string | undefined }
   | { readonly ok: false; readonly refusal: TransitionRefusal }
   | undefined;
 
-export type HandOutStart = { readonly ok: true } | { readonly ok: false; readonly delivered: true } | { readonly ok: false; readonly delivered: false; readonly busyMs: number };
+export type HandOutStart =
+  | { readonly ok: true }
+  | { readonly ok: false; readonly delivered: true }
+  | { readonly ok: false; readonly delivered: false; readonly busyMs: number }
+  /** The stored session is not the one the caller is about to send (a change raced it). */
+  | { readonly ok: false; readonly changed: true };
 
 export interface SessionStore {
   /** Adds a new session. Keys are random 128-bit values; a collision is not handled. */
@@ -30,11 +35,13 @@ export interface SessionStore {
    */
   transition(key: string, change: StatusChange, now: number): Promise<TransitionOutcome>;
   /**
-   * Starts handing out the final status: takes a lease on it until `now + leaseMs`. `delivered`
-   * when it was handed out for good already (410), `busy` while another hand-out holds the lease.
-   * An expired lease (its node died mid-write) is taken over.
+   * Starts handing out the final status `sending` (status and version): takes a lease on it until
+   * `now + leaseMs`. A session past its lifetime is first written as expired, atomically, so no
+   * change can land after its poll was told it expired. `changed` when the stored session is not
+   * `sending`; `delivered` when it was handed out for good already (410); `busy` while another
+   * hand-out holds the lease. An expired lease (its node died mid-write) is taken over.
    */
-  beginHandOut(key: string, now: number, leaseMs: number): Promise<HandOutStart>;
+  beginHandOut(key: string, now: number, leaseMs: number, sending: { status: SessionStatus; version: number }): Promise<HandOutStart>;
   /** The response carrying the final status left: it is delivered for good. */
   completeHandOut(key: string): Promise<void>;
   /** The response never left: give the final status back at once. */

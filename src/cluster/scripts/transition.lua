@@ -9,6 +9,7 @@ local status, version, expires, actor = s[1], tonumber(s[2]), tonumber(s[3]), s[
 if not status then return {'missing'} end
 
 local to = ARGV[2]
+if status == 'expired' then return {'session_expired'} end
 local final = status == 'confirmed' or status == 'cancelled'
 if not final and tonumber(ARGV[1]) >= expires then return {'session_expired'} end
 local allowed = (status == 'pending' and (to == 'scanned' or to == 'cancelled'))
