@@ -79,8 +79,13 @@ function closeServer(server: http.Server, timeoutMs: number): Promise<void> {
     }
     const force = setTimeout(() => server.closeAllConnections(), timeoutMs);
     force.unref();
+    // A kept-alive connection whose request was in flight at close() stays open after answering
+    // until its keep-alive timeout; close such connections as they go idle.
+    const sweep = setInterval(() => server.closeIdleConnections(), 50);
+    sweep.unref();
     server.close(() => {
       clearTimeout(force);
+      clearInterval(sweep);
       resolve();
     });
     server.closeIdleConnections();
@@ -161,6 +166,14 @@ export async function startQrelay(config: Config, options: StartOptions = {}): P
     await relay?.destroy();
     await store.close();
   };
+
+  const loopbackOrWildcard = /^(127\.|0\.0\.0\.0$|::1?$|localhost$)/.test(config.privateHost);
+  if (clustered && config.nodeAddr === undefined && loopbackOrWildcard) {
+    log.warn(
+      { privateHost: config.privateHost },
+      'NODE_ADDR is not set and the private listener is on a loopback or wildcard address: other nodes reach this one only if they run on the same machine. Set NODE_ADDR.',
+    );
+  }
 
   let privateUrl: string;
   let publicUrl: string;

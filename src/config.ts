@@ -1,6 +1,7 @@
 // Configuration: the only module that reads the environment. It is read once at start-up,
 // validated, and frozen; a bad value stops start-up with a message that names the variable and
 // what it allows.
+import proxyaddr from 'proxy-addr';
 import { z } from 'zod';
 
 export type TrustProxy = boolean | number | string[];
@@ -112,7 +113,19 @@ const trustProxy = z.preprocess(
       if (v === 'true') return true;
       if (/^\d+$/.test(v)) return Number(v);
       return v.split(',').map((s) => s.trim()).filter(Boolean);
-    }),
+    })
+    .refine(
+      (v) => {
+        if (!Array.isArray(v)) return true;
+        try {
+          proxyaddr.compile(v);
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      { message: 'must be true, false, a hop count, or comma-separated addresses, subnets or loopback/linklocal/uniquelocal' },
+    ),
 );
 
 const schema = z.object({
@@ -123,12 +136,15 @@ const schema = z.object({
   SCAN_URL_BASE: z.preprocess(unsetIfEmpty, httpUrl.optional()),
   TRUST_PROXY: trustProxy,
   SESSION_TTL_MS: integer(1_000, 3_600_000, 120_000),
-  SESSION_GRACE_MS: integer(0, 3_600_000, 60_000),
+  SESSION_GRACE_MS: integer(1_000, 3_600_000, 60_000),
   HOLD_MS: integer(10, 300_000, 25_000),
   CORS_ORIGINS: list(origin, 'origins'),
   INTERNAL_TOKEN: z.preprocess(
     unsetIfEmpty,
-    z.string().min(16, { message: 'must be at least 16 characters when set' }).optional(),
+    z
+      .string()
+      .regex(/^[\x21-\x7e]{16,}$/, { message: 'must be at least 16 printable characters, with no spaces, when set' })
+      .optional(),
   ),
   SHUTDOWN_TIMEOUT_MS: integer(100, 120_000, 5_000),
   LOG_LEVEL: z.preprocess(
@@ -166,7 +182,13 @@ const schema = z.object({
       .regex(/^[A-Za-z0-9_.:-]{1,64}$/, { message: 'must be 1 to 64 characters of A-Z a-z 0-9 _ . : -' })
       .default('qrelay'),
   ),
-  NODE_ADDR: z.preprocess(unsetIfEmpty, httpUrl.optional()),
+  NODE_ADDR: z.preprocess(
+    unsetIfEmpty,
+    httpUrl
+      .refine((s) => new URL(s).origin === s.replace(/\/$/, ''), { message: 'must be an origin like http://10.0.0.5:11001, with no path or query' })
+      .transform((s) => s.replace(/\/$/, ''))
+      .optional(),
+  ),
   FORWARD_TIMEOUT_MS: integer(50, 60_000, 1_000),
   RATE_SESSIONS_PER_IP: integer(1, 1_000_000, 60),
   MAX_POLLS_PER_IP: integer(1, 1_000_000, 100),

@@ -8,7 +8,6 @@
 // (the service answers 503 store_unavailable) instead of piling up, and ioredis keeps reconnecting
 // on its own, so the node recovers without a restart.
 import { readFileSync } from 'node:fs';
-import { once } from 'node:events';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { HandOutStart, SessionStore, TransitionOutcome } from '../core/session-store.js';
 import type { SessionStatus, StatusChange, StoredSession, TransitionRefusal } from '../core/session.js';
@@ -92,14 +91,13 @@ export class RedisStore implements SessionStore {
 
   /** Waits until the client is ready, at most `timeoutMs`; returns whether it is. */
   async ready(timeoutMs: number): Promise<boolean> {
-    if (this.#client.status === 'ready') return true;
-    const signal = AbortSignal.timeout(timeoutMs);
-    try {
-      await once(this.#client, 'ready', { signal });
-      return true;
-    } catch {
-      return false;
+    // Not events.once: it would give up at the first connection error, while ioredis retries.
+    const deadline = Date.now() + timeoutMs;
+    while (this.#client.status !== 'ready') {
+      if (Date.now() >= deadline) return false;
+      await new Promise((r) => setTimeout(r, 25));
     }
+    return true;
   }
 
   async create(s: StoredSession): Promise<void> {

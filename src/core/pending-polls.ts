@@ -59,6 +59,8 @@ function onDeadline(waiter: Waiter): void {
 
 export class PendingPolls {
   readonly #waiters = new Map<string, Waiter>();
+  /** Set by endAll: a poll still being set up when it ran ends at once with this. */
+  #closedWith: PollEnding | undefined;
 
   /** Number of polls held right now. */
   get size(): number {
@@ -77,6 +79,7 @@ export class PendingPolls {
    */
   hold(key: string, since: number, controller: AbortController, holdMs: number, expiresInMs: number): Promise<PollEnding> {
     const signal = controller.signal;
+    if (this.#closedWith !== undefined) controller.abort(this.#closedWith);
     if (signal.aborted) {
       const reason: unknown = signal.reason;
       return Promise.resolve(isPollEnding(reason) ? reason : PollEnd.clientClosed);
@@ -113,9 +116,11 @@ export class PendingPolls {
 
   /**
    * Ends every held poll with `ending`, each at a random moment within `spreadMs` (so thousands of
-   * clients do not reconnect in the same instant). Resolves with their number once all have ended.
+   * clients do not reconnect in the same instant), and every poll held after this at once.
+   * Resolves with the number of polls that were held, once all have ended.
    */
   async endAll(ending: PollEnding, spreadMs = 0): Promise<number> {
+    this.#closedWith = ending;
     const waiters = [...this.#waiters.values()];
     await Promise.all(
       waiters.map(async (waiter) => {

@@ -182,6 +182,9 @@ export class SessionService {
     if (current.version > since) return { reason: 'ready', view: viewOf(current) };
 
     const holdMs = Math.min(this.#holdMs, waitMs ?? Number.POSITIVE_INFINITY);
+    // wait=0 asks "anything newer?" and nothing more: no hold, so no route claimed away from a
+    // poll held elsewhere.
+    if (holdMs <= 0) return { reason: 'timeout' };
     const ended = this.#polls.hold(key, since, controller, holdMs, current.expiresAt - now); // step 1
     if (!controller.signal.aborted) {
       let claimed: StoredSession | undefined;
@@ -189,7 +192,7 @@ export class SessionService {
         claimed = await this.#store.claim(key, this.#nodeAddr, holdMs + ROUTE_MARGIN_MS); // step 2
       } catch (cause) {
         controller.abort(PollEnd.failed);
-        await ended;
+        this.#events.pollEnded((await ended).reason);
         throw errors.storeUnavailable(cause);
       }
       if (claimed === undefined) {

@@ -1,11 +1,16 @@
 // The client's address, honouring TRUST_PROXY the way express's 'trust proxy' setting does
 // (proxy-addr: X-Forwarded-For is believed only from trusted hops).
 import type { IncomingMessage } from 'node:http';
+import { isIP } from 'node:net';
 import proxyaddr from 'proxy-addr';
 import type { TrustProxy } from '../config.js';
 
 export function clientAddress(trust: TrustProxy): (req: IncomingMessage) => string {
   const trusted: (addr: string, i: number) => boolean =
     trust === true ? () => true : trust === false ? () => false : typeof trust === 'number' ? (_addr, i) => i < trust : proxyaddr.compile(trust);
-  return (req) => proxyaddr(req, trusted);
+  // A trusted X-Forwarded-For hop can still carry anything: keep only a well-formed address.
+  return (req) => {
+    const address = proxyaddr(req, trusted);
+    return isIP(address) !== 0 ? address : (req.socket.remoteAddress ?? '');
+  };
 }

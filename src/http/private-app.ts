@@ -47,7 +47,12 @@ export function privateListener(options: PrivateAppOptions): RequestListener {
     },
     customLogLevel: (_req, res, err): LevelWithSilent => (err !== undefined || res.statusCode >= 500 ? 'error' : 'info'),
     serializers: {
-      req: (req: { id: unknown; method: unknown; url: unknown }) => ({ id: req.id, method: req.method, url: req.url }),
+      // Session keys in query strings are shortened, like in the lifecycle lines.
+      req: (req: { id: unknown; method: unknown; url: unknown }) => ({
+        id: req.id,
+        method: req.method,
+        url: String(req.url).replace(/key=([A-Za-z0-9_-]{8})[A-Za-z0-9_-]*/g, 'key=$1…'),
+      }),
       res: (res: { statusCode: unknown }) => ({ statusCode: res.statusCode }),
     },
   });

@@ -76,16 +76,20 @@ export function publicListener(options: PublicAppOptions): RequestListener {
   async function poll(req: IncomingMessage, res: ServerResponse, search: string): Promise<void> {
     const query = parseOr400(pollQuery, querystring.parse(search));
     if (service.closing) throw errors.shuttingDown();
-    const release = await limits.admitPoll(ipOf(req), service.heldPolls);
+    // Listen for the hang-up before the first await: a client gone during admission holds nothing.
     const controller = new AbortController();
     const onClose = (): void => controller.abort(PollEnd.clientClosed);
     res.once('close', onClose);
     let answer: PollAnswer;
     try {
-      answer = await service.poll(query.key, bearer(req), query.since ?? 0, query.wait, controller);
+      const release = await limits.admitPoll(ipOf(req), service.heldPolls);
+      try {
+        answer = await service.poll(query.key, bearer(req), query.since ?? 0, query.wait, controller);
+      } finally {
+        release();
+      }
     } finally {
       res.off('close', onClose);
-      release();
     }
     if (answer.view === undefined) {
       if (answer.reason === 'client-closed') return;
@@ -142,7 +146,10 @@ export function publicListener(options: PublicAppOptions): RequestListener {
       }
       hot.catch((err: unknown) => sendError(res, err, headers, log, { method: req.method, path }));
     };
-    if (corsMiddleware !== undefined && (path === '/status/get' || path === '/status/new')) corsMiddleware(req, res, serve);
-    else serve();
+    if (corsMiddleware !== undefined && (path === '/status/get' || path === '/status/new')) {
+      // cors answers preflights itself: give them the fixed headers (no-store, helmet's) first.
+      for (let i = 0; i < headers.length; i += 2) res.setHeader(headers[i]!, headers[i + 1]!);
+      corsMiddleware(req, res, serve);
+    } else serve();
   };
 }

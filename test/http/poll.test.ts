@@ -30,6 +30,10 @@ describe('minting a session', () => {
     const peekB = await setStatus(proxied, { key: b.key, status: 'scanned' }).expect(200);
     expect(peekA.body.client).toMatchObject({ ip: '127.0.0.1', userAgent: 'Mozilla/5.0 Test', acceptLanguage: 'de-CH' });
     expect(peekB.body.client.ip).toBe('203.0.113.7');
+    // A trusted hop can still forward garbage: only a well-formed address is recorded.
+    const garbled = await mint(proxied, { 'X-Forwarded-For': '<script>not-an-address' });
+    const peekC = await setStatus(proxied, { key: garbled.key, status: 'scanned' }).expect(200);
+    expect(peekC.body.client.ip).toBe('127.0.0.1');
     expect(peekB.body.client.createdAt).toBeTypeOf('number');
   });
 });

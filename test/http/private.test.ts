@@ -167,6 +167,7 @@ describe('headers', () => {
       .set('Access-Control-Request-Headers', 'authorization');
     expect(allowed.headers['access-control-allow-origin']).toBe('https://app.example');
     expect(allowed.headers['access-control-allow-headers']).toMatch(/Authorization/i);
+    expect(allowed.headers['cache-control']).toBe('no-store');
     const other = await request(open.publicUrl).post('/status/new').set('Origin', 'https://evil.example');
     expect(other.headers['access-control-allow-origin']).toBeUndefined();
   });

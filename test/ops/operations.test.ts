@@ -54,10 +54,11 @@ describe('logs', () => {
     await poll(node, { key: s.key, pollToken: 'W'.repeat(43) }).expect(404);
     await setStatus(node, { key: s.key, status: 'scanned', data: { x: 'DATA-must-not-leak' } }, internal).expect(409);
     await request(node.privateUrl).get('/healthz').set('Authorization', 'Bearer wrong-token-value').expect(401);
+    await request(node.privateUrl).get('/status/peek').query({ key: s.key }).set('Authorization', `Bearer ${internal}`).expect(200);
 
     const parsed = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
     const all = lines.join('\n');
-    for (const secret of [s.pollToken, 'TICKET-must-not-leak', 'Secret Name', 'DATA-must-not-leak', internal, 'wrong-token-value']) {
+    for (const secret of [s.pollToken, s.key, 'TICKET-must-not-leak', 'Secret Name', 'DATA-must-not-leak', internal, 'wrong-token-value']) {
       expect(all).not.toContain(secret);
     }
     expect(parsed.some((l) => (l['req'] as { id?: string } | undefined)?.id === 'req-42')).toBe(true);

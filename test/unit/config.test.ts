@@ -28,6 +28,10 @@ describe('configuration', () => {
     ['SCAN_URL_BASE', 'ftp://x', /SCAN_URL_BASE.*http\(s\) URL/],
     ['LOG_LEVEL', 'loud', /LOG_LEVEL.*one of/],
     ['REDIS_URL', 'http://x', /REDIS_URL.*redis:\/\//],
+    ['TRUST_PROXY', 'lopback', /TRUST_PROXY.*addresses, subnets/],
+    ['INTERNAL_TOKEN', 'sixteen chars with spaces', /INTERNAL_TOKEN.*printable/],
+    ['NODE_ADDR', 'http://10.0.0.5:11001/qrelay', /NODE_ADDR.*origin/],
+    ['SESSION_GRACE_MS', '0', /SESSION_GRACE_MS.*from 1000/],
   ])('a bad %s=%s stops start-up with a message naming it', (name, value, message) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(message);

@@ -60,6 +60,13 @@ describe('PendingPolls', () => {
     expect(polls.size).toBe(0);
   });
 
+  it('after endAll, a poll still being set up ends at once with the same reason', async () => {
+    const polls = new PendingPolls();
+    await polls.endAll(PollEnd.shutdown);
+    await expect(polls.hold('late', 0, new AbortController(), 60_000, 60_000)).resolves.toBe(PollEnd.shutdown);
+    expect(polls.size).toBe(0);
+  });
+
   it('endAll ends every poll with the given reason, once', async () => {
     const polls = new PendingPolls();
     const helds = ['a', 'b', 'c'].map((k) => polls.hold(k, 0, new AbortController(), 10_000, 60_000));
