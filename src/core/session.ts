@@ -5,10 +5,12 @@
 //       +----cancelled-------+--cancelled----> cancelled
 //   (any non-final status) --lifetime ends--> expired
 //
-// Every change bumps `version` by one. Expiry is derived, not written: a non-final session read at
-// or after `expiresAt` *is* `expired` at `version + 1`. Nothing can change a session after its
-// lifetime (transitions refuse it), so the stored version is frozen and every node derives the
-// same expired state without a sweeper or a write racing the clock.
+// Every change bumps `version` by one. Expiry is derived on read: a non-final session read at or
+// after `expiresAt` *is* `expired` at `version + 1`. Nothing can change a session after its
+// lifetime (transitions refuse it), so every node derives the same expired state without a
+// sweeper. The one write is when `expired` is handed to a poll: the store writes it down in the
+// same atomic step, so a change racing that hand-out (a node whose clock runs behind) is refused
+// as expired instead of landing unseen.
 
 export type SessionStatus = 'pending' | 'scanned' | 'confirmed' | 'cancelled' | 'expired';
 export type SettableStatus = 'scanned' | 'confirmed' | 'cancelled';
