@@ -1,11 +1,15 @@
 // Faults under load, with real processes: a node killed with SIGKILL, Redis restarted, a client
 // that opens a thousand polls and never reads.
+import { execFileSync, spawn } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import net from 'node:net';
-import { describe, expect, inject, it } from 'vitest';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, inject, it, onTestFinished } from 'vitest';
 import { INTERNAL_TOKEN, uniquePrefix } from '../support/cluster.js';
-import { mint, sleep, startNode, waitFor } from '../support/node.js';
+import { mint, sleep, startNode, TEST_ENV, waitFor } from '../support/node.js';
 import { spawnNode } from '../support/process-node.js';
-import { startRedisServer } from '../support/redis.js';
+import { freePort, startRedisServer } from '../support/redis.js';
 
 interface Endpoints {
   publicUrl: string;
@@ -138,6 +142,37 @@ describe('faults under load', () => {
       await redis.stop(true);
     }
   }, 90_000);
+
+  it('a node whose log reader went away keeps serving, and still stops on SIGTERM within its budget', async () => {
+    // stdout is a real pipe read by `head -1`, which exits after the first line: like a log
+    // collector that died. (This checks the property; it does not reproduce the exit hang fixed
+    // in main.ts, which showed with `timeout 4 node dist/main.js | head -1` but not here.)
+    const dir = mkdtempSync(join(tmpdir(), 'qrelay-stdout-'));
+    const fifo = join(dir, 'stdout');
+    execFileSync('mkfifo', [fifo]);
+    const reader = spawn('sh', ['-c', `head -1 < '${fifo}' > /dev/null`], { stdio: 'ignore' });
+    const out = openSync(fifo, 'w'); // returns once head has opened its end
+    const [pub, priv] = [await freePort(), await freePort()];
+    const child = spawn(process.execPath, [new URL('../../dist/main.js', import.meta.url).pathname], {
+      env: { ...process.env, ...TEST_ENV, LOG_LEVEL: 'info', PUBLIC_PORT: String(pub), PRIVATE_PORT: String(priv), DRAIN_MS: '100', SHUTDOWN_TIMEOUT_MS: '500' },
+      stdio: ['ignore', out, 'ignore'],
+    });
+    closeSync(out);
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    onTestFinished(() => {
+      child.kill('SIGKILL');
+      reader.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    });
+    await waitFor(async () => (await fetch(`http://127.0.0.1:${pub}/status/new`, { method: 'POST' }).catch(() => undefined))?.status === 201, 10_000, 'the node to serve');
+    if (reader.exitCode === null) await new Promise((r) => reader.once('exit', r)); // the reader is gone: stdout is broken
+    for (let i = 0; i < 3; i++) expect((await fetch(`http://127.0.0.1:${pub}/status/new`, { method: 'POST' })).status).toBe(201);
+    const started = Date.now();
+    child.kill('SIGTERM');
+    await Promise.race([exited, sleep(8_000)]);
+    expect(child.exitCode, 'exited after SIGTERM').not.toBeNull();
+    expect(Date.now() - started).toBeLessThan(6_000); // the budget is DRAIN_MS + SHUTDOWN_TIMEOUT_MS + 3 s
+  }, 30_000);
 
   it('a client that opens a thousand polls and never reads is capped, and others are served', async () => {
     const node = await startNode({ TRUST_PROXY: 'loopback', MAX_POLLS_PER_IP: '200', HOLD_MS: '300', RATE_SESSIONS_PER_IP: '100000' });
