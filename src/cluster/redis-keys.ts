@@ -3,7 +3,8 @@
 // may touch them together.
 //
 //   <prefix>:{<key>}:s   hash: the session (fields below), expires at expiresAt + grace
-//   <prefix>:{<key>}:r   string: private address of the node holding the poll, expires after the hold
+//   <prefix>:{<key>}:r   hash: private address of each node holding a poll -> end of its claim (ms);
+//                        expires with the latest claim
 export interface SessionKeys {
   readonly session: string;
   readonly route: string;

@@ -20,7 +20,7 @@ type Reply = Array<string | number | null>;
 /** The scripted commands defineCommand adds to the client. */
 interface Scripts {
   qrelayTransition(session: string, route: string, ...argv: string[]): Promise<Reply>;
-  qrelayClaim(session: string, route: string, holder: string, ttlMs: number): Promise<string[]>;
+  qrelayClaim(session: string, route: string, holder: string, ttlMs: number, now: number): Promise<string[]>;
   qrelayBeginHandOut(session: string, now: number, leaseMs: number, status: string, version: number): Promise<string | number>;
   qrelayAbandonHandOut(session: string): Promise<number>;
   qrelayCompleteHandOut(session: string): Promise<number>;
@@ -123,9 +123,9 @@ export class RedisStore implements SessionStore {
     return fromHash(key, await this.#client.hgetall(sessionKeys(this.#prefix, key).session));
   }
 
-  async claim(key: string, holder: string, ttlMs: number): Promise<StoredSession | undefined> {
+  async claim(key: string, holder: string, ttlMs: number, now: number): Promise<StoredSession | undefined> {
     const k = sessionKeys(this.#prefix, key);
-    return fromHash(key, pairs(await this.#client.qrelayClaim(k.session, k.route, holder, Math.ceil(ttlMs))));
+    return fromHash(key, pairs(await this.#client.qrelayClaim(k.session, k.route, holder, Math.ceil(ttlMs), now)));
   }
 
   async transition(key: string, change: StatusChange, now: number): Promise<TransitionOutcome> {
@@ -144,7 +144,7 @@ export class RedisStore implements SessionStore {
     if (verdict === 'ok') {
       const session = fromHash(key, pairs(reply.slice(2)));
       if (session === undefined) throw new Error('transition script returned no session');
-      return { ok: true, session, route: detail === '' || detail == null ? undefined : String(detail) };
+      return { ok: true, session, holders: detail === '' || detail == null ? [] : String(detail).split(' ') };
     }
     return { ok: false, refusal: refusal(String(verdict), detail, change) };
   }

@@ -51,7 +51,7 @@ export class MemoryStore implements SessionStore {
     if (refusal !== null) return { ok: false, refusal };
     const next = applyTransition(session, change);
     this.#sessions.set(key, next);
-    return { ok: true, session: next, route: undefined };
+    return { ok: true, session: next, holders: [] };
   }
 
   async beginHandOut(key: string, now: number, leaseMs: number, sending: { status: SessionStatus; version: number }): Promise<HandOutStart> {

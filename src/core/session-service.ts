@@ -4,12 +4,14 @@
 //
 // Why a held poll cannot miss a change (cluster mode; one node is the special case with no routes):
 //   1. the poll registers its waiter in this node's PendingPolls,
-//   2. then records in the store "key K is held by this node" and reads the session, in one step,
+//   2. then records in the store "key K is held by this node" (next to other live holders) and
+//      reads the session, in one step,
 //   3. then wakes itself if what it read is newer than `since`.
 // A set is one atomic step that writes the new version and reads the route. Either that step runs
 // before step 2, and then step 2's read sees the new version (3 wakes the poll); or it runs after,
-// and then it reads the route naming this node, whose waiter already exists since step 1, and the
-// change is delivered to it (locally or through the relay). There is no third order.
+// and then the holders it reads include this node, whose waiter already exists since step 1, and
+// the change is delivered to it (locally or through the relay). There is no third order. Claims
+// add up rather than replace each other, so a slow claim cannot hide a newer poll on another node.
 import { errors, QrelayError } from '../errors.js';
 import { PollEnd, type PendingPolls, type PollEnding } from './pending-polls.js';
 import { hashToken, newKeyAndToken, tokenMatches } from './secrets.js';
@@ -189,7 +191,7 @@ export class SessionService {
     if (!controller.signal.aborted) {
       let claimed: StoredSession | undefined;
       try {
-        claimed = await this.#store.claim(key, this.#nodeAddr, holdMs + ROUTE_MARGIN_MS); // step 2
+        claimed = await this.#store.claim(key, this.#nodeAddr, holdMs + ROUTE_MARGIN_MS, this.#clock()); // step 2
       } catch (cause) {
         controller.abort(PollEnd.failed);
         this.#events.pollEnded((await ended).reason);
@@ -236,8 +238,9 @@ export class SessionService {
       throw refusalError(outcome.refusal);
     }
     const { session } = outcome;
-    const via = outcome.route === undefined || outcome.route === this.#nodeAddr || this.#relay === undefined ? 'local' : 'forward';
-    const delivered = await this.#notify(viewOf(session), outcome.route);
+    const remote = this.#relay === undefined ? [] : outcome.holders.filter((h) => h !== this.#nodeAddr);
+    const delivered = await this.#notify(viewOf(session), remote);
+    const via = remote.length === 0 ? 'local' : 'forward';
     if (delivered) this.#events.delivered((performance.now() - started) / 1000, via);
     this.#events.statusSet(key, 'ok', { status: session.status, version: session.version, delivered });
     return { key, status: session.status, version: session.version, delivered, client: session.client };
@@ -292,9 +295,13 @@ export class SessionService {
     this.#polls.end(key, PollEnd.superseded);
   }
 
-  async #notify(view: SessionView, route: string | undefined): Promise<boolean> {
-    if (route === undefined || route === this.#nodeAddr || this.#relay === undefined) return this.#polls.wake(view);
-    return this.#relay.forward(route, view);
+  /** Wakes a poll held here, and forwards to every other node holding one; true if any woke. */
+  async #notify(view: SessionView, remote: readonly string[]): Promise<boolean> {
+    const here = this.#polls.wake(view);
+    if (remote.length === 0 || this.#relay === undefined) return here;
+    const relay = this.#relay;
+    const there = await Promise.all(remote.map((holder) => relay.forward(holder, view)));
+    return here || there.includes(true);
   }
 
   /** A held poll reached the session's lifetime: answer with the expired (or final) state. */

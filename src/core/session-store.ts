@@ -7,7 +7,7 @@
 import type { SessionStatus, StatusChange, StoredSession, TransitionRefusal } from './session.js';
 
 export type TransitionOutcome =
-  | { readonly ok: true; readonly session: StoredSession; readonly route: string | undefined }
+  | { readonly ok: true; readonly session: StoredSession; readonly holders: readonly string[] }
   | { readonly ok: false; readonly refusal: TransitionRefusal }
   | undefined;
 
@@ -24,14 +24,15 @@ export interface SessionStore {
   /** The session as stored, or undefined when unknown or forgotten. */
   get(key: string): Promise<StoredSession | undefined>;
   /**
-   * Records that `holder` now holds the poll for `key` (for `ttlMs`), then reads the session, in
-   * one step. A store without routing (memory) just reads. Routes are not removed when a poll
-   * ends: a stale route costs one forward answered `delivered: false`, and expires on its own.
+   * Records that `holder` holds a poll for `key` (for `ttlMs`), next to any other live holder,
+   * then reads the session, in one step. A store without routing (memory) just reads. Claims are
+   * not removed when a poll ends: a stale one costs a forward answered `delivered: false`, and
+   * lapses on its own.
    */
-  claim(key: string, holder: string, ttlMs: number): Promise<StoredSession | undefined>;
+  claim(key: string, holder: string, ttlMs: number, now: number): Promise<StoredSession | undefined>;
   /**
    * Applies `change` atomically (check, bump version, write) and returns the new session with the
-   * node currently holding its poll, if any. `undefined` when the key is unknown.
+   * nodes whose claim to hold its poll is live. `undefined` when the key is unknown.
    */
   transition(key: string, change: StatusChange, now: number): Promise<TransitionOutcome>;
   /**

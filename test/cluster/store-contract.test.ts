@@ -56,7 +56,7 @@ describe.each(stores)('the %s store', (_name, make) => {
       refusal: { code: 'invalid_transition', from: 'pending', to: 'confirmed' },
     });
     const scanned = await store.transition(s.key, { status: 'scanned', actor: 'ann', data: { name: 'Ann' }, ifVersion: 0 }, now);
-    expect(scanned).toMatchObject({ ok: true, session: { status: 'scanned', version: 1, actor: 'ann', data: { name: 'Ann' } }, route: undefined });
+    expect(scanned).toMatchObject({ ok: true, session: { status: 'scanned', version: 1, actor: 'ann', data: { name: 'Ann' } }, holders: [] });
     expect(await store.transition(s.key, { status: 'confirmed', actor: 'bob' }, now)).toEqual({ ok: false, refusal: { code: 'actor_mismatch' } });
     expect(await store.transition(s.key, { status: 'confirmed' }, now)).toEqual({ ok: false, refusal: { code: 'actor_mismatch' } });
     expect(await store.transition(s.key, { status: 'confirmed', actor: 'ann', ifVersion: 0 }, now)).toEqual({
@@ -86,14 +86,18 @@ describe.each(stores)('the %s store', (_name, make) => {
     expect(await store.transition(s.key, { status: 'scanned' }, s.expiresAt)).toEqual({ ok: false, refusal: { code: 'session_expired' } });
   });
 
-  it('claim records the holder and the next transition returns it as the route', async () => {
+  it('claims add up: a transition returns every node whose claim is live', async () => {
     const s = fresh();
     await store.create(s);
-    expect((await store.claim(s.key, 'http://node-a:1', 5_000))?.version).toBe(0);
-    const res = await store.transition(s.key, { status: 'scanned' }, Date.now());
-    const expected = store instanceof MemoryStore ? undefined : 'http://node-a:1';
-    expect(res).toMatchObject({ ok: true, route: expected });
-    expect(await store.claim('unknown-key-000000000', 'http://node-a:1', 5_000)).toBeUndefined();
+    const now = Date.now();
+    expect((await store.claim(s.key, 'http://node-a:1', 5_000, now))?.version).toBe(0);
+    await store.claim(s.key, 'http://node-b:1', 5_000, now); // a newer poll elsewhere
+    await store.claim(s.key, 'http://node-a:1', 5_000, now); // the older claim landing late
+    await store.claim(s.key, 'http://node-c:1', 100, now - 1_000); // lapsed
+    const res = await store.transition(s.key, { status: 'scanned' }, now);
+    const expected = store instanceof MemoryStore ? [] : ['http://node-a:1', 'http://node-b:1'];
+    expect(res?.ok === true ? [...res.holders].sort() : res).toEqual(expected);
+    expect(await store.claim('unknown-key-000000000', 'http://node-a:1', 5_000, now)).toBeUndefined();
   });
 
   it('hands a final status out once: one lease at a time, then delivered for good', async () => {

@@ -3,7 +3,8 @@
 -- KEYS[1] session hash, KEYS[2] route
 -- ARGV[1] now (epoch ms), ARGV[2] new status, ARGV[3] actor ('' = none),
 -- ARGV[4] data JSON ('' = none), ARGV[5] ifVersion ('' = none)
--- Returns {'ok', route or '', field, value, ...} | {'missing'} | {refusal code, detail...}
+-- Returns {'ok', live holders joined by spaces (or ''), field, value, ...} | {'missing'} |
+-- {refusal code, detail...}
 local s = redis.call('HMGET', KEYS[1], 's', 'v', 'e', 'a')
 local status, version, expires, actor = s[1], tonumber(s[2]), tonumber(s[3]), s[4]
 if not status then return {'missing'} end
@@ -22,7 +23,11 @@ redis.call('HSET', KEYS[1], 's', to, 'v', version + 1)
 if status == 'pending' and ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'a', ARGV[3]) end
 if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'd', ARGV[4]) else redis.call('HDEL', KEYS[1], 'd') end
 
-local reply = {'ok', redis.call('GET', KEYS[2]) or ''}
+local holders, live = redis.call('HGETALL', KEYS[2]), {}
+for i = 1, #holders, 2 do
+  if tonumber(holders[i + 1]) > tonumber(ARGV[1]) then live[#live + 1] = holders[i] end
+end
+local reply = {'ok', table.concat(live, ' ')}
 local fields = redis.call('HGETALL', KEYS[1])
 for i = 1, #fields do reply[#reply + 1] = fields[i] end
 return reply
