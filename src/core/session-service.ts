@@ -180,7 +180,7 @@ export class SessionService {
 
     const now = this.#clock();
     const current = effective(stored, now);
-    if (isFinal(current.status)) return this.#handOutFinal(current, 'ready');
+    if (isFinal(current.status)) return this.#handOutFinal(viewOf(current), 'ready');
     if (current.version > since) return { reason: 'ready', view: viewOf(current) };
 
     const holdMs = Math.min(this.#holdMs, waitMs ?? Number.POSITIVE_INFINITY);
@@ -310,7 +310,7 @@ export class SessionService {
     if (stored === undefined) throw errors.sessionNotFound();
     // Timers may fire a hair early against the wall clock; the poll's own deadline is authoritative.
     const now = Math.max(this.#clock(), expiresAt);
-    return this.#handOutFinal(effective(stored, now), 'expired', now);
+    return this.#handOutFinal(viewOf(effective(stored, now)), 'expired', now);
   }
 
   /**
@@ -318,17 +318,15 @@ export class SessionService {
    * then completes the hand-out once its response has left, or abandons it if it never did. If
    * the node dies in between, the lease lapses and the client's next poll gets the status.
    */
-  async #handOutFinal(s: StoredSession | SessionView, reason: 'ready' | 'changed' | 'expired', now = this.#clock(), retried = false): Promise<PollAnswer> {
-    if ('delivered' in s && s.delivered) throw errors.alreadyDelivered();
-    const view = 'delivered' in s ? viewOf(s) : s;
-    const start = await guard(this.#store.beginHandOut(s.key, now, HAND_OUT_LEASE_MS, view));
+  async #handOutFinal(view: SessionView, reason: 'ready' | 'changed' | 'expired', now = this.#clock(), retried = false): Promise<PollAnswer> {
+    const start = await guard(this.#store.beginHandOut(view.key, now, HAND_OUT_LEASE_MS, view));
     if (start.ok) return { reason, view, handedOut: true };
     if ('changed' in start) {
       // A change raced this hand-out (or a forwarded view was stale): answer with what is stored.
-      const stored = await guard(this.#store.get(s.key));
+      const stored = await guard(this.#store.get(view.key));
       if (stored === undefined) throw errors.sessionNotFound();
       const current = effective(stored, now);
-      if (isFinal(current.status) && !retried) return this.#handOutFinal(current, reason, now, true);
+      if (isFinal(current.status) && !retried) return this.#handOutFinal(viewOf(current), reason, now, true);
       if (isFinal(current.status)) throw errors.handOutInProgress(1_000);
       return { reason: 'changed', view: viewOf(current) };
     }
