@@ -3,7 +3,7 @@
 // Every session lives for the same TTL, so Map insertion order is expiry order: the sweeper
 // walks from the oldest entry and stops at the first one still inside its grace period, doing
 // work proportional to what it forgets.
-import { applyTransition, effective, refuseTransition, type SessionStatus, type StatusChange, type StoredSession } from './session.js';
+import { applyTransition, changed, effective, refuseTransition, type SessionStatus, type StatusChange, type StoredSession } from './session.js';
 import type { HandOutStart, SessionStore, TransitionOutcome } from './session-store.js';
 
 export interface MemoryStoreOptions {
@@ -59,24 +59,24 @@ export class MemoryStore implements SessionStore {
     if (session === undefined) return { ok: false, delivered: true };
     const current = effective(session, now);
     if (current !== session) {
-      session = { ...current, data: undefined };
+      session = changed(current, { data: undefined });
       this.#sessions.set(key, session); // expiry written down: no change can land after it
     }
     if (session.status !== sending.status || session.version !== sending.version) return { ok: false, changed: true };
     if (session.delivered) return { ok: false, delivered: true };
     if (session.leasedUntil !== undefined && session.leasedUntil > now) return { ok: false, delivered: false, busyMs: session.leasedUntil - now };
-    this.#sessions.set(key, { ...session, leasedUntil: now + leaseMs });
+    this.#sessions.set(key, changed(session, { leasedUntil: now + leaseMs }));
     return { ok: true };
   }
 
   async completeHandOut(key: string): Promise<void> {
     const session = this.#live(key);
-    if (session !== undefined) this.#sessions.set(key, { ...session, delivered: true, leasedUntil: undefined });
+    if (session !== undefined) this.#sessions.set(key, changed(session, { delivered: true, leasedUntil: undefined }));
   }
 
   async abandonHandOut(key: string): Promise<void> {
     const session = this.#live(key);
-    if (session !== undefined && !session.delivered) this.#sessions.set(key, { ...session, leasedUntil: undefined });
+    if (session !== undefined && !session.delivered) this.#sessions.set(key, changed(session, { leasedUntil: undefined }));
   }
 
   async destroy(key: string): Promise<void> {

@@ -1,7 +1,7 @@
 // Session keys and poll tokens. The key is what the QR shows; the poll token proves the caller
 // is the browser that minted the session. Only the token's SHA-256 is stored, and it is compared
 // in constant time, so reading the store or seeing the QR does not let anyone read the result.
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /** 128 bits, base64url: 22 characters. */
 export const KEY_PATTERN = /^[A-Za-z0-9_-]{22}$/;
@@ -14,23 +14,19 @@ export function newKeyAndToken(): { key: string; pollToken: string } {
   return { key: bytes.subarray(0, 16).toString('base64url'), pollToken: bytes.subarray(16).toString('base64url') };
 }
 
-export const hashToken = (token: string): string => createHash('sha256').update(token).digest('base64url');
+export const hashToken = (token: string): string => hash('sha256', token, 'base64url');
 
 // Compared against when the key is unknown, so an unknown key costs the same as a wrong token.
 const DECOY_HASH = hashToken(newKeyAndToken().pollToken);
 
 /** Constant-time check of `token` against a stored hash (or the decoy when there is none). */
 export function tokenMatches(token: string | undefined, storedHash: string | undefined): boolean {
-  const presented = createHash('sha256')
-    .update(token ?? '')
-    .digest();
+  const presented = hash('sha256', token ?? '', 'buffer');
   const expected = Buffer.from(storedHash ?? DECOY_HASH, 'base64url');
   return expected.length === presented.length && timingSafeEqual(presented, expected) && token !== undefined && storedHash !== undefined;
 }
 
 /** Constant-time equality of two secrets of any length (compares their digests). */
 export function secretEquals(a: string, b: string): boolean {
-  const da = createHash('sha256').update(a).digest();
-  const db = createHash('sha256').update(b).digest();
-  return timingSafeEqual(da, db);
+  return timingSafeEqual(hash('sha256', a, 'buffer'), hash('sha256', b, 'buffer'));
 }

@@ -142,14 +142,18 @@ export class SessionService {
     this.#refuseWhenClosing();
     const { key, pollToken } = newKeyAndToken();
     const now = this.#clock();
+    // Every field written out, in the order changed() copies them (see there why).
     const session: StoredSession = {
       key,
       tokenHash: hashToken(pollToken),
       status: 'pending',
       version: 0,
       expiresAt: now + this.#ttlMs,
-      client: { ...client, createdAt: now },
+      client: { ip: client.ip, userAgent: client.userAgent, acceptLanguage: client.acceptLanguage, createdAt: now },
+      actor: undefined,
+      data: undefined,
       delivered: false,
+      leasedUntil: undefined,
     };
     await guard(this.#store.create(session));
     this.#events.sessionCreated(key);

@@ -4,8 +4,11 @@
 // per-session counters live in Redis (rate-limiter-flexible), so they hold across nodes; if Redis
 // is unreachable they fall back to per-node memory counters instead of failing requests.
 //
-// The per-IP poll counter is taken when a poll starts and given back when it ends. Its window
-// (the hold plus a minute) bounds the damage if a node dies holding polls: its counts lapse.
+// The per-IP poll counter is taken when a poll starts and given back when it ends. On one node it
+// is an exact count in memory. Across nodes it is a Redis counter whose window (the hold plus a
+// minute) bounds the damage if a node dies holding polls: its counts lapse. The price is drift:
+// counts taken late in a window and given back early in the next let an IP exceed the limit by up
+// to its size for one window.
 import type { Cluster, Redis } from 'ioredis';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import { errors } from '../errors.js';
@@ -24,12 +27,17 @@ export interface LimitSettings {
 
 export type LimitName = 'sessions_per_ip' | 'polls_per_ip' | 'polls_per_node' | 'token_failures';
 
+const POLLS_PER_IP_MESSAGE = 'too many polls in flight from this address';
+
 const retryAfterS = (res: RateLimiterRes): number => Math.max(1, Math.ceil(res.msBeforeNext / 1000));
 
 export class Limits {
   readonly #settings: LimitSettings;
   readonly #sessions: RateLimiterAbstract;
-  readonly #polls: RateLimiterAbstract;
+  /** Polls in flight per client IP, across nodes (cluster mode). */
+  readonly #polls: RateLimiterAbstract | undefined;
+  /** Polls in flight per client IP on this node (memory mode): exact, no window. */
+  readonly #pollsHere = new Map<string, number>();
   readonly #tokenFailures: RateLimiterAbstract;
   readonly #onLimited: (limit: LimitName) => void;
 
@@ -49,7 +57,7 @@ export class Limits {
       });
     };
     this.#sessions = make('sessions', settings.sessionsPerIpPerMinute, 60);
-    this.#polls = make('polls', settings.pollsPerIp, Math.ceil(settings.holdMs / 1000) + 60);
+    this.#polls = redis === undefined ? undefined : make('polls', settings.pollsPerIp, Math.ceil(settings.holdMs / 1000) + 60);
     this.#tokenFailures = make('token-failures', settings.tokenFailuresPerSession, 600);
   }
 
@@ -67,12 +75,32 @@ export class Limits {
       this.#onLimited('polls_per_node');
       throw errors.nodeFull();
     }
-    await this.#take(this.#polls, ip, 'polls_per_ip', 'too many polls in flight from this address');
+    if (this.#polls === undefined) return this.#admitPollHere(ip);
+    const polls = this.#polls;
+    await this.#take(polls, ip, 'polls_per_ip', POLLS_PER_IP_MESSAGE);
     let released = false;
     return () => {
       if (released) return;
       released = true;
-      this.#polls.reward(ip, 1).catch(() => {});
+      polls.reward(ip, 1).catch(() => {});
+    };
+  }
+
+  #admitPollHere(ip: string): () => void {
+    const held = this.#pollsHere.get(ip) ?? 0;
+    if (held >= this.#settings.pollsPerIp) {
+      this.#onLimited('polls_per_ip');
+      // A slot frees as soon as one of this address's polls ends, which may be any moment.
+      throw errors.rateLimited(POLLS_PER_IP_MESSAGE, 1);
+    }
+    this.#pollsHere.set(ip, held + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const left = this.#pollsHere.get(ip)! - 1;
+      if (left === 0) this.#pollsHere.delete(ip);
+      else this.#pollsHere.set(ip, left);
     };
   }
 

@@ -4,11 +4,9 @@
 //
 // The hot routes (POST /status/set, POST /channel/set) are served straight from node:http, like the
 // public listener's (see public-app.ts for why); express serves the rest.
-import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import express, { type Request, type Response } from 'express';
-import type { LevelWithSilent, Logger } from 'pino';
-import { pinoHttp } from 'pino-http';
+import type { Logger } from 'pino';
 import { errors, QrelayError } from '../errors.js';
 import { secretEquals } from '../core/secrets.js';
 import type { SessionService } from '../core/session-service.js';
@@ -16,6 +14,7 @@ import type { SessionStore } from '../core/session-store.js';
 import type { Metrics } from '../observability/metrics.js';
 import { errorHandler, noRoute } from './error-handler.js';
 import { readJson } from './json-body.js';
+import { requestLog } from './request-log.js';
 import { sendError, sendJson } from './respond.js';
 import { applyHeaders, type HeaderList } from './response-headers.js';
 import { channelBody, DATA_LIMIT_BYTES, keyQuery, parseOr400, setBody } from './validation.js';
@@ -37,25 +36,7 @@ export function privateListener(options: PrivateAppOptions): RequestListener {
     const presented = req.headers.authorization;
     return expected === undefined || (presented !== undefined && secretEquals(presented, expected));
   };
-  const requestLog = pinoHttp<IncomingMessage, ServerResponse, never>({
-    logger: log,
-    genReqId: (req, res) => {
-      const given = req.headers['x-request-id'];
-      const id = typeof given === 'string' && /^[\w.:-]{1,128}$/.test(given) ? given : randomUUID();
-      res.setHeader('X-Request-Id', id);
-      return id;
-    },
-    customLogLevel: (_req, res, err): LevelWithSilent => (err !== undefined || res.statusCode >= 500 ? 'error' : 'info'),
-    serializers: {
-      // Session keys in query strings are shortened, like in the lifecycle lines.
-      req: (req: { id: unknown; method: unknown; url: unknown }) => ({
-        id: req.id,
-        method: req.method,
-        url: String(req.url).replace(/key=([A-Za-z0-9_-]{8})[A-Za-z0-9_-]*/g, 'key=$1…'),
-      }),
-      res: (res: { statusCode: unknown }) => ({ statusCode: res.statusCode }),
-    },
-  });
+  const logRequest = requestLog(log);
 
   async function set(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const body = parseOr400(setBody, await readJson(req));
@@ -97,7 +78,7 @@ export function privateListener(options: PrivateAppOptions): RequestListener {
   app.use(errorHandler(log));
 
   return (req, res) => {
-    requestLog(req, res);
+    logRequest(req, res);
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);

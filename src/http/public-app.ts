@@ -79,7 +79,7 @@ export function publicListener(options: PublicAppOptions): RequestListener {
     // Listen for the hang-up before the first await: a client gone during admission holds nothing.
     const controller = new AbortController();
     const onClose = (): void => controller.abort(PollEnd.clientClosed);
-    res.once('close', onClose);
+    res.on('close', onClose); // removed below; aborting twice is a no-op, so no once-wrapper
     let answer: PollAnswer;
     try {
       const release = await limits.admitPoll(ipOf(req), service.heldPolls);

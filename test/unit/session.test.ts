@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   applyTransition,
+  changed,
   effective,
   refuseTransition,
   type SessionStatus,
@@ -71,6 +72,17 @@ describe('the transition table', () => {
     const confirmed = applyTransition(scanned, { status: 'confirmed', data: { ticket: 't' } });
     expect([scanned.version, confirmed.version]).toEqual([1, 2]);
     expect(confirmed.data).toEqual({ ticket: 't' });
+  });
+});
+
+describe('copying a record', () => {
+  it('applies the changes given, clears a field given as undefined, and keeps the rest', () => {
+    const leased = changed(at('confirmed', { actor: 'u1', data: { ticket: 't' } }), { leasedUntil: 5 });
+    expect(leased).toEqual({ ...at('confirmed', { actor: 'u1', data: { ticket: 't' } }), leasedUntil: 5 });
+    const cleared = changed(leased, { delivered: true, leasedUntil: undefined, data: undefined });
+    expect(cleared.leasedUntil).toBeUndefined();
+    expect(cleared.data).toBeUndefined();
+    expect(cleared).toMatchObject({ status: 'confirmed', actor: 'u1', delivered: true, version: 0, key: base.key, client: base.client });
   });
 });
 
