@@ -32,11 +32,23 @@ export const NO_EVENTS: ServiceEvents = {
 /** Fans each event out to several observers. */
 export function allOf(...observers: ServiceEvents[]): ServiceEvents {
   return {
-    sessionCreated: (k) => observers.forEach((o) => o.sessionCreated(k)),
-    pollEnded: (r) => observers.forEach((o) => o.pollEnded(r)),
-    statusSet: (k, out, c) => observers.forEach((o) => o.statusSet(k, out, c)),
-    delivered: (s, via) => observers.forEach((o) => o.delivered(s, via)),
-    tokenRejected: (k) => observers.forEach((o) => o.tokenRejected(k)),
-    finalHandedOut: (k, st) => observers.forEach((o) => o.finalHandedOut(k, st)),
+    sessionCreated: (k) => {
+      for (const o of observers) o.sessionCreated(k);
+    },
+    pollEnded: (r) => {
+      for (const o of observers) o.pollEnded(r);
+    },
+    statusSet: (k, out, c) => {
+      for (const o of observers) o.statusSet(k, out, c);
+    },
+    delivered: (s, via) => {
+      for (const o of observers) o.delivered(s, via);
+    },
+    tokenRejected: (k) => {
+      for (const o of observers) o.tokenRejected(k);
+    },
+    finalHandedOut: (k, st) => {
+      for (const o of observers) o.finalHandedOut(k, st);
+    },
   };
 }

@@ -295,7 +295,11 @@ export class SessionService {
   async #rejectToken(key: string): Promise<void> {
     this.#events.tokenRejected(key);
     if (!(await this.#tokenFailed(key))) return;
-    await guard(this.#store.destroy(key));
+    try {
+      await this.#store.destroy(key);
+    } catch {
+      return; // the store is down: the guesser still gets 404, and the next wrong token tries again
+    }
     this.#polls.end(key, PollEnd.superseded);
   }
 

@@ -2,7 +2,8 @@
 // sessions minted per client IP, polls in flight per client IP, polls held per node, and wrong
 // poll tokens per session (after which the session is destroyed). In cluster mode the per-IP and
 // per-session counters live in Redis (rate-limiter-flexible), so they hold across nodes; if Redis
-// is unreachable they fall back to per-node memory counters instead of failing requests.
+// is unreachable they fall back to per-node memory counters instead of failing requests. "Per
+// client IP" means per IPv4 address, or per IPv6 /64 (see addressBlock).
 //
 // The per-IP poll counter is taken when a poll starts and given back when it ends. On one node it
 // is an exact count in memory. Across nodes it is a Redis counter whose window (the hold plus a
@@ -12,6 +13,7 @@
 import type { Cluster, Redis } from 'ioredis';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import { errors } from '../errors.js';
+import { addressBlock } from './client-address.js';
 
 export interface LimitSettings {
   /** Sessions one client IP may mint per minute. */
@@ -63,18 +65,19 @@ export class Limits {
 
   /** Throws 429 when `ip` minted too many sessions this minute. */
   async admitSession(ip: string): Promise<void> {
-    await this.#take(this.#sessions, ip, 'sessions_per_ip', 'too many sessions from this address; retry later');
+    await this.#take(this.#sessions, addressBlock(ip), 'sessions_per_ip', 'too many sessions from this address; retry later');
   }
 
   /**
    * Admits a poll from `ip` while this node holds `heldHere` polls; returns the release to call
    * exactly once when the poll ends. Throws 503 when the node is full, 429 when the IP is.
    */
-  async admitPoll(ip: string, heldHere: number): Promise<() => void> {
+  async admitPoll(address: string, heldHere: number): Promise<() => void> {
     if (heldHere >= this.#settings.pollsPerNode) {
       this.#onLimited('polls_per_node');
       throw errors.nodeFull();
     }
+    const ip = addressBlock(address);
     if (this.#polls === undefined) return this.#admitPollHere(ip);
     const polls = this.#polls;
     await this.#take(polls, ip, 'polls_per_ip', POLLS_PER_IP_MESSAGE);

@@ -56,6 +56,9 @@ const HELP = `usage: node test/bench/bench.mjs [options]
   --compare                 qrelay and the yardstick alternately; prints ratios of medians
   --quick                   smoke preset: 500 polls, 200 sets/s, 5 s, closed loop 3 s, 100 in flight
   --workers W               client processes (default: 1 per 15,000 polls, at most one per core)
+  --oversubscribe           allow more client processes than cores (each holds at most 18,000
+                            sockets under the 20,000 open-files limit): for held-poll capacity
+                            runs only, since the extra clients compete with the servers for CPU
   --source-addrs K          spread client sockets over 127.0.0.1..127.0.0.K (default 8)
   --hold-ms MS              server HOLD_MS (default 25000)
   --lost-ms MS              a set whose poll has not woken after MS is lost (default 5000)
@@ -91,6 +94,7 @@ function options() {
       compare: { type: 'boolean', default: false },
       quick: { type: 'boolean', default: false },
       workers: { type: 'string' },
+      oversubscribe: { type: 'boolean', default: false },
       'source-addrs': { type: 'string', default: '8' },
       'hold-ms': { type: 'string', default: '25000' },
       'lost-ms': { type: 'string', default: '5000' },
@@ -130,6 +134,7 @@ function options() {
     runs: num(values.runs, values.compare ? 3 : 1, 'runs'),
     compare: values.compare,
     workers: values.workers === undefined ? undefined : num(values.workers, 1, 'workers'),
+    oversubscribe: values.oversubscribe,
     sourceAddrs: num(values['source-addrs'], 8, 'source-addrs'),
     holdMs: num(values['hold-ms'], 25_000, 'hold-ms'),
     lostMs: num(values['lost-ms'], 5000, 'lost-ms'),
@@ -301,10 +306,11 @@ async function runOnce(o, target) {
     pids = dep.nodes.map((n) => n.pid);
   }
   const stats = () => (pids.length > 0 ? sumStats(pids) : { rss: NaN, cpuS: NaN });
-  const workersN = Math.min(
-    Math.max(o.workers ?? 1, Math.ceil(o.polls / 15_000)),
-    Math.max(1, os.availableParallelism?.() ?? os.cpus().length),
-  );
+  const cores = Math.max(1, os.availableParallelism?.() ?? os.cpus().length);
+  const wanted = Math.max(o.workers ?? 1, Math.ceil(o.polls / 15_000));
+  // One client process per core at most, so the client does not steal the servers' CPU; beyond
+  // about 2 x 18,000 sockets only --oversubscribe (and the run's JSON says so) goes further.
+  const workersN = o.oversubscribe ? wanted : Math.min(wanted, cores);
   if (Math.ceil(o.polls / workersN) > 18_000) throw new Error('too many polls per client process for the 20,000 open-files limit');
   const localAddresses = Array.from({ length: o.sourceAddrs }, (_, i) => `127.0.0.${i + 1}`);
   /** @type {import('node:child_process').ChildProcess[]} */
@@ -426,6 +432,7 @@ async function runOnce(o, target) {
       durationS: o.durationS,
       closedS: o.closedS,
       workers: workersN,
+      cores,
       build: target === 'qrelay' ? QRELAY_BUILD : undefined,
       server: {
         rssBeforeBytes: before.rss,

@@ -3,6 +3,7 @@ import { Writable } from 'node:stream';
 import request from 'supertest';
 import { describe, expect, inject, it } from 'vitest';
 import { createLogger } from '../../src/app.js';
+import { MemoryStore } from '../../src/core/memory-store.js';
 import { startNodes } from '../support/cluster.js';
 import { mint, poll, setStatus, sleep, startNode, waitFor } from '../support/node.js';
 
@@ -76,6 +77,15 @@ describe('limits', () => {
     expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
   });
 
+  it('an IPv6 client is counted per /64: other addresses in its block share its limit', async () => {
+    const node = await startNode({ TRUST_PROXY: 'loopback', RATE_SESSIONS_PER_IP: '2' });
+    await mint(node, { 'X-Forwarded-For': '2001:db8:1:2::10' });
+    await mint(node, { 'X-Forwarded-For': '2001:db8:1:2::11' });
+    const refused = await request(node.publicUrl).post('/status/new').set('X-Forwarded-For', '2001:db8:1:2:ffff::1').expect(429);
+    expect(refused.body.error.code).toBe('rate_limited');
+    await mint(node, { 'X-Forwarded-For': '2001:db8:1:3::10' }); // the next /64 is another client
+  });
+
   it('polls in flight per client IP: 429, and the count is given back when polls end', async () => {
     const node = await startNode({ MAX_POLLS_PER_IP: '2', HOLD_MS: '5000' });
     const sessions = [await mint(node), await mint(node), await mint(node)];
@@ -111,6 +121,22 @@ describe('limits', () => {
     expect((await held).status).toBe(204);
     await poll(node, s).expect(404);
     await setStatus(node, { key: s.key, status: 'scanned' }).expect(404);
+  });
+
+  it('a wrong token still gets 404 when the store fails to destroy the session; the real poll goes on', async () => {
+    class NoDestroy extends MemoryStore {
+      override async destroy(): Promise<void> {
+        throw new Error('store down');
+      }
+    }
+    const node = await startNode({ MAX_TOKEN_FAILURES: '1', HOLD_MS: '5000' }, { store: new NoDestroy({ graceMs: 60_000 }) });
+    const s = await mint(node);
+    const held = poll(node, s).then((r) => r);
+    await waitFor(() => node.polls.size === 1);
+    for (let i = 0; i < 3; i++) await poll(node, { key: s.key, pollToken: 'Z'.repeat(43) }).expect(404);
+    expect(node.polls.size).toBe(1);
+    await setStatus(node, { key: s.key, status: 'scanned' }).expect(200);
+    expect((await held).body.status).toBe('scanned');
   });
 });
 
