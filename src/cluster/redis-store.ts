@@ -21,8 +21,8 @@ type Reply = Array<string | number | null>;
 interface Scripts {
   qrelayTransition(session: string, route: string, ...argv: string[]): Promise<Reply>;
   qrelayClaim(session: string, route: string, holder: string, ttlMs: number, now: number): Promise<string[]>;
-  qrelayBeginHandOut(session: string, now: number, leaseMs: number, status: string, version: number): Promise<string | number>;
-  qrelayAbandonHandOut(session: string): Promise<number>;
+  qrelayBeginHandOut(session: string, now: number, leaseMs: number, status: string, version: number, leaseId: string): Promise<string | number>;
+  qrelayAbandonHandOut(session: string, leaseId: string): Promise<number>;
   qrelayCompleteHandOut(session: string): Promise<number>;
 }
 type Client = (Redis | Cluster) & Scripts;
@@ -149,8 +149,8 @@ export class RedisStore implements SessionStore {
     return { ok: false, refusal: refusal(String(verdict), detail, change) };
   }
 
-  async beginHandOut(key: string, now: number, leaseMs: number, sending: { status: SessionStatus; version: number }): Promise<HandOutStart> {
-    const reply = await this.#client.qrelayBeginHandOut(sessionKeys(this.#prefix, key).session, now, leaseMs, sending.status, sending.version);
+  async beginHandOut(key: string, now: number, leaseMs: number, sending: { status: SessionStatus; version: number }, leaseId: string): Promise<HandOutStart> {
+    const reply = await this.#client.qrelayBeginHandOut(sessionKeys(this.#prefix, key).session, now, leaseMs, sending.status, sending.version, leaseId);
     if (reply === 'ok') return { ok: true };
     if (reply === 'delivered') return { ok: false, delivered: true };
     if (reply === 'changed') return { ok: false, changed: true };
@@ -161,8 +161,8 @@ export class RedisStore implements SessionStore {
     await this.#client.qrelayCompleteHandOut(sessionKeys(this.#prefix, key).session);
   }
 
-  async abandonHandOut(key: string): Promise<void> {
-    await this.#client.qrelayAbandonHandOut(sessionKeys(this.#prefix, key).session);
+  async abandonHandOut(key: string, leaseId: string): Promise<void> {
+    await this.#client.qrelayAbandonHandOut(sessionKeys(this.#prefix, key).session, leaseId);
   }
 
   async destroy(key: string): Promise<void> {
@@ -203,6 +203,9 @@ function fromHash(key: string, h: Record<string, string>): StoredSession | undef
   const status = h[F.status];
   if (status === undefined) return undefined;
   const data = h[F.data];
+  // Field dl: '1' once delivered for good, else '<lease end, epoch ms>:<lease id>' while leased.
+  const dl = h[F.delivered];
+  const lease = dl === undefined || dl === '1' ? undefined : dl.split(':');
   return {
     key,
     tokenHash: h[F.tokenHash] ?? '',
@@ -217,8 +220,9 @@ function fromHash(key: string, h: Record<string, string>): StoredSession | undef
     },
     actor: h[F.actor],
     data: data === undefined ? undefined : (JSON.parse(data) as StoredSession['data']),
-    delivered: h[F.delivered] === '1',
-    leasedUntil: h[F.delivered] === undefined || h[F.delivered] === '1' ? undefined : Number(h[F.delivered]),
+    delivered: dl === '1',
+    leasedUntil: lease === undefined ? undefined : Number(lease[0]),
+    leasedBy: lease?.[1],
   };
 }
 

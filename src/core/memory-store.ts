@@ -54,7 +54,7 @@ export class MemoryStore implements SessionStore {
     return { ok: true, session: next, holders: [] };
   }
 
-  async beginHandOut(key: string, now: number, leaseMs: number, sending: { status: SessionStatus; version: number }): Promise<HandOutStart> {
+  async beginHandOut(key: string, now: number, leaseMs: number, sending: { status: SessionStatus; version: number }, leaseId: string): Promise<HandOutStart> {
     let session = this.#live(key);
     if (session === undefined) return { ok: false, delivered: true };
     const current = effective(session, now);
@@ -65,18 +65,19 @@ export class MemoryStore implements SessionStore {
     if (session.status !== sending.status || session.version !== sending.version) return { ok: false, changed: true };
     if (session.delivered) return { ok: false, delivered: true };
     if (session.leasedUntil !== undefined && session.leasedUntil > now) return { ok: false, delivered: false, busyMs: session.leasedUntil - now };
-    this.#sessions.set(key, changed(session, { leasedUntil: now + leaseMs }));
+    this.#sessions.set(key, changed(session, { leasedUntil: now + leaseMs, leasedBy: leaseId }));
     return { ok: true };
   }
 
   async completeHandOut(key: string): Promise<void> {
     const session = this.#live(key);
-    if (session !== undefined) this.#sessions.set(key, changed(session, { delivered: true, leasedUntil: undefined }));
+    if (session !== undefined) this.#sessions.set(key, changed(session, { delivered: true, leasedUntil: undefined, leasedBy: undefined }));
   }
 
-  async abandonHandOut(key: string): Promise<void> {
+  async abandonHandOut(key: string, leaseId: string): Promise<void> {
     const session = this.#live(key);
-    if (session !== undefined && !session.delivered) this.#sessions.set(key, changed(session, { leasedUntil: undefined }));
+    if (session === undefined || session.delivered || session.leasedBy !== leaseId) return;
+    this.#sessions.set(key, changed(session, { leasedUntil: undefined, leasedBy: undefined }));
   }
 
   async destroy(key: string): Promise<void> {

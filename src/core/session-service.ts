@@ -12,6 +12,7 @@
 // and then the holders it reads include this node, whose waiter already exists since step 1, and
 // the change is delivered to it (locally or through the relay). There is no third order. Claims
 // add up rather than replace each other, so a slow claim cannot hide a newer poll on another node.
+import { randomUUID } from 'node:crypto';
 import { errors, QrelayError } from '../errors.js';
 import { PollEnd, type PendingPolls, type PollEnding } from './pending-polls.js';
 import { hashToken, newKeyAndToken, tokenMatches } from './secrets.js';
@@ -60,11 +61,11 @@ export interface NewSession {
 
 /**
  * A poll's answer: a session view (200), or a reason to answer 204 (or nothing, if the client
- * left). `handedOut` marks a final status this answer holds the hand-out lease of: the caller
- * must call `completeHandOut()` once the response has left, or `abandonHandOut()` if it never did.
+ * left). `lease` marks a final status this answer holds the hand-out lease of: the caller must
+ * call `completeHandOut()` once the response has left, or `abandonHandOut()` if it never did.
  */
 export type PollAnswer =
-  | { readonly reason: 'ready' | 'changed' | 'expired'; readonly view: SessionView; readonly handedOut?: true }
+  | { readonly reason: 'ready' | 'changed' | 'expired'; readonly view: SessionView; readonly lease?: string }
   | { readonly reason: 'timeout' | 'superseded' | 'shutdown' | 'client-closed'; readonly view?: undefined };
 
 export interface SetResult {
@@ -154,6 +155,7 @@ export class SessionService {
       data: undefined,
       delivered: false,
       leasedUntil: undefined,
+      leasedBy: undefined,
     };
     await guard(this.#store.create(session));
     this.#events.sessionCreated(key);
@@ -250,15 +252,15 @@ export class SessionService {
     return { key, status: session.status, version: session.version, delivered, client: session.client };
   }
 
-  /** The response carrying a final status (an answer with `handedOut`) left: delivered for good. */
+  /** The response carrying a final status (an answer with a `lease`) left: delivered for good. */
   async completeHandOut(key: string, status: StoredSession['status']): Promise<void> {
     await guard(this.#store.completeHandOut(key));
     this.#events.finalHandedOut(key, status);
   }
 
   /** The response carrying a final status never left: give it back for the client's next poll. */
-  async abandonHandOut(key: string): Promise<void> {
-    await guard(this.#store.abandonHandOut(key));
+  async abandonHandOut(key: string, lease: string): Promise<void> {
+    await guard(this.#store.abandonHandOut(key, lease));
   }
 
   /** Answers POST /channel/set: another node hands over a change for a poll held here. */
@@ -327,8 +329,9 @@ export class SessionService {
    * the node dies in between, the lease lapses and the client's next poll gets the status.
    */
   async #handOutFinal(view: SessionView, reason: 'ready' | 'changed' | 'expired', now = this.#clock(), retried = false): Promise<PollAnswer> {
-    const start = await guard(this.#store.beginHandOut(view.key, now, HAND_OUT_LEASE_MS, view));
-    if (start.ok) return { reason, view, handedOut: true };
+    const lease = randomUUID();
+    const start = await guard(this.#store.beginHandOut(view.key, now, HAND_OUT_LEASE_MS, view, lease));
+    if (start.ok) return { reason, view, lease };
     if ('changed' in start) {
       // A change raced this hand-out (or a forwarded view was stale): answer with what is stored.
       const stored = await guard(this.#store.get(view.key));

@@ -36,17 +36,20 @@ export interface SessionStore {
    */
   transition(key: string, change: StatusChange, now: number): Promise<TransitionOutcome>;
   /**
-   * Starts handing out the final status `sending` (status and version): takes a lease on it until
-   * `now + leaseMs`. A session past its lifetime is first written as expired, atomically, so no
+   * Starts handing out the final status `sending` (status and version): takes the lease `leaseId`
+   * on it until `now + leaseMs`. A session past its lifetime is first written as expired, atomically, so no
    * change can land after its poll was told it expired. `changed` when the stored session is not
    * `sending`; `delivered` when it was handed out for good already (410); `busy` while another
    * hand-out holds the lease. An expired lease (its node died mid-write) is taken over.
    */
-  beginHandOut(key: string, now: number, leaseMs: number, sending: { status: SessionStatus; version: number }): Promise<HandOutStart>;
+  beginHandOut(key: string, now: number, leaseMs: number, sending: { status: SessionStatus; version: number }, leaseId: string): Promise<HandOutStart>;
   /** The response carrying the final status left: it is delivered for good. */
   completeHandOut(key: string): Promise<void>;
-  /** The response never left: give the final status back at once. */
-  abandonHandOut(key: string): Promise<void>;
+  /**
+   * The response never left: give the final status back at once, if lease `leaseId` still holds
+   * it (a lease that lapsed and was taken over belongs to its new holder).
+   */
+  abandonHandOut(key: string, leaseId: string): Promise<void>;
   /** Forgets a session at once (too many wrong tokens). */
   destroy(key: string): Promise<void>;
   /** Resolves when the store is reachable; rejects otherwise. */

@@ -28,8 +28,9 @@ export interface ClientInfo {
 
 /**
  * A session as stored. A final status is handed out once: while a poll's response carrying it is
- * being written, `leasedUntil` holds it (so a crash mid-write only delays it); once the response
- * has left, `delivered` is set for good.
+ * being written, a lease holds it until `leasedUntil` (so a crash mid-write only delays it), and
+ * only its holder (`leasedBy`) may give it back; once the response has left, `delivered` is set
+ * for good.
  */
 export interface StoredSession {
   readonly key: string;
@@ -43,6 +44,7 @@ export interface StoredSession {
   readonly data?: JsonObject | undefined;
   readonly delivered: boolean;
   readonly leasedUntil?: number | undefined;
+  readonly leasedBy?: string | undefined;
 }
 
 /** What a poll returns: the public view of a session at a moment. */
@@ -133,6 +135,7 @@ export function changed(s: StoredSession, changes: Changes): StoredSession {
     data: 'data' in changes ? changes.data : s.data,
     delivered: changes.delivered ?? s.delivered,
     leasedUntil: 'leasedUntil' in changes ? changes.leasedUntil : s.leasedUntil,
+    leasedBy: 'leasedBy' in changes ? changes.leasedBy : s.leasedBy,
   };
 }
 

@@ -97,18 +97,19 @@ export function publicListener(options: PublicAppOptions): RequestListener {
       sendEmpty(res, 204, headers, answer.reason === 'shutdown' ? CONNECTION_CLOSE : []);
       return;
     }
-    if (answer.handedOut === true) {
+    if (answer.lease !== undefined) {
       // The final status is handed out once: for good when this response has left, given back
       // when it never did (the client left while it was being handed out).
       const { key } = query;
+      const { lease } = answer;
       const status = answer.view.status;
       const failed = (err: unknown): void => log.warn({ err }, 'could not record a hand-out; its lease will lapse');
       if (req.socket.destroyed) {
-        service.abandonHandOut(key).catch(failed);
+        service.abandonHandOut(key, lease).catch(failed);
         return;
       }
       res.once('close', () => {
-        const done = res.writableFinished ? service.completeHandOut(key, status) : service.abandonHandOut(key);
+        const done = res.writableFinished ? service.completeHandOut(key, status) : service.abandonHandOut(key, lease);
         done.catch(failed);
       });
     }

@@ -167,9 +167,9 @@ function poll(slot, gen) {
   const conn = connFor(slot);
   conn.request('GET', `/status/get?key=${slot.key}&since=${slot.version}`, authHeader(slot.token), undefined, cfg.holdMs + 15_000).then(
     (res) => onPollAnswer(slot, gen, res),
-    () => {
+    (/** @type {Error & { code?: string }} */ e) => {
       if (!running || gen !== slot.gen) return;
-      err('poll_conn');
+      err(`poll_conn: ${e.code ?? e.message}`);
       if (slot.pending) err('pending_set_dropped');
       void restartLater(slot, gen);
     },

@@ -105,17 +105,19 @@ describe.each(stores)('the %s store', (_name, make) => {
     await store.create(s);
     await store.transition(s.key, { status: 'cancelled', data: { reason: 'user' } }, Date.now());
     const now = Date.now();
-    const starts = await Promise.all([1, 2, 3].map(() => store.beginHandOut(s.key, now, 5_000, CANCELLED_1)));
+    const starts = await Promise.all(['l1', 'l2', 'l3'].map((lease) => store.beginHandOut(s.key, now, 5_000, CANCELLED_1, lease)));
     expect(starts.filter((r) => r.ok)).toHaveLength(1);
     expect(starts.filter((r) => !r.ok)).toEqual([
       { ok: false, delivered: false, busyMs: 5_000 },
       { ok: false, delivered: false, busyMs: 5_000 },
     ]);
+    const holder = (await store.get(s.key))?.leasedBy;
+    expect(['l1', 'l2', 'l3']).toContain(holder);
     expect(await store.get(s.key)).toMatchObject({ delivered: false, leasedUntil: now + 5_000, data: { reason: 'user' } });
     await store.completeHandOut(s.key);
-    expect(await store.get(s.key)).toMatchObject({ delivered: true, leasedUntil: undefined });
-    expect(await store.beginHandOut(s.key, now + 60_000, 5_000, CANCELLED_1)).toEqual({ ok: false, delivered: true });
-    await store.abandonHandOut(s.key); // never undoes a completed hand-out
+    expect(await store.get(s.key)).toMatchObject({ delivered: true, leasedUntil: undefined, leasedBy: undefined });
+    expect(await store.beginHandOut(s.key, now + 60_000, 5_000, CANCELLED_1, 'l4')).toEqual({ ok: false, delivered: true });
+    await store.abandonHandOut(s.key, holder!); // never undoes a completed hand-out
     expect((await store.get(s.key))?.delivered).toBe(true);
   });
 
@@ -124,19 +126,33 @@ describe.each(stores)('the %s store', (_name, make) => {
     await store.create(s);
     await store.transition(s.key, { status: 'cancelled' }, Date.now());
     const now = Date.now();
-    expect(await store.beginHandOut(s.key, now, 5_000, CANCELLED_1)).toEqual({ ok: true });
-    await store.abandonHandOut(s.key);
-    expect(await store.beginHandOut(s.key, now, 5_000, CANCELLED_1)).toEqual({ ok: true });
+    expect(await store.beginHandOut(s.key, now, 5_000, CANCELLED_1, 'first')).toEqual({ ok: true });
+    await store.abandonHandOut(s.key, 'first');
+    expect(await store.beginHandOut(s.key, now, 5_000, CANCELLED_1, 'second')).toEqual({ ok: true });
     // The node holding this lease died: after it lapses another poll takes over.
-    expect(await store.beginHandOut(s.key, now + 4_000, 5_000, CANCELLED_1)).toEqual({ ok: false, delivered: false, busyMs: 1_000 });
-    expect(await store.beginHandOut(s.key, now + 5_001, 5_000, CANCELLED_1)).toEqual({ ok: true });
+    expect(await store.beginHandOut(s.key, now + 4_000, 5_000, CANCELLED_1, 'third')).toEqual({ ok: false, delivered: false, busyMs: 1_000 });
+    expect(await store.beginHandOut(s.key, now + 5_001, 5_000, CANCELLED_1, 'third')).toEqual({ ok: true });
+  });
+
+  it('only the holder of a lease gives it back: a lapsed lease taken over stays with its new holder', async () => {
+    const s = fresh();
+    await store.create(s);
+    await store.transition(s.key, { status: 'cancelled' }, Date.now());
+    const now = Date.now();
+    expect(await store.beginHandOut(s.key, now, 5_000, CANCELLED_1, 'slow')).toEqual({ ok: true });
+    expect(await store.beginHandOut(s.key, now + 5_001, 5_000, CANCELLED_1, 'fast')).toEqual({ ok: true });
+    await store.abandonHandOut(s.key, 'slow'); // the slow hand-out's client left at last
+    expect(await store.get(s.key)).toMatchObject({ leasedUntil: now + 10_001, leasedBy: 'fast' });
+    expect(await store.beginHandOut(s.key, now + 5_002, 5_000, CANCELLED_1, 'third')).toEqual({ ok: false, delivered: false, busyMs: 4_999 });
+    await store.abandonHandOut(s.key, 'fast');
+    expect(await store.beginHandOut(s.key, now + 5_002, 5_000, CANCELLED_1, 'third')).toEqual({ ok: true });
   });
 
   it('handing out expiry writes it down: a change racing it is refused as expired', async () => {
     const s = fresh({ expiresAt: Date.now() + 60_000 });
     await store.create(s);
     // The polling node's clock says the lifetime is over; the setting node's does not.
-    expect(await store.beginHandOut(s.key, s.expiresAt, 5_000, { status: 'expired', version: 1 })).toEqual({ ok: true });
+    expect(await store.beginHandOut(s.key, s.expiresAt, 5_000, { status: 'expired', version: 1 }, 'l')).toEqual({ ok: true });
     expect(await store.transition(s.key, { status: 'scanned' }, s.expiresAt - 30_000)).toEqual({ ok: false, refusal: { code: 'session_expired' } });
     expect(await store.get(s.key)).toMatchObject({ status: 'expired', version: 1 });
   });
@@ -145,17 +161,17 @@ describe.each(stores)('the %s store', (_name, make) => {
     const s = fresh();
     await store.create(s);
     await store.transition(s.key, { status: 'scanned' }, Date.now());
-    expect(await store.beginHandOut(s.key, Date.now(), 5_000, { status: 'cancelled', version: 1 })).toEqual({ ok: false, changed: true });
+    expect(await store.beginHandOut(s.key, Date.now(), 5_000, { status: 'cancelled', version: 1 }, 'l')).toEqual({ ok: false, changed: true });
     await store.transition(s.key, { status: 'confirmed' }, Date.now());
-    expect(await store.beginHandOut(s.key, s.expiresAt + 1, 5_000, { status: 'expired', version: 2 })).toEqual({ ok: false, changed: true });
-    expect(await store.beginHandOut(s.key, s.expiresAt + 1, 5_000, { status: 'confirmed', version: 2 })).toEqual({ ok: true });
+    expect(await store.beginHandOut(s.key, s.expiresAt + 1, 5_000, { status: 'expired', version: 2 }, 'l')).toEqual({ ok: false, changed: true });
+    expect(await store.beginHandOut(s.key, s.expiresAt + 1, 5_000, { status: 'confirmed', version: 2 }, 'l')).toEqual({ ok: true });
     expect(await store.get(s.key)).toMatchObject({ status: 'confirmed', version: 2 });
   });
 
   it('hand-outs of unknown sessions do not create them', async () => {
-    expect(await store.beginHandOut('unknown-key-000000001', Date.now(), 5_000, CANCELLED_1)).toEqual({ ok: false, delivered: true });
+    expect(await store.beginHandOut('unknown-key-000000001', Date.now(), 5_000, CANCELLED_1, 'l')).toEqual({ ok: false, delivered: true });
     await store.completeHandOut('unknown-key-000000001');
-    await store.abandonHandOut('unknown-key-000000001');
+    await store.abandonHandOut('unknown-key-000000001', 'l');
     expect(await store.get('unknown-key-000000001')).toBeUndefined();
   });
 

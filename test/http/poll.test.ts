@@ -208,9 +208,9 @@ describe('a client that leaves while its final status is handed out', () => {
   it('gets the status on its next poll instead of 410', async () => {
     // A store whose hand-out takes a while, so the client can hang up in the middle of it.
     class SlowHandOut extends MemoryStore {
-      override async beginHandOut(key: string, now: number, leaseMs: number, sending: { status: SessionStatus; version: number }) {
+      override async beginHandOut(key: string, now: number, leaseMs: number, sending: { status: SessionStatus; version: number }, leaseId: string) {
         await sleep(150);
-        return super.beginHandOut(key, now, leaseMs, sending);
+        return super.beginHandOut(key, now, leaseMs, sending, leaseId);
       }
     }
     const node = await startNode({ HOLD_MS: '10000' }, { store: new SlowHandOut({ graceMs: 60_000 }) });
@@ -234,7 +234,7 @@ describe('a node that dies while handing out a final status', () => {
     const s = await mint(node);
     await setStatus(node, { key: s.key, status: 'cancelled' }).expect(200);
     // As if another node took the lease and died before writing its response.
-    await store.beginHandOut(s.key, Date.now() - 4_800, 5_000, { status: 'cancelled', version: 1 });
+    await store.beginHandOut(s.key, Date.now() - 4_800, 5_000, { status: 'cancelled', version: 1 }, 'dead-node-lease');
     const busy = await poll(node, s).expect(503);
     expect(busy.body.error.code).toBe('hand_out_in_progress');
     expect(busy.headers['retry-after']).toBe('1');
