@@ -127,7 +127,7 @@ export async function startQrelay(config: Config, options: StartOptions = {}): P
   const polls = new PendingPolls();
   const metrics = new Metrics(() => polls.size);
 
-  const store = options.store ?? (clustered ? await connectRedis(config, log, metrics) : new MemoryStore({ graceMs: config.sessionGraceMs, clock: options.clock }));
+  const store = options.store ?? (clustered ? await connectRedis(config, log, metrics) : new MemoryStore({ graceMs: config.sessionGraceMs, maxSessions: config.maxSessions, clock: options.clock }));
   const relay = clustered
     ? new HttpRelay({
         internalToken: config.internalToken ?? '',
@@ -142,6 +142,7 @@ export async function startQrelay(config: Config, options: StartOptions = {}): P
   const limits = new Limits(
     {
       sessionsPerIpPerMinute: config.sessionsPerIpPerMinute,
+      qrPerIpPerMinute: config.qrPerIpPerMinute,
       pollsPerIp: config.pollsPerIp,
       pollsPerNode: config.pollsPerNode,
       tokenFailuresPerSession: config.tokenFailuresPerSession,

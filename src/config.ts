@@ -45,12 +45,16 @@ export interface Config {
   readonly forwardTimeoutMs: number;
   /** Sessions one client IP may mint per minute. */
   readonly sessionsPerIpPerMinute: number;
+  /** QR images one client IP may have rendered per minute. */
+  readonly qrPerIpPerMinute: number;
   /** Polls one client IP may have in flight. */
   readonly pollsPerIp: number;
   /** Polls one node holds at most (admission control). */
   readonly pollsPerNode: number;
   /** Wrong poll tokens a session survives. */
   readonly tokenFailuresPerSession: number;
+  /** Sessions the in-memory store keeps at most (memory mode; Redis bounds its own memory). */
+  readonly maxSessions: number;
   /** On shutdown, held polls are answered over this window, ms. */
   readonly drainMs: number;
 }
@@ -191,9 +195,11 @@ const schema = z.object({
   ),
   FORWARD_TIMEOUT_MS: integer(50, 60_000, 1_000),
   RATE_SESSIONS_PER_IP: integer(1, 1_000_000, 60),
+  RATE_QR_PER_IP: integer(1, 1_000_000, 240),
   MAX_POLLS_PER_IP: integer(1, 1_000_000, 100),
   MAX_POLLS_PER_NODE: integer(1, 10_000_000, 50_000),
   MAX_TOKEN_FAILURES: integer(1, 1_000, 5),
+  MAX_SESSIONS: integer(1, 100_000_000, 1_000_000),
   DRAIN_MS: integer(0, 60_000, 2_000),
 });
 
@@ -228,9 +234,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     nodeAddr: e.NODE_ADDR,
     forwardTimeoutMs: e.FORWARD_TIMEOUT_MS,
     sessionsPerIpPerMinute: e.RATE_SESSIONS_PER_IP,
+    qrPerIpPerMinute: e.RATE_QR_PER_IP,
     pollsPerIp: e.MAX_POLLS_PER_IP,
     pollsPerNode: e.MAX_POLLS_PER_NODE,
     tokenFailuresPerSession: e.MAX_TOKEN_FAILURES,
+    maxSessions: e.MAX_SESSIONS,
     drainMs: e.DRAIN_MS,
   };
   const targets = [config.redisUrl !== undefined, config.redisClusterNodes.length > 0, config.redisSentinels.length > 0];

@@ -71,5 +71,7 @@ export const errors = {
   rateLimited: (message: string, retryAfterS: number) => new QrelayError('rate_limited', 429, message, { retryAfterS }),
   nodeFull: () =>
     new QrelayError('node_full', 503, 'this node holds as many polls as it may; retry on another node', { retryAfterS: 1 }),
+  sessionsFull: () =>
+    new QrelayError('node_full', 503, 'this node keeps as many sessions as it may; retry shortly or on another node', { retryAfterS: 1 }),
   internal: (cause?: unknown) => new QrelayError('internal_error', 500, 'internal error', { cause }),
 } as const;

@@ -4,6 +4,7 @@
 // walks from the oldest entry and stops at the first one still inside its grace period, doing
 // work proportional to what it forgets.
 import { applyTransition, changed, effective, refuseTransition, type SessionStatus, type StatusChange, type StoredSession } from './session.js';
+import { errors } from '../errors.js';
 import type { HandOutStart, SessionStore, TransitionOutcome } from './session-store.js';
 
 export interface MemoryStoreOptions {
@@ -11,17 +12,21 @@ export interface MemoryStoreOptions {
   graceMs: number;
   /** How often the sweeper runs, ms. */
   sweepEveryMs?: number;
+  /** Sessions kept at most (expired ones in their grace period count): beyond it, create() fails. */
+  maxSessions?: number;
   clock?: () => number;
 }
 
 export class MemoryStore implements SessionStore {
   readonly #sessions = new Map<string, StoredSession>();
   readonly #graceMs: number;
+  readonly #maxSessions: number;
   readonly #clock: () => number;
   readonly #sweeper: NodeJS.Timeout;
 
   constructor(options: MemoryStoreOptions) {
     this.#graceMs = options.graceMs;
+    this.#maxSessions = options.maxSessions ?? Number.POSITIVE_INFINITY;
     this.#clock = options.clock ?? Date.now;
     this.#sweeper = setInterval(() => this.sweep(), options.sweepEveryMs ?? 1_000);
     this.#sweeper.unref();
@@ -33,6 +38,8 @@ export class MemoryStore implements SessionStore {
   }
 
   async create(session: StoredSession): Promise<void> {
+    // Memory is this node's own: many clients each under their per-IP limit must not exhaust it.
+    if (this.#sessions.size >= this.#maxSessions) throw errors.sessionsFull();
     this.#sessions.set(session.key, session);
   }
 

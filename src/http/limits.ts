@@ -1,9 +1,9 @@
 // Abuse limits, each answered 429 with Retry-After (or 503 when the node itself is full):
-// sessions minted per client IP, polls in flight per client IP, polls held per node, and wrong
-// poll tokens per session (after which the session is destroyed). In cluster mode the per-IP and
-// per-session counters live in Redis (rate-limiter-flexible), so they hold across nodes; if Redis
-// is unreachable they fall back to per-node memory counters instead of failing requests. "Per
-// client IP" means per IPv4 address, or per IPv6 /64 (see addressBlock).
+// sessions minted and QR images rendered per client IP, polls in flight per client IP, polls held
+// per node, and wrong poll tokens per session (after which the session is destroyed). In cluster
+// mode the per-IP and per-session counters live in Redis (rate-limiter-flexible), so they hold
+// across nodes; if Redis is unreachable they fall back to per-node memory counters instead of
+// failing requests. "Per client IP" means per IPv4 address, or per IPv6 /64 (see addressBlock).
 //
 // The per-IP poll counter is taken when a poll starts and given back when it ends. On one node it
 // is an exact count in memory. Across nodes it is a Redis counter whose window (the hold plus a
@@ -18,6 +18,8 @@ import { addressBlock } from './client-address.js';
 export interface LimitSettings {
   /** Sessions one client IP may mint per minute. */
   sessionsPerIpPerMinute: number;
+  /** QR images one client IP may have rendered per minute (rendering costs CPU). */
+  qrPerIpPerMinute: number;
   /** Polls one client IP may have in flight at once. */
   pollsPerIp: number;
   /** Polls this node holds at most; beyond it, new polls get 503 (admission control). */
@@ -27,7 +29,7 @@ export interface LimitSettings {
   holdMs: number;
 }
 
-export type LimitName = 'sessions_per_ip' | 'polls_per_ip' | 'polls_per_node' | 'token_failures';
+export type LimitName = 'sessions_per_ip' | 'qr_per_ip' | 'polls_per_ip' | 'polls_per_node' | 'token_failures';
 
 const POLLS_PER_IP_MESSAGE = 'too many polls in flight from this address';
 
@@ -36,6 +38,7 @@ const retryAfterS = (res: RateLimiterRes): number => Math.max(1, Math.ceil(res.m
 export class Limits {
   readonly #settings: LimitSettings;
   readonly #sessions: RateLimiterAbstract;
+  readonly #qr: RateLimiterAbstract;
   /** Polls in flight per client IP, across nodes (cluster mode). */
   readonly #polls: RateLimiterAbstract | undefined;
   /** Polls in flight per client IP on this node (memory mode): exact, no window. */
@@ -59,6 +62,7 @@ export class Limits {
       });
     };
     this.#sessions = make('sessions', settings.sessionsPerIpPerMinute, 60);
+    this.#qr = make('qr', settings.qrPerIpPerMinute, 60);
     this.#polls = redis === undefined ? undefined : make('polls', settings.pollsPerIp, Math.ceil(settings.holdMs / 1000) + 60);
     this.#tokenFailures = make('token-failures', settings.tokenFailuresPerSession, 600);
   }
@@ -66,6 +70,11 @@ export class Limits {
   /** Throws 429 when `ip` minted too many sessions this minute. */
   async admitSession(ip: string): Promise<void> {
     await this.#take(this.#sessions, addressBlock(ip), 'sessions_per_ip', 'too many sessions from this address; retry later');
+  }
+
+  /** Throws 429 when `ip` had too many QR images rendered this minute. */
+  async admitQr(ip: string): Promise<void> {
+    await this.#take(this.#qr, addressBlock(ip), 'qr_per_ip', 'too many QR images for this address; retry later');
   }
 
   /**

@@ -124,6 +124,7 @@ export function publicListener(options: PublicAppOptions): RequestListener {
   if (corsMiddleware !== undefined) app.use(corsMiddleware);
   app.get('/status/qr.svg', async (req: Request, res: Response) => {
     const { key } = parseOr400(keyQuery, req.query);
+    await limits.admitQr(ipOf(req));
     if (!(await service.exists(key))) throw errors.sessionNotFound();
     const svg = await QRCode.toString(service.scanUrl(key), { type: 'svg', errorCorrectionLevel: 'M', margin: 2 });
     res.type('image/svg+xml').send(svg);

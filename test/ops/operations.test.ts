@@ -77,6 +77,24 @@ describe('limits', () => {
     expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
   });
 
+  it('QR images per client IP: 429 with Retry-After (rendering costs CPU)', async () => {
+    const node = await startNode({ RATE_QR_PER_IP: '2' });
+    const s = await mint(node);
+    for (let i = 0; i < 2; i++) await request(node.publicUrl).get('/status/qr.svg').query({ key: s.key }).expect(200);
+    const res = await request(node.publicUrl).get('/status/qr.svg').query({ key: s.key }).expect(429);
+    expect(res.body.error.code).toBe('rate_limited');
+    expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
+  });
+
+  it('sessions per node in memory mode: 503 node_full once MAX_SESSIONS are kept', async () => {
+    const node = await startNode({ MAX_SESSIONS: '2' });
+    await mint(node);
+    await mint(node);
+    const res = await request(node.publicUrl).post('/status/new').expect(503);
+    expect(res.body.error.code).toBe('node_full');
+    expect(res.headers['retry-after']).toBe('1');
+  });
+
   it('an IPv6 client is counted per /64: other addresses in its block share its limit', async () => {
     const node = await startNode({ TRUST_PROXY: 'loopback', RATE_SESSIONS_PER_IP: '2' });
     await mint(node, { 'X-Forwarded-For': '2001:db8:1:2::10' });
