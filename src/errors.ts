@@ -72,6 +72,6 @@ export const errors = {
   nodeFull: () =>
     new QrelayError('node_full', 503, 'this node holds as many polls as it may; retry on another node', { retryAfterS: 1 }),
   sessionsFull: () =>
-    new QrelayError('node_full', 503, 'this node keeps as many sessions as it may; retry shortly or on another node', { retryAfterS: 1 }),
+    new QrelayError('sessions_full', 503, 'this node keeps as many sessions as it may; retry shortly or on another node', { retryAfterS: 1 }),
   internal: (cause?: unknown) => new QrelayError('internal_error', 500, 'internal error', { cause }),
 } as const;

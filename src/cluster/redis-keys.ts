@@ -27,5 +27,8 @@ export const F = {
   createdAt: 'c',
   actor: 'a',
   data: 'd',
+  /** '1' once delivered for good, else the end of the hand-out lease (epoch ms), while leased. */
   delivered: 'dl',
+  /** The id of the hand-out lease in `dl` (a separate field, so `dl` reads as it always did). */
+  leasedBy: 'lb',
 } as const;

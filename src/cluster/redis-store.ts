@@ -203,9 +203,8 @@ function fromHash(key: string, h: Record<string, string>): StoredSession | undef
   const status = h[F.status];
   if (status === undefined) return undefined;
   const data = h[F.data];
-  // Field dl: '1' once delivered for good, else '<lease end, epoch ms>:<lease id>' while leased.
   const dl = h[F.delivered];
-  const lease = dl === undefined || dl === '1' ? undefined : dl.split(':');
+  const leased = dl !== undefined && dl !== '1';
   return {
     key,
     tokenHash: h[F.tokenHash] ?? '',
@@ -221,8 +220,8 @@ function fromHash(key: string, h: Record<string, string>): StoredSession | undef
     actor: h[F.actor],
     data: data === undefined ? undefined : (JSON.parse(data) as StoredSession['data']),
     delivered: dl === '1',
-    leasedUntil: lease === undefined ? undefined : Number(lease[0]),
-    leasedBy: lease?.[1],
+    leasedUntil: leased ? Number(dl) : undefined,
+    leasedBy: leased ? h[F.leasedBy] : undefined,
   };
 }
 

@@ -116,12 +116,17 @@ export function applyTransition(s: StoredSession, change: StatusChange): StoredS
   });
 }
 
-type Changes = { -readonly [K in keyof StoredSession]?: StoredSession[K] };
+/** What may change in a stored session; its identity, token, lifetime and client never do. */
+type Changes = {
+  -readonly [K in 'status' | 'version' | 'actor' | 'data' | 'delivered' | 'leasedUntil' | 'leasedBy']?: StoredSession[K];
+};
 
 /**
- * `s` with `changes` applied (a field given as undefined is cleared). Records are copied here,
- * field by field in one order, never with object spread: V8 gave each spread copy a hidden class
- * of its own, so 10,000 sessions carried 10,000 shapes, more memory and slower field access.
+ * `s` with `changes` applied; `actor`, `data` and the lease fields given as undefined are cleared.
+ * Records are copied here, field by field in one order, never with object spread: in a heap
+ * snapshot of 5,000 held polls, V8 had given every spread copy a hidden class of its own (4,992
+ * client records and 2,323 session records, each the only object of its shape), costing memory
+ * and making every access to them megamorphic.
  */
 export function changed(s: StoredSession, changes: Changes): StoredSession {
   return {

@@ -78,7 +78,7 @@ export class Limits {
   }
 
   /**
-   * Admits a poll from `ip` while this node holds `heldHere` polls; returns the release to call
+   * Admits a poll from `address` while this node holds `heldHere` polls; returns the release to call
    * exactly once when the poll ends. Throws 503 when the node is full, 429 when the IP is.
    */
   async admitPoll(address: string, heldHere: number): Promise<() => void> {

@@ -26,7 +26,7 @@ export function requestLog(log: Logger): (req: IncomingMessage, res: ServerRespo
       log[level](
         {
           req: { id, method: req.method, url: (req.url ?? '').replace(KEY_IN_URL, 'key=$1…') },
-          res: { statusCode: res.statusCode },
+          res: { statusCode: res.headersSent ? res.statusCode : undefined },
           responseTime: Math.round(performance.now() - started),
         },
         finished ? 'request completed' : 'request aborted',

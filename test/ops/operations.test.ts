@@ -86,12 +86,12 @@ describe('limits', () => {
     expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
   });
 
-  it('sessions per node in memory mode: 503 node_full once MAX_SESSIONS are kept', async () => {
+  it('sessions per node in memory mode: 503 sessions_full once MAX_SESSIONS are kept', async () => {
     const node = await startNode({ MAX_SESSIONS: '2' });
     await mint(node);
     await mint(node);
     const res = await request(node.publicUrl).post('/status/new').expect(503);
-    expect(res.body.error.code).toBe('node_full');
+    expect(res.body.error.code).toBe('sessions_full');
     expect(res.headers['retry-after']).toBe('1');
   });
 

@@ -1,5 +1,5 @@
 -- Starts handing out a session's final status: the same rules as MemoryStore.beginHandOut.
--- Field `dl` is '1' once delivered for good, else '<lease end (epoch ms)>:<lease id>'.
+-- Field `dl` is '1' once delivered for good, else a lease's end (epoch ms); `lb` is the lease's id.
 -- A session past its lifetime is first written as expired (version + 1), so a status change
 -- racing this hand-out is refused as expired instead of confirming a session whose poll was told
 -- it expired. The hand-out goes ahead only for the state the caller is about to send.
@@ -18,9 +18,6 @@ if status ~= 'confirmed' and status ~= 'cancelled' and status ~= 'expired' and n
 end
 if status ~= ARGV[3] or version ~= tonumber(ARGV[4]) then return 'changed' end
 if dl == '1' then return 'delivered' end
-if dl then
-  local leasedUntil = tonumber(string.match(dl, '^(%d+)'))
-  if leasedUntil > now then return leasedUntil - now end
-end
-redis.call('HSET', KEYS[1], 'dl', tostring(now + tonumber(ARGV[2])) .. ':' .. ARGV[5])
+if dl and tonumber(dl) > now then return tonumber(dl) - now end
+redis.call('HSET', KEYS[1], 'dl', tostring(now + tonumber(ARGV[2])), 'lb', ARGV[5])
 return 'ok'

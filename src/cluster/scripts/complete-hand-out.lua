@@ -3,4 +3,5 @@
 -- KEYS[1] session hash
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], 'dl', '1')
+redis.call('HDEL', KEYS[1], 'lb')
 return 1
