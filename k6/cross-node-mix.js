@@ -9,8 +9,9 @@
 //          -e PRIVATE_URLS=http://n1:11001,http://n2:11001,http://n3:11001 \
 //          -e INTERNAL_TOKEN=... -e VUS=3000 -e DURATION=5m k6/cross-node-mix.js
 //
-// PUBLIC_URLS[i] and PRIVATE_URLS[i] must be the same node. Untested here (k6 was not installable
-// on the machine that wrote it); written against the k6 JavaScript API, v0.52 or newer.
+// PUBLIC_URLS[i] and PRIVATE_URLS[i] must be the same node. Not run here (k6 is not installable on
+// this machine); type-checked against @types/k6 by `npm run typecheck`. Written against the k6
+// JavaScript API, v0.52 or newer.
 import http from 'k6/http';
 import { check } from 'k6';
 import { Rate } from 'k6/metrics';

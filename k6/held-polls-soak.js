@@ -6,8 +6,8 @@
 //   k6 run -e PUBLIC_URLS=http://10.0.0.1:11000 -e PRIVATE_URLS=http://10.0.0.1:11001 \
 //          -e VUS=5000 -e DURATION=10m -e THINK_MS=10000 k6/held-polls-soak.js
 //
-// Untested here (k6 was not installable on the machine that wrote it); written against the k6
-// JavaScript API, v0.52 or newer.
+// Not run here (k6 is not installable on this machine); type-checked against @types/k6 by
+// `npm run typecheck`. Written against the k6 JavaScript API, v0.52 or newer.
 import { DURATION, HOLD_MS, VUS, delay, scanThenConfirm } from './lib.js';
 
 // The poll must still be held when the set is sent: stay 2 s under the server's hold.

@@ -8,6 +8,7 @@
 // Requires k6 v0.52 or newer (async/await in VU code, http.asyncRequest, timers).
 import http from 'k6/http';
 import { Counter, Rate, Trend } from 'k6/metrics';
+import { setTimeout } from 'k6/timers';
 
 const list = (v, fallback) => (v || fallback).split(',').map((s) => s.trim()).filter((s) => s.length > 0).map((s) => s.replace(/\/+$/, ''));
 
@@ -40,7 +41,7 @@ export function createSession(base) {
   const ok = res.status === 201;
   errors.add(!ok, { op: 'create' });
   if (!ok) return null;
-  const body = res.json();
+  const body = /** @type {{ key: string, pollToken: string, version: number }} */ (res.json());
   return { key: body.key, pollToken: body.pollToken, version: body.version, base };
 }
 
@@ -74,8 +75,9 @@ export function delay(ms) {
  */
 export async function setAndAwaitWake(session, pollPromise, privateBase, status, wantVersion, tags) {
   const t0 = Date.now();
+  /** @type {{ res: import('k6/http').RefinedResponse<any>, at: number } | null} */
   let woke = null;
-  const wake = pollPromise.then((res) => {
+  const wake = pollPromise.then((/** @type {import('k6/http').RefinedResponse<any>} */ res) => {
     woke = { res, at: Date.now() };
   });
   const setRes = await startSet(privateBase, session.key, status);
@@ -84,17 +86,19 @@ export async function setAndAwaitWake(session, pollPromise, privateBase, status,
   if (setOk && setRes.json('delivered') === false) undelivered.add(1, tags);
   // Wait for the poll, at most LOST_MS after the set was sent.
   await Promise.race([wake, delay(Math.max(0, LOST_MS - (Date.now() - t0)))]);
-  if (woke === null) {
+  // Set inside the .then above, which TypeScript's flow analysis does not follow.
+  const woken = /** @type {{ res: import('k6/http').RefinedResponse<any>, at: number } | null} */ (woke);
+  if (woken === null) {
     lostWakes.add(1, tags);
     errors.add(true, { op: 'wake', ...tags });
     await wake; // the poll still ends (at the hold); do not leave it behind
     return null;
   }
-  const pollOk = woke.res.status === 200 && woke.res.json('version') >= wantVersion;
+  const pollOk = woken.res.status === 200 && Number(woken.res.json('version')) >= wantVersion;
   errors.add(!pollOk, { op: 'poll', ...tags });
   if (!pollOk) return null;
-  wakeLatency.add(woke.at - t0, tags);
-  return woke.res.json();
+  wakeLatency.add(woken.at - t0, tags);
+  return /** @type {{ key: string, status: string, version: number }} */ (woken.res.json());
 }
 
 /**
