@@ -14,6 +14,22 @@ describe('PendingPolls', () => {
     expect(polls.size).toBe(0);
   });
 
+  it('a woken poll is settled once: its timer is cleared, and a later hang-up or wake changes nothing', async () => {
+    const polls = new PendingPolls();
+    const c = new AbortController();
+    const held = polls.hold('a', 0, c, 20, 60_000);
+    const newer = polls.hold('b', 0, new AbortController(), 60_000, 60_000);
+    expect(polls.wake(view('a', 1))).toBe(true);
+    c.abort(PollEnd.clientClosed); // the client leaves after its answer
+    expect(polls.wake(view('a', 2))).toBe(false);
+    await new Promise((r) => setTimeout(r, 40)); // past the hold, too: the ending stays 'changed'
+    await expect(held).resolves.toEqual({ reason: 'changed', view: view('a', 1) });
+    expect(polls.size).toBe(1);
+    expect(polls.has('b')).toBe(true);
+    polls.end('b', PollEnd.shutdown);
+    await expect(newer).resolves.toBe(PollEnd.shutdown);
+  });
+
   it('a wake with a version the poll already has does not end it', () => {
     const polls = new PendingPolls();
     const c = new AbortController();

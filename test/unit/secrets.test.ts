@@ -1,0 +1,30 @@
+import { describe, expect, it } from 'vitest';
+import { hashToken, KEY_PATTERN, newKeyAndToken, secretEquals, TOKEN_PATTERN, tokenMatches } from '../../src/core/secrets.js';
+
+describe('session secrets', () => {
+  it('are well-formed and never repeat, across many refills of the random pool', () => {
+    const seen = new Set<string>();
+    for (let i = 0; i < 5_000; i++) {
+      const { key, pollToken } = newKeyAndToken();
+      expect(key).toMatch(KEY_PATTERN);
+      expect(pollToken).toMatch(TOKEN_PATTERN);
+      seen.add(key);
+      seen.add(pollToken);
+    }
+    expect(seen.size).toBe(10_000);
+  });
+
+  it('a token matches its own hash only', () => {
+    const { pollToken } = newKeyAndToken();
+    const other = newKeyAndToken().pollToken;
+    expect(tokenMatches(pollToken, hashToken(pollToken))).toBe(true);
+    expect(tokenMatches(other, hashToken(pollToken))).toBe(false);
+    expect(tokenMatches(undefined, hashToken(pollToken))).toBe(false);
+    expect(tokenMatches(pollToken, undefined)).toBe(false);
+  });
+
+  it('secretEquals compares secrets of any length', () => {
+    expect(secretEquals('Bearer abc', 'Bearer abc')).toBe(true);
+    expect(secretEquals('Bearer abc', 'Bearer abcd')).toBe(false);
+  });
+});
