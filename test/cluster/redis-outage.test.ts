@@ -1,9 +1,11 @@
 // Redis stopped and started under a running node: clear 503s while it is down, recovery after,
-// without restarting the node.
+// without restarting the node. And Redis slow: a client leaving meanwhile leaves nothing behind.
+import http from 'node:http';
+import { Redis } from 'ioredis';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { INTERNAL_TOKEN, startNodes } from '../support/cluster.js';
-import { mint, poll, setStatus, waitFor } from '../support/node.js';
+import { mint, poll, setStatus, sleep, waitFor } from '../support/node.js';
 import { startRedisServer } from '../support/redis.js';
 
 describe('Redis going away', () => {
@@ -37,6 +39,30 @@ describe('Redis going away', () => {
       await setStatus(a!, { key: fresh.key, status: 'scanned' }, INTERNAL_TOKEN).expect(200);
       expect((await poll(a!, fresh).expect(200)).body.version).toBe(1);
     } finally {
+      await redis.stop(true);
+    }
+  }, 30_000);
+});
+
+describe('a slow Redis', () => {
+  it('a client that hangs up while its poll is being admitted holds nothing, and its per-IP count is given back', async () => {
+    const redis = await startRedisServer();
+    const admin = new Redis(redis.url);
+    try {
+      const { nodes: [a] } = await startNodes(1, { REDIS_URL: redis.url }, { HOLD_MS: '5000', MAX_POLLS_PER_IP: '1' });
+      const s = await mint(a!);
+      // Redis answers nobody for 600 ms: the poll below waits in admission (the per-IP counter).
+      await admin.call('CLIENT', 'PAUSE', '600', 'ALL');
+      const req = http.get(`${a!.publicUrl}/status/get?key=${s.key}`, { headers: { Authorization: `Bearer ${s.pollToken}` } });
+      req.on('error', () => {});
+      await sleep(150);
+      req.destroy();
+      await sleep(900); // the pause is over and the abandoned poll has run its course
+      expect(a!.polls.size).toBe(0);
+      // The one poll this address may have in flight is free again.
+      await poll(a!, s, { wait: 50 }).expect(204);
+    } finally {
+      admin.disconnect();
       await redis.stop(true);
     }
   }, 30_000);
