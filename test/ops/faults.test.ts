@@ -145,8 +145,8 @@ describe('faults under load', () => {
 
   it('a node whose log reader went away keeps serving, and still stops on SIGTERM within its budget', async () => {
     // stdout is a real pipe read by `head -1`, which exits after the first line: like a log
-    // collector that died. (This checks the property; it does not reproduce the exit hang fixed
-    // in main.ts, which showed with `timeout 4 node dist/main.js | head -1` but not here.)
+    // collector that died. Here lines are logged (and lost) before SIGTERM; the next test covers
+    // the exit hang, which needs the first lost line to be the one written while stopping.
     const dir = mkdtempSync(join(tmpdir(), 'qrelay-stdout-'));
     const fifo = join(dir, 'stdout');
     execFileSync('mkfifo', [fifo]);
@@ -172,6 +172,37 @@ describe('faults under load', () => {
     await Promise.race([exited, sleep(8_000)]);
     expect(child.exitCode, 'exited after SIGTERM').not.toBeNull();
     expect(Date.now() - started).toBeLessThan(6_000); // the budget is DRAIN_MS + SHUTDOWN_TIMEOUT_MS + 3 s
+  }, 30_000);
+
+  it('a node whose log reader went away before its next line still exits on SIGTERM', async () => {
+    // As `timeout 4 node dist/main.js | head -1`: head takes the first line and leaves, nothing is
+    // logged until SIGTERM, so the first write to the broken pipe is "stopping" itself, still
+    // buffered when the process exits. pino's exit-time flush used to retry it forever.
+    const dir = mkdtempSync(join(tmpdir(), 'qrelay-stdout-'));
+    const fifo = join(dir, 'stdout');
+    execFileSync('mkfifo', [fifo]);
+    const reader = spawn('sh', ['-c', `head -1 < '${fifo}' > /dev/null`], { stdio: 'ignore' });
+    const out = openSync(fifo, 'w');
+    const [pub, priv] = [await freePort(), await freePort()];
+    const child = spawn(process.execPath, [new URL('../../dist/main.js', import.meta.url).pathname], {
+      env: { ...process.env, ...TEST_ENV, LOG_LEVEL: 'info', PUBLIC_PORT: String(pub), PRIVATE_PORT: String(priv), DRAIN_MS: '100', SHUTDOWN_TIMEOUT_MS: '500' },
+      stdio: ['ignore', out, 'ignore'],
+    });
+    closeSync(out);
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    onTestFinished(() => {
+      child.kill('SIGKILL');
+      reader.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    });
+    // The public page is served without a log line.
+    await waitFor(async () => (await fetch(`http://127.0.0.1:${pub}/`).catch(() => undefined))?.status === 200, 10_000, 'the node to serve');
+    if (reader.exitCode === null) await new Promise((r) => reader.once('exit', r));
+    const started = Date.now();
+    child.kill('SIGTERM');
+    await Promise.race([exited, sleep(8_000)]);
+    expect(child.exitCode, 'exited after SIGTERM').not.toBeNull();
+    expect(Date.now() - started).toBeLessThan(6_000);
   }, 30_000);
 
   it('a client that opens a thousand polls and never reads is capped, and others are served', async () => {
