@@ -103,6 +103,35 @@ async function logins(live: () => Endpoints[], sessions: number, onProgress: (do
   );
 }
 
+
+/**
+ * A node process whose stdout is a real pipe read by `head -1`, which leaves after the first line:
+ * like a log collector that died. Both are killed when the test finishes.
+ */
+async function nodeWithDeadLogReader() {
+  const dir = mkdtempSync(join(tmpdir(), 'qrelay-stdout-'));
+  const fifo = join(dir, 'stdout');
+  execFileSync('mkfifo', [fifo]);
+  const reader = spawn('sh', ['-c', `head -1 < '${fifo}' > /dev/null`], { stdio: 'ignore' });
+  const out = openSync(fifo, 'w'); // returns once head has opened its end
+  const [pub, priv] = [await freePort(), await freePort()];
+  const child = spawn(process.execPath, [new URL('../../dist/main.js', import.meta.url).pathname], {
+    env: { ...process.env, ...TEST_ENV, LOG_LEVEL: 'info', PUBLIC_PORT: String(pub), PRIVATE_PORT: String(priv), DRAIN_MS: '100', SHUTDOWN_TIMEOUT_MS: '500' },
+    stdio: ['ignore', out, 'ignore'],
+  });
+  closeSync(out);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  onTestFinished(() => {
+    child.kill('SIGKILL');
+    reader.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const readerGone = async (): Promise<void> => {
+    if (reader.exitCode === null) await new Promise((r) => reader.once('exit', r)); // stdout is broken from here
+  };
+  return { child, pub, exited, readerGone };
+}
+
 describe('faults under load', () => {
   it('a node killed with SIGKILL mid-load loses no status; its clients recover on the others', async () => {
     const env = { REDIS_URL: inject('redisUrl'), REDIS_PREFIX: uniquePrefix(), INTERNAL_TOKEN, HOLD_MS: '5000', RATE_SESSIONS_PER_IP: '100000', MAX_POLLS_PER_IP: '100000' };
@@ -144,28 +173,11 @@ describe('faults under load', () => {
   }, 90_000);
 
   it('a node whose log reader went away keeps serving, and still stops on SIGTERM within its budget', async () => {
-    // stdout is a real pipe read by `head -1`, which exits after the first line: like a log
-    // collector that died. Here lines are logged (and lost) before SIGTERM; the next test covers
-    // the exit hang, which needs the first lost line to be the one written while stopping.
-    const dir = mkdtempSync(join(tmpdir(), 'qrelay-stdout-'));
-    const fifo = join(dir, 'stdout');
-    execFileSync('mkfifo', [fifo]);
-    const reader = spawn('sh', ['-c', `head -1 < '${fifo}' > /dev/null`], { stdio: 'ignore' });
-    const out = openSync(fifo, 'w'); // returns once head has opened its end
-    const [pub, priv] = [await freePort(), await freePort()];
-    const child = spawn(process.execPath, [new URL('../../dist/main.js', import.meta.url).pathname], {
-      env: { ...process.env, ...TEST_ENV, LOG_LEVEL: 'info', PUBLIC_PORT: String(pub), PRIVATE_PORT: String(priv), DRAIN_MS: '100', SHUTDOWN_TIMEOUT_MS: '500' },
-      stdio: ['ignore', out, 'ignore'],
-    });
-    closeSync(out);
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    onTestFinished(() => {
-      child.kill('SIGKILL');
-      reader.kill('SIGKILL');
-      rmSync(dir, { recursive: true, force: true });
-    });
+    // Here lines are logged (and lost) before SIGTERM; the next test covers the exit hang, which
+    // needs the first lost line to be the one written while stopping.
+    const { child, pub, exited, readerGone } = await nodeWithDeadLogReader();
     await waitFor(async () => (await fetch(`http://127.0.0.1:${pub}/status/new`, { method: 'POST' }).catch(() => undefined))?.status === 201, 10_000, 'the node to serve');
-    if (reader.exitCode === null) await new Promise((r) => reader.once('exit', r)); // the reader is gone: stdout is broken
+    await readerGone();
     for (let i = 0; i < 3; i++) expect((await fetch(`http://127.0.0.1:${pub}/status/new`, { method: 'POST' })).status).toBe(201);
     const started = Date.now();
     child.kill('SIGTERM');
@@ -175,29 +187,13 @@ describe('faults under load', () => {
   }, 30_000);
 
   it('a node whose log reader went away before its next line still exits on SIGTERM', async () => {
-    // As `timeout 4 node dist/main.js | head -1`: head takes the first line and leaves, nothing is
-    // logged until SIGTERM, so the first write to the broken pipe is "stopping" itself, still
-    // buffered when the process exits. pino's exit-time flush used to retry it forever.
-    const dir = mkdtempSync(join(tmpdir(), 'qrelay-stdout-'));
-    const fifo = join(dir, 'stdout');
-    execFileSync('mkfifo', [fifo]);
-    const reader = spawn('sh', ['-c', `head -1 < '${fifo}' > /dev/null`], { stdio: 'ignore' });
-    const out = openSync(fifo, 'w');
-    const [pub, priv] = [await freePort(), await freePort()];
-    const child = spawn(process.execPath, [new URL('../../dist/main.js', import.meta.url).pathname], {
-      env: { ...process.env, ...TEST_ENV, LOG_LEVEL: 'info', PUBLIC_PORT: String(pub), PRIVATE_PORT: String(priv), DRAIN_MS: '100', SHUTDOWN_TIMEOUT_MS: '500' },
-      stdio: ['ignore', out, 'ignore'],
-    });
-    closeSync(out);
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    onTestFinished(() => {
-      child.kill('SIGKILL');
-      reader.kill('SIGKILL');
-      rmSync(dir, { recursive: true, force: true });
-    });
+    // As `timeout 4 node dist/main.js | head -1`: nothing is logged between head leaving and
+    // SIGTERM, so the first write to the broken pipe is "stopping" itself, still buffered when the
+    // process exits. pino's exit-time flush used to retry it forever.
+    const { child, pub, exited, readerGone } = await nodeWithDeadLogReader();
     // The public page is served without a log line.
     await waitFor(async () => (await fetch(`http://127.0.0.1:${pub}/`).catch(() => undefined))?.status === 200, 10_000, 'the node to serve');
-    if (reader.exitCode === null) await new Promise((r) => reader.once('exit', r));
+    await readerGone();
     const started = Date.now();
     child.kill('SIGTERM');
     await Promise.race([exited, sleep(8_000)]);
