@@ -352,6 +352,14 @@ async function sendSet(slot, intended) {
  */
 function failSet(slot, gen, p) {
   if (gen !== slot.gen || slot.pending !== p) return;
+  restartSlot(slot);
+}
+
+/**
+ * Forgets the slot's pending set and starts it over with a fresh session on a fresh connection.
+ * @param {Slot} slot
+ */
+function restartSlot(slot) {
   slot.pending = null;
   pendingSlots.delete(slot);
   onWake();
@@ -367,12 +375,7 @@ function sweepLost() {
     const p = /** @type {PendingSet} */ (slot.pending);
     if (p.t0 > 0 && now - p.t0 > cfg.lostMs) {
       m.lost++;
-      slot.pending = null;
-      pendingSlots.delete(slot);
-      onWake();
-      slot.conn?.destroy();
-      slot.conn = null;
-      void startSlot(slot);
+      restartSlot(slot);
     }
   }
 }
