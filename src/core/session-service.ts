@@ -207,7 +207,8 @@ export class SessionService {
         controller.abort(PollEnd.expired);
       } else {
         const latest = effective(claimed, this.#clock());
-        if (latest.version > since) controller.abort({ reason: 'changed', view: viewOf(latest) } satisfies PollEnding); // step 3
+        // Step 3, through this poll's own controller: by now a newer poll may hold the key's entry.
+        if (latest.version > since) controller.abort({ reason: 'changed', view: viewOf(latest) } satisfies PollEnding);
       }
     }
 
