@@ -3,10 +3,13 @@
 // Each held poll is governed by one AbortController. What ends it from outside (its hold timeout,
 // the session's expiry, a newer poll for the same key, the client hanging up, shutdown, a store
 // failure) aborts that controller with a PollEnding as the abort reason. A change of status, the
-// hot path (thousands a second), ends it directly instead: Node 20's abort dispatch builds an
-// Event and walks the EventTarget on every abort, which was a fifth of the core's CPU per wake
-// (test/bench/core.mjs). Either way the poll's one cleanup is Waiter.settle(): it clears the timer,
-// removes the registry entry (if it is still ours) and resolves the hold, and runs once.
+// hot path (thousands a second), ends it directly through wake() instead: Node 20's abort dispatch
+// builds an Event and walks the EventTarget on every abort, which was a fifth of the core's CPU
+// per wake (test/bench/core.mjs). (The service's self-wake after claiming, rare, aborts: it must
+// end this very poll, and a newer one may hold the key's entry by then.) Either way the poll's one
+// cleanup is Waiter.settle(): it clears the timer, removes the registry entry (if it is still
+// ours) and resolves the hold, and runs once. A poll settled directly leaves its listener on its
+// signal: the controller is the request's own and goes with it, and a later abort is a no-op.
 //
 // Per poll this costs a Waiter, its controller, one timer and one promise: no closures are made
 // for the timer or the listener (the Waiter is the listener; the timer callback is shared).

@@ -11,10 +11,11 @@ export const TOKEN_PATTERN = /^[A-Za-z0-9_-]{43}$/;
 const KEY_BYTES = 16;
 const SECRET_BYTES = KEY_BYTES + 32;
 
-// CSPRNG output is read 64 sessions' worth at a time, as crypto.randomUUID() does for UUIDs: a
-// read per session (a getrandom() call) was a fifth of the core's CPU per login (core.mjs). Each
-// byte is handed out once; the pool holds only bytes not yet used.
-const pool = Buffer.alloc(SECRET_BYTES * 64);
+// CSPRNG output is read 16 sessions' worth at a time, as crypto.randomUUID() caches entropy for
+// UUIDs: a call into the CSPRNG per session (Node's binding and a new buffer each time) was a
+// fifth of the core's CPU per login (core.mjs). Each byte is handed out once and zeroed; the pool
+// holds at most 15 sessions' secrets not yet issued (small, since a process dump would show them).
+const pool = Buffer.alloc(SECRET_BYTES * 16);
 let poolUsed = pool.length;
 
 /** A new session's key (128 bits) and poll token (256 bits), from the CSPRNG. */
