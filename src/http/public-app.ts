@@ -5,10 +5,9 @@
 // thousands of held polls and a stream of wake-ups, express's per-request work (prototype swap,
 // middleware chain, res.send) was about half of the CPU per status change. They share the service,
 // the schemas, the error catalog, the limits and the fixed headers with the express routes, which
-// serve everything else (QR image, pages, demo backend).
+// serve everything else (QR image, the browser client, the demo).
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import querystring from 'node:querystring';
-import { fileURLToPath } from 'node:url';
 import cors from 'cors';
 import express, { type Request, type Response } from 'express';
 import type { Logger } from 'pino';
@@ -18,6 +17,7 @@ import { errors } from '../errors.js';
 import { PollEnd } from '../core/pending-polls.js';
 import type { PollAnswer, SessionService } from '../core/session-service.js';
 import { clientAddress } from './client-address.js';
+import { clientFiles } from './client-files.js';
 import { errorHandler, noRoute } from './error-handler.js';
 import type { Limits } from './limits.js';
 import { sendEmpty, sendError, sendJson } from './respond.js';
@@ -30,11 +30,10 @@ export interface PublicAppOptions {
   trustProxy: TrustProxy;
   corsOrigins: readonly string[];
   limits: Limits;
-  /** Extra routes mounted before the static files (the demo backend). */
+  /** Extra routes (the demo: its pages and backend). */
   extraRoutes?: express.Router | undefined;
 }
 
-const PUBLIC_DIR = fileURLToPath(new URL('../../public', import.meta.url));
 const CONNECTION_CLOSE: HeaderList = ['Connection', 'close'];
 
 // Stored per session and shown on the phone; bounded so a session's footprint is bounded too.
@@ -59,7 +58,15 @@ export function publicListener(options: PublicAppOptions): RequestListener {
   const ipOf = clientAddress(options.trustProxy);
   const corsMiddleware =
     options.corsOrigins.length > 0
-      ? cors({ origin: [...options.corsOrigins], methods: ['GET', 'POST'], allowedHeaders: ['Authorization', 'Content-Type'], maxAge: 600 })
+      ? cors({
+          origin: [...options.corsOrigins],
+          methods: ['GET', 'POST'],
+          allowedHeaders: ['Authorization', 'Content-Type'],
+          // The browser client on another origin reads these (not CORS-safelisted): when to retry,
+          // and the server's clock for the QR's countdown.
+          exposedHeaders: ['Retry-After', 'Date'],
+          maxAge: 600,
+        })
       : undefined;
 
   async function create(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -129,8 +136,8 @@ export function publicListener(options: PublicAppOptions): RequestListener {
     const svg = await QRCode.toString(service.scanUrl(key), { type: 'svg', errorCorrectionLevel: 'M', margin: 2 });
     res.type('image/svg+xml').send(svg);
   });
+  app.use(clientFiles(log));
   if (options.extraRoutes !== undefined) app.use(options.extraRoutes);
-  app.use(express.static(PUBLIC_DIR, { cacheControl: false, etag: false, lastModified: false, index: 'index.html', redirect: false }));
   app.use(noRoute);
   app.use(errorHandler(log));
 
