@@ -25,7 +25,8 @@ log.info(
 );
 
 if (config.demo) {
-  log.warn('DEMO=1: the demo backend is mounted (public POST /demo/scan, /demo/confirm, /demo/cancel). Anyone who sees a QR can confirm its login. Never run this in production.');
+  log.info({ open: `${node.publicUrl}/` }, `demo: open ${node.publicUrl}/ on the computer, then the QR's link on a phone (or in another window)`);
+  log.warn('DEMO=1: the demo pages and backend are mounted (public POST /demo/scan, /demo/confirm, /demo/cancel). Anyone who sees a QR can confirm its login. Never run this in production.');
 }
 
 let stopping = false;

@@ -1,8 +1,9 @@
-// The demo backend (DEMO=1 only): stands in for the phone app's backend so the pages can be tried
-// end to end. Public POST /demo/scan, /demo/confirm, /demo/cancel with {key} run the same code as
-// the private POST /status/set, for one fixed demo user. Never mount this in production: anyone who
-// sees a QR could confirm the login.
+// The demo (DEMO=1 only): its pages (public/: the PC page at /, the phone page at /scan.html) and
+// a backend standing in for the phone app's. Public POST /demo/scan, /demo/confirm, /demo/cancel
+// with {key} run the same code as the private POST /status/set, for one fixed demo user. Never
+// mount this in production: anyone who sees a QR could confirm the login.
 import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import express, { type Request, type Response } from 'express';
 import { z } from 'zod';
 import type { SessionService } from '../core/session-service.js';
@@ -11,6 +12,8 @@ import { jsonBody } from './json-body.js';
 import { keyQuery, parseOr400 } from './validation.js';
 
 export const DEMO_USER = Object.freeze({ id: 'demo-user', name: 'Demo User' });
+
+const PAGES_DIR = fileURLToPath(new URL('../../public', import.meta.url));
 
 const body = z.strictObject({ key: keyQuery.shape.key }, { error: 'must be a JSON object' });
 
@@ -29,5 +32,6 @@ export function demoRoutes(service: SessionService): express.Router {
     data: { name: DEMO_USER.name, ticket: randomBytes(24).toString('base64url') },
   }));
   route('/demo/cancel', () => ({ status: 'cancelled', actor: DEMO_USER.id }));
+  router.use(express.static(PAGES_DIR, { cacheControl: false, etag: false, lastModified: false, index: 'index.html', redirect: false }));
   return router;
 }
