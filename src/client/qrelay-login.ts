@@ -517,11 +517,11 @@ interface Texts {
 const TEXTS: Readonly<Record<Lang, Texts>> = {
   en: {
     label: 'Log in with a QR code',
-    alt: 'QR code to log in: scan it with your phone app',
+    alt: 'QR code to log in: scan it with your phone',
     refresh: 'Get a new QR code',
     status: {
       starting: 'Getting a QR code…',
-      pending: 'Scan with your phone app to log in',
+      pending: 'Scan with your phone to log in',
       scanned: 'Scanned. Confirm the login on your phone',
       confirmed: 'Confirmed. Logging you in…',
       cancelled: 'The login was cancelled on the phone',
@@ -535,11 +535,11 @@ const TEXTS: Readonly<Record<Lang, Texts>> = {
   },
   zh: {
     label: '扫码登录',
-    alt: '登录二维码：请用手机 App 扫描',
+    alt: '登录二维码：请用手机扫描',
     refresh: '刷新二维码',
     status: {
       starting: '正在获取二维码…',
-      pending: '请使用手机 App 扫描二维码登录',
+      pending: '请使用手机扫描二维码登录',
       scanned: '扫描成功，请在手机上确认登录',
       confirmed: '已确认，正在登录…',
       cancelled: '已在手机上取消登录',
@@ -627,7 +627,7 @@ const CSS = `
 .login[data-online="false"] .badge { background: var(--_danger); }
 .refresh {
   min-height: 44px;
-  padding: 10px 18px;
+  padding: 10px 14px;
   border: 0;
   border-radius: 10px;
   background: var(--_accent);

@@ -101,7 +101,7 @@ describe('the demo pages', () => {
     const node = await pagesNode();
     const pc = await openPc(node);
     await qrLoaded(pc.page);
-    await statusText(pc.page, 'Scan with your phone app to log in');
+    await statusText(pc.page, 'Scan with your phone to log in');
 
     const phone = await openPhone(pc);
     await phone.waitForFunction(() => document.querySelector('#requester-browser')?.textContent?.includes('Chrome on Windows'));

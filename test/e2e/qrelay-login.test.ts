@@ -218,13 +218,13 @@ describe('<qrelay-login> on another origin', () => {
     // No base-url here: it defaults to where the module came from.
     const pc = await openPage(site);
     await qrShown(pc.page);
-    await statusIs(pc.page, 'Scan with your phone app to log in');
+    await statusIs(pc.page, 'Scan with your phone to log in');
     const a11y = await pc.page.evaluate(() => {
       const root = document.querySelector('qrelay-login')!.shadowRoot!;
       const attr = (p: string, a: string) => root.querySelector(`[part="${p}"]`)?.getAttribute(a);
       return { alt: attr('qr', 'alt'), live: attr('status', 'aria-live'), role: attr('status', 'role'), timer: attr('countdown', 'role') };
     });
-    expect(a11y).toEqual({ alt: 'QR code to log in: scan it with your phone app', live: 'polite', role: 'status', timer: 'timer' });
+    expect(a11y).toEqual({ alt: 'QR code to log in: scan it with your phone', live: 'polite', role: 'status', timer: 'timer' });
     expect(await part(pc.page, 'countdown')).toMatch(/^Expires in \d:\d\d$/);
     const qr = await waitForEvent(pc.page, 'qr');
     expect(qr.detail?.['scanUrl']).toBe(node.service.scanUrl(String(qr.detail?.['key'])));
@@ -299,7 +299,7 @@ describe('<qrelay-login> on another origin', () => {
     expect(pollTimes.length).toBeGreaterThanOrEqual(2);
     // Full jitter at the first attempt would wait under 1 s; Retry-After says 1 s.
     expect(pollTimes[1]! - pollTimes[0]!).toBeGreaterThanOrEqual(900);
-    await statusIs(pc.page, 'Scan with your phone app to log in');
+    await statusIs(pc.page, 'Scan with your phone to log in');
   });
 
   it('shows a fresh QR when one expires, up to `renewals`, then a refresh button that mints again and keeps focus in the element', async () => {
@@ -413,8 +413,8 @@ describe('<qrelay-login> on another origin', () => {
     const { node, site } = await setUp('<qrelay-login id="zh" lang="zh-CN"></qrelay-login><qrelay-login id="en" lang="en"></qrelay-login>');
     const pc = await openPage(site);
     await qrShown(pc.page, '#zh');
-    await statusIs(pc.page, '请使用手机 App 扫描二维码登录', 10_000, '#zh');
-    await statusIs(pc.page, 'Scan with your phone app to log in', 10_000, '#en');
+    await statusIs(pc.page, '请使用手机扫描二维码登录', 10_000, '#zh');
+    await statusIs(pc.page, 'Scan with your phone to log in', 10_000, '#en');
     expect(await part(pc.page, 'countdown', '#zh')).toMatch(/^\d:\d\d 后过期$/);
     await pc.page.screenshot({ path: `${ARTIFACTS}/zh.png` });
 
@@ -422,9 +422,9 @@ describe('<qrelay-login> on another origin', () => {
     const zhNode = await startNode({ CORS_ORIGINS: other.origin });
     other.show({ qrelay: zhNode.publicUrl, element: '<qrelay-login></qrelay-login>' });
     const browserZh = await openPage(`${other.origin}/`, { locale: 'zh-CN' });
-    await statusIs(browserZh.page, '请使用手机 App 扫描二维码登录');
+    await statusIs(browserZh.page, '请使用手机扫描二维码登录');
     const alt = await browserZh.page.evaluate(() => document.querySelector('qrelay-login')!.shadowRoot!.querySelector('[part="qr"]')!.getAttribute('alt'));
-    expect(alt).toBe('登录二维码：请用手机 App 扫描');
+    expect(alt).toBe('登录二维码：请用手机扫描');
     const key = await keyOf(browserZh.page);
     await setStatus(zhNode, { key, status: 'cancelled' }).expect(200);
     await statusIs(browserZh.page, '已在手机上取消登录');
