@@ -97,21 +97,14 @@ export function publicListener(options: PublicAppOptions): RequestListener {
       sendEmpty(res, 204, headers, answer.reason === 'shutdown' ? CONNECTION_CLOSE : []);
       return;
     }
-    if (answer.lease !== undefined) {
-      // The final status is handed out once: for good when this response has left, given back
-      // when it never did (the client left while it was being handed out).
-      const { key } = query;
-      const { lease } = answer;
-      const status = answer.view.status;
-      const failed = (err: unknown): void => log.warn({ err }, 'could not record a hand-out; its lease will lapse');
+    const { handOut } = answer;
+    if (handOut !== undefined) {
+      // A final status: recorded as delivered once this response has left, given back if not.
       if (req.socket.destroyed) {
-        service.abandonHandOut(key, lease).catch(failed);
+        handOut.settle(false);
         return;
       }
-      res.once('close', () => {
-        const done = res.writableFinished ? service.completeHandOut(key, status) : service.abandonHandOut(key, lease);
-        done.catch(failed);
-      });
+      res.once('close', () => handOut.settle(res.writableFinished));
     }
     sendJson(res, 200, answer.view, headers);
   }

@@ -20,6 +20,7 @@ if status == 'scanned' and actor and actor ~= ARGV[3] then return {'actor_mismat
 if ARGV[5] ~= '' and tonumber(ARGV[5]) ~= version then return {'version_mismatch', tostring(version)} end
 
 redis.call('HSET', KEYS[1], 's', to, 'v', version + 1)
+if to == 'confirmed' then redis.call('HSET', KEYS[1], 'ca', ARGV[1]) end
 if status == 'pending' and ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'a', ARGV[3]) end
 if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'd', ARGV[4]) else redis.call('HDEL', KEYS[1], 'd') end
 
