@@ -14,7 +14,7 @@
 // add up rather than replace each other, so a slow claim cannot hide a newer poll on another node.
 import { errors, type QrelayError } from '../errors.js';
 import { HandOuts, type HandedView, type HandOutReceipt } from './hand-out.js';
-import { PollEnd, type PendingPolls, type PollEnding } from './pending-polls.js';
+import { PollEnd, type PendingPolls } from './pending-polls.js';
 import { hashToken, newKeyAndToken, tokenMatches } from './secrets.js';
 import {
   effective,
@@ -173,11 +173,8 @@ export class SessionService {
     return (await guard(this.#store.get(key))) !== undefined;
   }
 
-  /**
-   * Answers GET /status/get. `controller` governs the hold: the caller aborts it with
-   * `PollEnd.clientClosed` when the client hangs up.
-   */
-  async poll(key: string, token: string | undefined, since: number, waitMs: number | undefined, controller: AbortController): Promise<PollAnswer> {
+  /** Answers GET /status/get. `signal` aborts when the client hangs up, ending the hold. */
+  async poll(key: string, token: string | undefined, since: number, waitMs: number | undefined, signal: AbortSignal): Promise<PollAnswer> {
     this.#refuseWhenClosing();
     const stored = await guard(this.#store.get(key));
     if (!tokenMatches(token, stored?.tokenHash) || stored === undefined) {
@@ -197,37 +194,32 @@ export class SessionService {
     // wait=0 asks "anything newer?" and nothing more: no hold, so no route claimed away from a
     // poll held elsewhere.
     if (holdMs <= 0) return { reason: 'timeout' };
-    const ended = this.#polls.hold(key, since, controller, holdMs, current.expiresAt - now); // step 1
-    if (!controller.signal.aborted) {
+    const hold = this.#polls.hold(key, since, signal, holdMs, current.expiresAt - now); // step 1
+    if (hold.open) {
       let claimed: StoredSession | undefined;
       try {
         claimed = await this.#store.claim(key, this.#nodeAddr, holdMs + ROUTE_MARGIN_MS, this.#clock()); // step 2
       } catch (cause) {
-        controller.abort(PollEnd.failed);
-        this.#events.pollEnded((await ended).reason);
+        hold.end(PollEnd.failed);
+        this.#events.pollEnded((await hold.ended).reason);
         throw errors.storeUnavailable(cause);
       }
       if (claimed === undefined) {
-        controller.abort(PollEnd.expired);
+        hold.end(PollEnd.expired);
       } else {
         const latest = effective(claimed, this.#clock());
-        // Step 3, through this poll's own controller: by now a newer poll may hold the key's entry.
-        if (latest.version > since) controller.abort({ reason: 'changed', view: viewOf(latest) } satisfies PollEnding);
+        if (latest.version > since) hold.end({ reason: 'changed', view: viewOf(latest) }); // step 3
       }
     }
 
-    const ending = await ended;
+    const ending = await hold.ended;
     this.#events.pollEnded(ending.reason);
-    switch (ending.reason) {
-      case 'changed':
-        return isFinal(ending.view.status) ? this.#handOutFinal(ending.view, 'changed', since) : { reason: 'changed', view: ending.view };
-      case 'expired':
-        return this.#answerExpiry(key, stored.expiresAt, since);
-      case 'failed':
-        throw errors.storeUnavailable();
-      default:
-        return { reason: ending.reason };
+    if (ending.reason === 'changed') {
+      return isFinal(ending.view.status) ? this.#handOutFinal(ending.view, 'changed', since) : { reason: 'changed', view: ending.view };
     }
+    if (ending.reason === 'expired') return this.#answerExpiry(key, stored.expiresAt, since);
+    // `failed` ends only a poll whose claim failed, which threw above.
+    return { reason: ending.reason === 'failed' ? 'timeout' : ending.reason };
   }
 
   /** Answers POST /status/set: one atomic transition, then wake the poll wherever it is held. */

@@ -15,7 +15,6 @@ import type { Logger } from 'pino';
 import QRCode from 'qrcode';
 import type { TrustProxy } from '../config.js';
 import { errors } from '../errors.js';
-import { PollEnd } from '../core/pending-polls.js';
 import type { PollAnswer, SessionService } from '../core/session-service.js';
 import { clientAddress } from './client-address.js';
 import { errorHandler, noRoute } from './error-handler.js';
@@ -78,13 +77,13 @@ export function publicListener(options: PublicAppOptions): RequestListener {
     if (service.closing) throw errors.shuttingDown();
     // Listen for the hang-up before the first await: a client gone during admission holds nothing.
     const controller = new AbortController();
-    const onClose = (): void => controller.abort(PollEnd.clientClosed);
+    const onClose = (): void => controller.abort();
     res.on('close', onClose); // removed below; aborting twice is a no-op, so no once-wrapper
     let answer: PollAnswer;
     try {
       const release = await limits.admitPoll(ipOf(req), service.heldPolls);
       try {
-        answer = await service.poll(query.key, bearer(req), query.since ?? 0, query.wait, controller);
+        answer = await service.poll(query.key, bearer(req), query.since ?? 0, query.wait, controller.signal);
       } finally {
         release();
       }
