@@ -5,10 +5,13 @@
 //   <prefix>:{<key>}:s   hash: the session (fields below), expires at expiresAt + grace
 //   <prefix>:{<key>}:r   hash: private address of each node holding a poll -> end of its claim (ms);
 //                        expires with the latest claim
-//   <prefix>:{<key>}:k   hash: the one-time ticket of the session's `confirmed` hand-out: `h` its
-//                        hash, a copy of the session's a, d, ip, ua, al, c, ca (named as in F)
-//                        until it is redeemed, then `r` = '1'; expires TICKET_TTL_MS after that
-//                        hand-out
+//   <prefix>:{<key>}:k   hash: the one-time ticket of the session's `confirmed` hand-out: its hash
+//                        (T), a copy of the session's actor, data, client fields and confirmedAt
+//                        (named as in F) until it is redeemed, then T.redeemed = '1'; expires
+//                        TICKET_TTL_MS after that hand-out
+//
+// The Lua scripts name fields as '@name' (F) and '@T.name' (T); luaScript() puts the names in,
+// so a field's name is written here and nowhere else.
 export interface SessionKeys {
   readonly session: string;
   readonly route: string;
@@ -40,4 +43,20 @@ export const F = {
   /** When the session became confirmed (epoch ms). */
   confirmedAt: 'ca',
 } as const;
+
+/** Hash fields of a ticket of its own (the rest are named as in F). */
+export const T = {
+  hash: 'h',
+  redeemed: 'r',
+} as const;
+
+/** A Lua script's source with every '@name' and '@T.name' replaced by that field's name. */
+export function luaScript(source: string): string {
+  return source.replace(/'@(T\.)?([A-Za-z]+)'/g, (_match, ticket: string | undefined, name: string) => {
+    const fields: Record<string, string> = ticket === undefined ? F : T;
+    const field = fields[name];
+    if (field === undefined) throw new Error(`Lua script names an unknown field '@${ticket ?? ''}${name}'`);
+    return `'${field}'`;
+  });
+}
 

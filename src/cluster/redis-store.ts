@@ -11,9 +11,9 @@ import { readFileSync } from 'node:fs';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { HandOutStart, RedeemOutcome, SessionStore, TicketGrant, TransitionOutcome } from '../core/session-store.js';
 import type { JsonObject, SessionStatus, StatusChange, StoredSession, TransitionRefusal } from '../core/session.js';
-import { F, sessionKeys } from './redis-keys.js';
+import { F, luaScript, sessionKeys } from './redis-keys.js';
 
-const script = (name: string): string => readFileSync(new URL(`./scripts/${name}.lua`, import.meta.url), 'utf8');
+const script = (name: string): string => luaScript(readFileSync(new URL(`./scripts/${name}.lua`, import.meta.url), 'utf8'));
 
 type Reply = Array<string | number | null>;
 

@@ -3,12 +3,12 @@
 -- redemption is told it was redeemed.
 -- KEYS[1] ticket hash; ARGV[1] the presented ticket's hash
 -- Returns {'ok', field, value, ...} | {'unknown'} | {'redeemed'}
-local h = redis.call('HMGET', KEYS[1], 'h', 'r')
+local h = redis.call('HMGET', KEYS[1], '@T.hash', '@T.redeemed')
 if not h[1] or h[1] ~= ARGV[1] then return {'unknown'} end
 if h[2] == '1' then return {'redeemed'} end
 local fields = redis.call('HGETALL', KEYS[1])
-redis.call('HDEL', KEYS[1], 'a', 'd', 'ip', 'ua', 'al', 'c', 'ca')
-redis.call('HSET', KEYS[1], 'r', '1')
+redis.call('HDEL', KEYS[1], '@actor', '@data', '@ip', '@userAgent', '@acceptLanguage', '@createdAt', '@confirmedAt')
+redis.call('HSET', KEYS[1], '@T.redeemed', '1')
 local reply = {'ok'}
 for i = 1, #fields do reply[#reply + 1] = fields[i] end
 return reply
