@@ -4,6 +4,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pino, { type Logger } from 'pino';
 import { isClustered, type Config } from './config.js';
+import { ChangeSeal, SEAL_HEADER } from './cluster/change-seal.js';
 import { HttpRelay } from './cluster/http-relay.js';
 import { RedisStore, type RedisTarget } from './cluster/redis-store.js';
 import { MemoryStore } from './core/memory-store.js';
@@ -128,9 +129,11 @@ export async function startQrelay(config: Config, options: StartOptions = {}): P
   const metrics = new Metrics(() => polls.size);
 
   const store = options.store ?? (clustered ? await connectRedis(config, log, metrics) : new MemoryStore({ graceMs: config.sessionGraceMs, maxSessions: config.maxSessions, clock: options.clock }));
-  const relay = clustered
+  const seal = clustered && config.clusterToken !== undefined ? new ChangeSeal(config.clusterToken) : undefined;
+  const relay = seal !== undefined
     ? new HttpRelay({
-        internalToken: config.internalToken ?? '',
+        clusterToken: config.clusterToken ?? '',
+        seal,
         timeoutMs: config.forwardTimeoutMs,
         onForward: () => metrics.forwarded(),
         onFailure: (cause, route) => {
@@ -186,6 +189,7 @@ export async function startQrelay(config: Config, options: StartOptions = {}): P
       polls,
       sessionTtlMs: config.sessionTtlMs,
       holdMs: config.holdMs,
+      ticketTtlMs: config.ticketTtlMs,
       scanUrlBase: config.scanUrlBase,
       clock: options.clock,
       nodeAddr: config.nodeAddr ?? privateUrl,
@@ -193,7 +197,17 @@ export async function startQrelay(config: Config, options: StartOptions = {}): P
       events: allOf(metrics, lifecycleLog(log)),
       tokenFailed: (key) => limits.tokenFailed(key),
     });
-    privateServer.on('request', privateListener({ service, store, log, metrics, internalToken: config.internalToken }));
+    privateServer.on(
+      'request',
+      privateListener({
+        service,
+        store,
+        log,
+        metrics,
+        internalToken: config.internalToken,
+        channel: seal === undefined ? undefined : { clusterToken: config.clusterToken ?? '', header: SEAL_HEADER, seal },
+      }),
+    );
     publicServer.on(
       'request',
       publicListener({

@@ -25,6 +25,10 @@ export interface Config {
   readonly corsOrigins: readonly string[];
   /** Bearer token required on the private listener when set. */
   readonly internalToken: string | undefined;
+  /** Nodes' own secret (cluster mode): authenticates and seals POST /channel/set. */
+  readonly clusterToken: string | undefined;
+  /** How long a confirmed login's ticket may be redeemed, from its hand-out, ms. */
+  readonly ticketTtlMs: number;
   /** How long a graceful shutdown may take before connections are cut, ms. */
   readonly shutdownTimeoutMs: number;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -150,6 +154,14 @@ const schema = z.object({
       .regex(/^[\x21-\x7e]{16,}$/, { message: 'must be at least 16 printable characters, with no spaces, when set' })
       .optional(),
   ),
+  CLUSTER_TOKEN: z.preprocess(
+    unsetIfEmpty,
+    z
+      .string()
+      .regex(/^[\x21-\x7e]{16,}$/, { message: 'must be at least 16 printable characters, with no spaces, when set' })
+      .optional(),
+  ),
+  TICKET_TTL_MS: integer(1_000, 3_600_000, 60_000),
   SHUTDOWN_TIMEOUT_MS: integer(100, 120_000, 5_000),
   LOG_LEVEL: z.preprocess(
     unsetIfEmpty,
@@ -223,6 +235,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     holdMs: e.HOLD_MS,
     corsOrigins: Object.freeze([...e.CORS_ORIGINS]),
     internalToken: e.INTERNAL_TOKEN,
+    clusterToken: e.CLUSTER_TOKEN,
+    ticketTtlMs: e.TICKET_TTL_MS,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     logLevel: e.LOG_LEVEL,
     demo: e.DEMO,
@@ -249,6 +263,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError(
       'invalid configuration:\n  INTERNAL_TOKEN: required in cluster mode (REDIS_URL, REDIS_CLUSTER_NODES or REDIS_SENTINELS set), at least 16 characters',
     );
+  }
+  if (isClustered(config) && config.clusterToken === undefined) {
+    throw new ConfigError('invalid configuration:\n  CLUSTER_TOKEN: required in cluster mode, at least 16 characters, not the same as INTERNAL_TOKEN');
+  }
+  if (config.clusterToken !== undefined && config.clusterToken === config.internalToken) {
+    throw new ConfigError('invalid configuration:\n  CLUSTER_TOKEN: must not be the same as INTERNAL_TOKEN (app backends hold INTERNAL_TOKEN)');
   }
   return Object.freeze(config);
 }

@@ -50,6 +50,8 @@ export const errors = {
     new QrelayError('hand_out_in_progress', 503, 'the final status is being handed to another poll; retry shortly', {
       retryAfterS: Math.max(1, Math.ceil(busyMs / 1000)),
     }),
+  alreadyRedeemed: () => new QrelayError('already_redeemed', 410, 'this ticket was already redeemed'),
+  ticketNotFound: () => new QrelayError('not_found', 404, 'no such ticket, or it has lapsed'),
   sessionExpired: () => new QrelayError('session_expired', 410, 'the session has expired'),
 
   invalidTransition: (from: string, to: string) =>
@@ -61,6 +63,8 @@ export const errors = {
 
   unauthorized: () =>
     new QrelayError('unauthorized', 401, 'a valid Authorization: Bearer <INTERNAL_TOKEN> header is required'),
+  invalidSeal: () =>
+    new QrelayError('invalid_seal', 401, 'a forwarded change must carry the seal of a node of this cluster'),
   storeUnavailable: (cause?: unknown) =>
     new QrelayError('store_unavailable', 503, 'the session store is unreachable; retry shortly', {
       cause,

@@ -8,11 +8,15 @@
 import { Agent, errors as undiciErrors } from 'undici';
 import type { Relay } from '../core/session-service.js';
 import type { SessionView } from '../core/session.js';
+import { SEAL_HEADER, type ChangeSeal } from './change-seal.js';
 
 export type ForwardFailure = 'timeout' | 'refused' | 'status' | 'error';
 
 export interface HttpRelayOptions {
-  internalToken: string;
+  /** CLUSTER_TOKEN: nodes authenticate to each other with it. */
+  clusterToken: string;
+  /** Seals every forwarded change, so the holder knows it comes from a node of this cluster. */
+  seal: ChangeSeal;
   /** Bound on each phase and on the whole forward, ms. */
   timeoutMs: number;
   onFailure?: (cause: ForwardFailure, route: string, err?: unknown) => void;
@@ -36,13 +40,15 @@ function classify(err: unknown): ForwardFailure {
 export class HttpRelay implements Relay {
   readonly #agent: Agent;
   readonly #authorization: string;
+  readonly #seal: ChangeSeal;
   readonly #timeoutMs: number;
   readonly #onFailure: NonNullable<HttpRelayOptions['onFailure']>;
   readonly #onForward: () => void;
 
   constructor(options: HttpRelayOptions) {
     this.#timeoutMs = options.timeoutMs;
-    this.#authorization = `Bearer ${options.internalToken}`;
+    this.#authorization = `Bearer ${options.clusterToken}`;
+    this.#seal = options.seal;
     this.#onFailure = options.onFailure ?? (() => {});
     this.#onForward = options.onForward ?? (() => {});
     this.#agent = new Agent({
@@ -57,12 +63,13 @@ export class HttpRelay implements Relay {
   async forward(route: string, view: SessionView): Promise<boolean> {
     this.#onForward();
     try {
+      const body = JSON.stringify(view);
       const res = await this.#agent.request({
         origin: route,
         path: '/channel/set',
         method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: this.#authorization },
-        body: JSON.stringify(view),
+        headers: { 'content-type': 'application/json', authorization: this.#authorization, [SEAL_HEADER]: this.#seal.seal(body) },
+        body,
         signal: AbortSignal.timeout(this.#timeoutMs),
       });
       if (res.statusCode !== 200) {

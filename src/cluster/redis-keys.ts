@@ -5,14 +5,23 @@
 //   <prefix>:{<key>}:s   hash: the session (fields below), expires at expiresAt + grace
 //   <prefix>:{<key>}:r   hash: private address of each node holding a poll -> end of its claim (ms);
 //                        expires with the latest claim
+//   <prefix>:{<key>}:k   hash: the one-time ticket of the session's `confirmed` hand-out: its hash
+//                        (T), a copy of the session's actor, data, client fields and confirmedAt
+//                        (named as in F) until it is redeemed, then T.redeemed = '1'; expires
+//                        TICKET_TTL_MS after that hand-out
+//
+// The Lua scripts name fields as '@name' (F) and '@T.name' (T); luaScript() puts the names in,
+// so a field's name is written here and nowhere else.
 export interface SessionKeys {
   readonly session: string;
   readonly route: string;
+  readonly ticket: string;
 }
 
 export const sessionKeys = (prefix: string, key: string): SessionKeys => ({
   session: `${prefix}:{${key}}:s`,
   route: `${prefix}:{${key}}:r`,
+  ticket: `${prefix}:{${key}}:k`,
 });
 
 /** Hash fields of a stored session; short names, since every session stores them. */
@@ -31,4 +40,23 @@ export const F = {
   delivered: 'dl',
   /** The id of the hand-out lease in `dl` (a separate field, so `dl` reads as it always did). */
   leasedBy: 'lb',
+  /** When the session became confirmed (epoch ms). */
+  confirmedAt: 'ca',
 } as const;
+
+/** Hash fields of a ticket of its own (the rest are named as in F). */
+export const T = {
+  hash: 'h',
+  redeemed: 'r',
+} as const;
+
+/** A Lua script's source with every '@name' and '@T.name' replaced by that field's name. */
+export function luaScript(source: string): string {
+  return source.replace(/'@(T\.)?([A-Za-z]+)'/g, (_match, ticket: string | undefined, name: string) => {
+    const fields: Record<string, string> = ticket === undefined ? F : T;
+    const field = fields[name];
+    if (field === undefined) throw new Error(`Lua script names an unknown field '@${ticket ?? ''}${name}'`);
+    return `'${field}'`;
+  });
+}
+

@@ -9,11 +9,11 @@
 // on its own, so the node recovers without a restart.
 import { readFileSync } from 'node:fs';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
-import type { HandOutStart, SessionStore, TransitionOutcome } from '../core/session-store.js';
-import type { SessionStatus, StatusChange, StoredSession, TransitionRefusal } from '../core/session.js';
-import { F, sessionKeys } from './redis-keys.js';
+import type { HandOutStart, RedeemOutcome, SessionStore, TicketGrant, TransitionOutcome } from '../core/session-store.js';
+import type { JsonObject, SessionStatus, StatusChange, StoredSession, TransitionRefusal } from '../core/session.js';
+import { F, luaScript, sessionKeys } from './redis-keys.js';
 
-const script = (name: string): string => readFileSync(new URL(`./scripts/${name}.lua`, import.meta.url), 'utf8');
+const script = (name: string): string => luaScript(readFileSync(new URL(`./scripts/${name}.lua`, import.meta.url), 'utf8'));
 
 type Reply = Array<string | number | null>;
 
@@ -21,9 +21,20 @@ type Reply = Array<string | number | null>;
 interface Scripts {
   qrelayTransition(session: string, route: string, ...argv: string[]): Promise<Reply>;
   qrelayClaim(session: string, route: string, holder: string, ttlMs: number, now: number): Promise<string[]>;
-  qrelayBeginHandOut(session: string, now: number, leaseMs: number, status: string, version: number, leaseId: string): Promise<string | number>;
+  qrelayBeginHandOut(
+    session: string,
+    ticket: string,
+    now: number,
+    leaseMs: number,
+    status: string,
+    version: number,
+    leaseId: string,
+    ticketHash: string,
+    ticketTtlMs: number,
+  ): Promise<Reply>;
   qrelayAbandonHandOut(session: string, leaseId: string): Promise<number>;
   qrelayCompleteHandOut(session: string): Promise<number>;
+  qrelayRedeemTicket(ticket: string, hash: string): Promise<Reply>;
 }
 type Client = (Redis | Cluster) & Scripts;
 
@@ -81,9 +92,10 @@ export class RedisStore implements SessionStore {
     if (options.onReady !== undefined) client.on('ready', options.onReady);
     client.defineCommand('qrelayTransition', { numberOfKeys: 2, lua: script('transition') });
     client.defineCommand('qrelayClaim', { numberOfKeys: 2, lua: script('claim') });
-    client.defineCommand('qrelayBeginHandOut', { numberOfKeys: 1, lua: script('begin-hand-out') });
+    client.defineCommand('qrelayBeginHandOut', { numberOfKeys: 2, lua: script('begin-hand-out') });
     client.defineCommand('qrelayAbandonHandOut', { numberOfKeys: 1, lua: script('abandon-hand-out') });
     client.defineCommand('qrelayCompleteHandOut', { numberOfKeys: 1, lua: script('complete-hand-out') });
+    client.defineCommand('qrelayRedeemTicket', { numberOfKeys: 1, lua: script('redeem-ticket') });
     this.#client = client as Client;
     this.#prefix = options.prefix;
     this.#graceMs = options.graceMs;
@@ -149,12 +161,57 @@ export class RedisStore implements SessionStore {
     return { ok: false, refusal: refusal(String(verdict), detail, change) };
   }
 
-  async beginHandOut(key: string, now: number, leaseMs: number, sending: { status: SessionStatus; version: number }, leaseId: string): Promise<HandOutStart> {
-    const reply = await this.#client.qrelayBeginHandOut(sessionKeys(this.#prefix, key).session, now, leaseMs, sending.status, sending.version, leaseId);
-    if (reply === 'ok') return { ok: true };
-    if (reply === 'delivered') return { ok: false, delivered: true };
-    if (reply === 'changed') return { ok: false, changed: true };
-    return { ok: false, delivered: false, busyMs: Number(reply) };
+  async beginHandOut(
+    key: string,
+    now: number,
+    leaseMs: number,
+    sending: { status: SessionStatus; version: number },
+    leaseId: string,
+    ticket?: TicketGrant,
+  ): Promise<HandOutStart> {
+    const k = sessionKeys(this.#prefix, key);
+    const [verdict, detail] = await this.#client.qrelayBeginHandOut(
+      k.session,
+      k.ticket,
+      now,
+      leaseMs,
+      sending.status,
+      sending.version,
+      leaseId,
+      ticket?.hash ?? '',
+      Math.ceil(ticket?.ttlMs ?? 0),
+    );
+    switch (verdict) {
+      case 'ok': {
+        return { ok: true, data: detail === '' || detail == null ? undefined : (JSON.parse(String(detail)) as JsonObject) };
+      }
+      case 'delivered':
+        return { ok: false, delivered: true };
+      case 'changed':
+        return { ok: false, changed: true };
+      case 'busy':
+        return { ok: false, delivered: false, busyMs: Number(detail) };
+      default:
+        throw new Error(`hand-out script answered ${String(verdict)}`);
+    }
+  }
+
+  async redeemTicket(key: string, hash: string): Promise<RedeemOutcome> {
+    const reply = await this.#client.qrelayRedeemTicket(sessionKeys(this.#prefix, key).ticket, hash);
+    if (reply[0] === 'unknown') return { ok: false, reason: 'unknown' };
+    if (reply[0] === 'redeemed') return { ok: false, reason: 'redeemed' };
+    const h = pairs(reply.slice(1));
+    const data = h[F.data];
+    return {
+      ok: true,
+      redemption: {
+        key,
+        actor: h[F.actor],
+        data: data === undefined ? undefined : (JSON.parse(data) as JsonObject),
+        client: { ip: h[F.ip] ?? '', userAgent: h[F.userAgent] ?? '', acceptLanguage: h[F.acceptLanguage] ?? '', createdAt: Number(h[F.createdAt]) },
+        confirmedAt: Number(h[F.confirmedAt]),
+      },
+    };
   }
 
   async completeHandOut(key: string): Promise<void> {
@@ -167,7 +224,7 @@ export class RedisStore implements SessionStore {
 
   async destroy(key: string): Promise<void> {
     const k = sessionKeys(this.#prefix, key);
-    await this.#client.del(k.session, k.route);
+    await this.#client.del(k.session, k.route, k.ticket);
   }
 
   /** The underlying client, for counters that share this Redis (rate limits). */
@@ -222,6 +279,7 @@ function fromHash(key: string, h: Record<string, string>): StoredSession | undef
     delivered: dl === '1',
     leasedUntil: leased ? Number(dl) : undefined,
     leasedBy: leased ? h[F.leasedBy] : undefined,
+    confirmedAt: h[F.confirmedAt] === undefined ? undefined : Number(h[F.confirmedAt]),
   };
 }
 

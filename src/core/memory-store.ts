@@ -5,7 +5,14 @@
 // work proportional to what it forgets.
 import { applyTransition, changed, effective, refuseTransition, type SessionStatus, type StatusChange, type StoredSession } from './session.js';
 import { errors } from '../errors.js';
-import type { HandOutStart, SessionStore, TransitionOutcome } from './session-store.js';
+import type { HandOutStart, RedeemOutcome, Redemption, SessionStore, TicketGrant, TransitionOutcome } from './session-store.js';
+
+/** A recorded ticket: its redemption until redeemed, then only the fact that it was. */
+interface TicketRecord {
+  readonly hash: string;
+  readonly expiresAt: number;
+  readonly redemption: Redemption | undefined;
+}
 
 export interface MemoryStoreOptions {
   /** How long after expiry a session is still kept, ms. */
@@ -19,6 +26,8 @@ export interface MemoryStoreOptions {
 
 export class MemoryStore implements SessionStore {
   readonly #sessions = new Map<string, StoredSession>();
+  /** By session key; insertion order is expiry order (a re-recorded ticket is moved to the end). */
+  readonly #tickets = new Map<string, TicketRecord>();
   readonly #graceMs: number;
   readonly #maxSessions: number;
   readonly #clock: () => number;
@@ -56,12 +65,19 @@ export class MemoryStore implements SessionStore {
     if (session === undefined) return undefined;
     const refusal = refuseTransition(session, change, now);
     if (refusal !== null) return { ok: false, refusal };
-    const next = applyTransition(session, change);
+    const next = applyTransition(session, change, now);
     this.#sessions.set(key, next);
     return { ok: true, session: next, holders: [] };
   }
 
-  async beginHandOut(key: string, now: number, leaseMs: number, sending: { status: SessionStatus; version: number }, leaseId: string): Promise<HandOutStart> {
+  async beginHandOut(
+    key: string,
+    now: number,
+    leaseMs: number,
+    sending: { status: SessionStatus; version: number },
+    leaseId: string,
+    ticket?: TicketGrant,
+  ): Promise<HandOutStart> {
     let session = this.#live(key);
     if (session === undefined) return { ok: false, delivered: true };
     const current = effective(session, now);
@@ -73,12 +89,26 @@ export class MemoryStore implements SessionStore {
     if (session.delivered) return { ok: false, delivered: true };
     if (session.leasedUntil !== undefined && session.leasedUntil > now) return { ok: false, delivered: false, busyMs: session.leasedUntil - now };
     this.#sessions.set(key, changed(session, { leasedUntil: now + leaseMs, leasedBy: leaseId }));
-    return { ok: true };
+    if (ticket !== undefined) {
+      const redemption: Redemption = { key, actor: session.actor, data: session.data, client: session.client, confirmedAt: session.confirmedAt ?? now };
+      this.#tickets.delete(key);
+      this.#tickets.set(key, { hash: ticket.hash, expiresAt: now + ticket.ttlMs, redemption });
+    }
+    return { ok: true, data: session.data };
   }
 
   async completeHandOut(key: string): Promise<void> {
     const session = this.#live(key);
-    if (session !== undefined) this.#sessions.set(key, changed(session, { delivered: true, leasedUntil: undefined, leasedBy: undefined }));
+    if (session === undefined) return;
+    this.#sessions.set(key, changed(session, { delivered: true, leasedUntil: undefined, leasedBy: undefined, actor: undefined, data: undefined }));
+  }
+
+  async redeemTicket(key: string, hash: string, now: number): Promise<RedeemOutcome> {
+    const ticket = this.#tickets.get(key);
+    if (ticket === undefined || ticket.expiresAt <= now || ticket.hash !== hash) return { ok: false, reason: 'unknown' };
+    if (ticket.redemption === undefined) return { ok: false, reason: 'redeemed' };
+    this.#tickets.set(key, { hash: ticket.hash, expiresAt: ticket.expiresAt, redemption: undefined });
+    return { ok: true, redemption: ticket.redemption };
   }
 
   async abandonHandOut(key: string, leaseId: string): Promise<void> {
@@ -89,6 +119,7 @@ export class MemoryStore implements SessionStore {
 
   async destroy(key: string): Promise<void> {
     this.#sessions.delete(key);
+    this.#tickets.delete(key);
   }
 
   async ping(): Promise<void> {}
@@ -97,12 +128,17 @@ export class MemoryStore implements SessionStore {
     clearInterval(this.#sweeper);
   }
 
-  /** Forgets every session whose grace period has ended. */
+  /** Forgets every session whose grace period has ended, and every lapsed ticket. */
   sweep(): void {
-    const horizon = this.#clock() - this.#graceMs;
+    const now = this.#clock();
+    const horizon = now - this.#graceMs;
     for (const [key, session] of this.#sessions) {
       if (session.expiresAt > horizon) break;
       this.#sessions.delete(key);
+    }
+    for (const [key, ticket] of this.#tickets) {
+      if (ticket.expiresAt > now) break;
+      this.#tickets.delete(key);
     }
   }
 

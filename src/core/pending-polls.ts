@@ -1,18 +1,17 @@
 // The held polls of this node: at most one per session key.
 //
-// Each held poll is governed by one AbortController. What ends it from outside (its hold timeout,
-// the session's expiry, a newer poll for the same key, the client hanging up, shutdown, a store
-// failure) aborts that controller with a PollEnding as the abort reason. A change of status, the
-// hot path (thousands a second), ends it directly through wake() instead: Node 20's abort dispatch
-// builds an Event and walks the EventTarget on every abort, which was a fifth of the core's CPU
-// per wake (test/bench/core.mjs). (The service's self-wake after claiming, rare, aborts: it must
-// end this very poll, and a newer one may hold the key's entry by then.) Either way the poll's one
-// cleanup is Waiter.settle(): it clears the timer, removes the registry entry (if it is still
-// ours) and resolves the hold, and runs once. A poll settled directly leaves its listener on its
-// signal: the controller is the request's own and goes with it, and a later abort is a no-op.
+// A held poll is a Hold, and a Hold ends through one door: end(ending). Whatever ends it (a change
+// of status, its hold timeout, the session's expiry, a newer poll for the same key, the client
+// hanging up, shutdown, a store failure while it was being set up) calls end() with a reason,
+// and end() removes exactly what hold() added: the deadline timer, the listener on the client's
+// AbortSignal, and the registry entry (if it is still this poll's). Later calls do nothing.
 //
-// Per poll this costs a Waiter, its controller, one timer and one promise: no closures are made
-// for the timer or the listener (the Waiter is the listener; the timer callback is shared).
+// The client's AbortSignal is the HTTP layer's: its AbortController is aborted when the client
+// hangs up, and the hold listens to it. A wake ends the hold directly, with no abort dispatched
+// (in Node 20 an abort builds an Event and walks the EventTarget, a cost every wake would pay).
+//
+// Per poll this costs a Hold, one timer and one promise: no closures are made for the timer or
+// the listener (the Hold is the listener; the timer callback is shared).
 import type { SessionView } from './session.js';
 
 // `failed` is not a client-visible ending: the store failed while the poll was being set up.
@@ -22,7 +21,7 @@ export type PollEnding =
   | { readonly reason: 'changed'; readonly view: SessionView }
   | { readonly reason: Exclude<PollEndReason, 'changed'> };
 
-/** The endings that carry no state, as shared frozen values (used as abort reasons). */
+/** The endings that carry no state, as shared frozen values. */
 export const PollEnd = Object.freeze({
   timeout: Object.freeze({ reason: 'timeout' }),
   superseded: Object.freeze({ reason: 'superseded' }),
@@ -32,83 +31,89 @@ export const PollEnd = Object.freeze({
   failed: Object.freeze({ reason: 'failed' }),
 } satisfies Record<string, PollEnding>);
 
-const isPollEnding = (v: unknown): v is PollEnding =>
-  typeof v === 'object' && v !== null && typeof (v as { reason?: unknown }).reason === 'string';
-
-class Waiter {
-  timer: NodeJS.Timeout | undefined;
-  resolve!: (ending: PollEnding) => void;
-  settled = false;
+/** One held poll. `ended` resolves with the first ending given to `end()`. */
+export class Hold {
+  readonly ended: Promise<PollEnding>;
+  #resolve!: (ending: PollEnding) => void;
+  #timer: NodeJS.Timeout | undefined;
+  #signal: AbortSignal | undefined;
+  #open = true;
 
   constructor(
-    readonly registry: Map<string, Waiter>,
+    readonly registry: Map<string, Hold> | undefined,
     readonly key: string,
     readonly since: number,
-    readonly controller: AbortController,
-    /** The ending its timer produces: `timeout`, or `expired` when the session ends first. */
-    readonly deadlineEnding: PollEnding,
-  ) {}
-
-  /** The one cleanup of this poll, whichever ending comes first; later ones are no-ops. */
-  settle(ending: PollEnding): void {
-    if (this.settled) return;
-    this.settled = true;
-    clearTimeout(this.timer);
-    if (this.registry.get(this.key) === this) this.registry.delete(this.key);
-    this.resolve(ending);
+  ) {
+    this.ended = new Promise<PollEnding>((resolve) => {
+      this.#resolve = resolve;
+    });
   }
 
-  /** The abort listener: an ending from outside. */
+  /** Whether the poll is still held. */
+  get open(): boolean {
+    return this.#open;
+  }
+
+  /** The one door out: removes what hold() added and resolves `ended`, once. */
+  end(ending: PollEnding): void {
+    if (!this.#open) return;
+    this.#open = false;
+    clearTimeout(this.#timer);
+    this.#signal?.removeEventListener('abort', this);
+    if (this.registry?.get(this.key) === this) this.registry.delete(this.key);
+    this.#resolve(ending);
+  }
+
+  /** Starts the hold: registers with the client's signal and the deadline. */
+  start(signal: AbortSignal, ms: number, deadline: PollEnding): void {
+    this.#signal = signal;
+    signal.addEventListener('abort', this);
+    this.#timer = setTimeout(onDeadline, Math.max(0, ms), this, deadline);
+    this.#timer.unref();
+  }
+
+  /** The client hung up. */
   handleEvent(): void {
-    const reason: unknown = this.controller.signal.reason;
-    // Anything aborting with a foreign reason is treated as the client going away.
-    this.settle(isPollEnding(reason) ? reason : PollEnd.clientClosed);
+    this.end(PollEnd.clientClosed);
   }
 }
 
-function onDeadline(waiter: Waiter): void {
-  waiter.controller.abort(waiter.deadlineEnding);
+function onDeadline(hold: Hold, ending: PollEnding): void {
+  hold.end(ending);
 }
 
 export class PendingPolls {
-  readonly #waiters = new Map<string, Waiter>();
+  readonly #holds = new Map<string, Hold>();
   /** Set by endAll: a poll still being set up when it ran ends at once with this. */
   #closedWith: PollEnding | undefined;
 
   /** Number of polls held right now. */
   get size(): number {
-    return this.#waiters.size;
+    return this.#holds.size;
   }
 
   /** Whether a poll for `key` is held here. */
   has(key: string): boolean {
-    return this.#waiters.has(key);
+    return this.#holds.has(key);
   }
 
   /**
    * Holds a poll for `key` until something ends it; a poll already held for `key` ends as
    * `superseded`. The hold lasts `holdMs`, or until `expiresInMs` if that is sooner (then it ends
-   * as `expired`).
+   * as `expired`), and ends as `client-closed` when `signal` aborts (at once if it has).
    */
-  hold(key: string, since: number, controller: AbortController, holdMs: number, expiresInMs: number): Promise<PollEnding> {
-    const signal = controller.signal;
-    if (this.#closedWith !== undefined) controller.abort(this.#closedWith);
-    if (signal.aborted) {
-      const reason: unknown = signal.reason;
-      return Promise.resolve(isPollEnding(reason) ? reason : PollEnd.clientClosed);
+  hold(key: string, since: number, signal: AbortSignal, holdMs: number, expiresInMs: number): Hold {
+    if (this.#closedWith !== undefined || signal.aborted) {
+      const hold = new Hold(undefined, key, since);
+      hold.end(this.#closedWith ?? PollEnd.clientClosed);
+      return hold;
     }
-    this.#waiters.get(key)?.controller.abort(PollEnd.superseded);
-
+    this.#holds.get(key)?.end(PollEnd.superseded);
+    const hold = new Hold(this.#holds, key, since);
+    this.#holds.set(key, hold);
     const expiresFirst = expiresInMs <= holdMs;
-    const waiter = new Waiter(this.#waiters, key, since, controller, expiresFirst ? PollEnd.expired : PollEnd.timeout);
-    const ended = new Promise<PollEnding>((resolve) => {
-      waiter.resolve = resolve;
-    });
-    this.#waiters.set(key, waiter);
-    signal.addEventListener('abort', waiter, { once: true });
-    waiter.timer = setTimeout(onDeadline, Math.max(0, expiresFirst ? expiresInMs : holdMs), waiter);
-    waiter.timer.unref();
-    return ended;
+    hold.start(signal, expiresFirst ? expiresInMs : holdMs, expiresFirst ? PollEnd.expired : PollEnd.timeout);
+    return hold;
   }
 
   /**
@@ -116,15 +121,15 @@ export class PendingPolls {
    * `view.version`. Returns whether a poll was woken.
    */
   wake(view: SessionView): boolean {
-    const waiter = this.#waiters.get(view.key);
-    if (waiter === undefined || view.version <= waiter.since) return false;
-    waiter.settle({ reason: 'changed', view });
+    const hold = this.#holds.get(view.key);
+    if (hold === undefined || view.version <= hold.since) return false;
+    hold.end({ reason: 'changed', view });
     return true;
   }
 
   /** Ends the poll held for `key`, if any. */
   end(key: string, ending: PollEnding): void {
-    this.#waiters.get(key)?.controller.abort(ending);
+    this.#holds.get(key)?.end(ending);
   }
 
   /**
@@ -134,15 +139,15 @@ export class PendingPolls {
    */
   async endAll(ending: PollEnding, spreadMs = 0): Promise<number> {
     this.#closedWith = ending;
-    const waiters = [...this.#waiters.values()];
+    const holds = [...this.#holds.values()];
     await Promise.all(
-      waiters.map(async (waiter) => {
-        if (spreadMs > 0 && !waiter.settled) {
+      holds.map(async (hold) => {
+        if (spreadMs > 0 && hold.open) {
           await new Promise((r) => setTimeout(r, Math.random() * spreadMs).unref());
         }
-        waiter.controller.abort(ending);
+        hold.end(ending);
       }),
     );
-    return waiters.length;
+    return holds.length;
   }
 }

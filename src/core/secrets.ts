@@ -1,7 +1,7 @@
 // Session keys and poll tokens. The key is what the QR shows; the poll token proves the caller
 // is the browser that minted the session. Only the token's SHA-256 is stored, and it is compared
 // in constant time, so reading the store or seeing the QR does not let anyone read the result.
-import { hash, randomFillSync, timingSafeEqual } from 'node:crypto';
+import { hash, randomBytes, randomFillSync, timingSafeEqual } from 'node:crypto';
 
 /** 128 bits, base64url: 22 characters. */
 export const KEY_PATTERN = /^[A-Za-z0-9_-]{22}$/;
@@ -48,3 +48,12 @@ export function tokenMatches(token: string | undefined, storedHash: string | und
 export function secretEquals(a: string, b: string): boolean {
   return timingSafeEqual(hash('sha256', a, 'buffer'), hash('sha256', b, 'buffer'));
 }
+
+/** A one-time ticket: the session's key, then 256 bits from the CSPRNG; base64url, 65 characters. */
+export const TICKET_PATTERN = /^[A-Za-z0-9_-]{65}$/;
+
+/** A new ticket for session `key`. It names its session, so any node can find it in one step. */
+export const newTicket = (key: string): string => key + randomBytes(32).toString('base64url');
+
+/** The session key a well-formed ticket names. */
+export const ticketKey = (ticket: string): string => ticket.slice(0, 22);

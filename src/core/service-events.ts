@@ -15,8 +15,10 @@ export interface ServiceEvents {
   delivered(seconds: number, via: 'local' | 'forward'): void;
   /** A poll presented a wrong token for an existing session. */
   tokenRejected(key: string): void;
-  /** A final status was handed to a poll. */
+  /** A final status was handed to a poll, and recorded as delivered. */
   finalHandedOut(key: string, status: SessionStatus): void;
+  /** A sent final status could not be recorded before its lease ended: it may be handed out again. */
+  handOutUnrecorded(key: string, cause: unknown): void;
 }
 
 const nothing = (): void => {};
@@ -27,6 +29,7 @@ export const NO_EVENTS: ServiceEvents = {
   delivered: nothing,
   tokenRejected: nothing,
   finalHandedOut: nothing,
+  handOutUnrecorded: nothing,
 };
 
 /** Fans each event out to several observers. */
@@ -49,6 +52,9 @@ export function allOf(...observers: ServiceEvents[]): ServiceEvents {
     },
     finalHandedOut: (k, st) => {
       for (const o of observers) o.finalHandedOut(k, st);
+    },
+    handOutUnrecorded: (k, cause) => {
+      for (const o of observers) o.handOutUnrecorded(k, cause);
     },
   };
 }

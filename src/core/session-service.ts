@@ -12,9 +12,9 @@
 // and then the holders it reads include this node, whose waiter already exists since step 1, and
 // the change is delivered to it (locally or through the relay). There is no third order. Claims
 // add up rather than replace each other, so a slow claim cannot hide a newer poll on another node.
-import { randomUUID } from 'node:crypto';
-import { errors, QrelayError } from '../errors.js';
-import { PollEnd, type PendingPolls, type PollEnding } from './pending-polls.js';
+import { errors, type QrelayError } from '../errors.js';
+import { HandOuts, type HandedView, type HandOutReceipt } from './hand-out.js';
+import { PollEnd, type PendingPolls } from './pending-polls.js';
 import { hashToken, newKeyAndToken, tokenMatches } from './secrets.js';
 import {
   effective,
@@ -26,7 +26,7 @@ import {
   type StoredSession,
   type TransitionRefusal,
 } from './session.js';
-import type { SessionStore } from './session-store.js';
+import { guard, type Redemption, type SessionStore } from './session-store.js';
 import { NO_EVENTS, type ServiceEvents, type SetOutcome } from './service-events.js';
 
 /** Hands a change to the node holding the poll. Never throws: false when it was not delivered. */
@@ -39,6 +39,8 @@ export interface SessionServiceOptions {
   polls: PendingPolls;
   sessionTtlMs: number;
   holdMs: number;
+  /** How long a `confirmed` login's ticket may be redeemed, from its hand-out, ms. */
+  ticketTtlMs: number;
   scanUrlBase: string;
   clock?: () => number;
   /** This node's address as other nodes reach it (cluster mode). */
@@ -61,11 +63,11 @@ export interface NewSession {
 
 /**
  * A poll's answer: a session view (200), or a reason to answer 204 (or nothing, if the client
- * left). `lease` marks a final status this answer holds the hand-out lease of: the caller must
- * call `completeHandOut()` once the response has left, or `abandonHandOut()` if it never did.
+ * left). `handOut` comes with a final status: the caller settles it once, with whether the
+ * response carrying it left.
  */
 export type PollAnswer =
-  | { readonly reason: 'ready' | 'changed' | 'expired'; readonly view: SessionView; readonly lease?: string }
+  | { readonly reason: 'ready' | 'changed' | 'expired'; readonly view: HandedView; readonly handOut?: HandOutReceipt | undefined }
   | { readonly reason: 'timeout' | 'superseded' | 'shutdown' | 'client-closed'; readonly view?: undefined };
 
 export interface SetResult {
@@ -90,9 +92,6 @@ export interface Peek {
 /** Stands in for the key while the scan URL template is built. */
 const KEY_SLOT = 'QRELAYKEYSLOT';
 
-/** How long a hand-out of a final status may take before another poll may take it over. */
-const HAND_OUT_LEASE_MS = 5_000;
-
 /** Extra lifetime of a route record beyond the hold, so it outlives the poll it names. */
 const ROUTE_MARGIN_MS = 5_000;
 
@@ -108,6 +107,7 @@ export class SessionService {
   readonly #relay: Relay | undefined;
   readonly #events: ServiceEvents;
   readonly #tokenFailed: (key: string) => Promise<boolean>;
+  readonly #handOuts: HandOuts;
   #closing = false;
 
   constructor(options: SessionServiceOptions) {
@@ -128,6 +128,7 @@ export class SessionService {
     this.#relay = options.relay;
     this.#events = options.events ?? NO_EVENTS;
     this.#tokenFailed = options.tokenFailed ?? (async () => false);
+    this.#handOuts = new HandOuts({ store: this.#store, clock: this.#clock, events: this.#events, ticketTtlMs: options.ticketTtlMs });
   }
 
   /** Polls held on this node right now. */
@@ -172,11 +173,8 @@ export class SessionService {
     return (await guard(this.#store.get(key))) !== undefined;
   }
 
-  /**
-   * Answers GET /status/get. `controller` governs the hold: the caller aborts it with
-   * `PollEnd.clientClosed` when the client hangs up.
-   */
-  async poll(key: string, token: string | undefined, since: number, waitMs: number | undefined, controller: AbortController): Promise<PollAnswer> {
+  /** Answers GET /status/get. `signal` aborts when the client hangs up, ending the hold. */
+  async poll(key: string, token: string | undefined, since: number, waitMs: number | undefined, signal: AbortSignal): Promise<PollAnswer> {
     this.#refuseWhenClosing();
     const stored = await guard(this.#store.get(key));
     if (!tokenMatches(token, stored?.tokenHash) || stored === undefined) {
@@ -186,44 +184,42 @@ export class SessionService {
 
     const now = this.#clock();
     const current = effective(stored, now);
-    if (isFinal(current.status)) return this.#handOutFinal(viewOf(current), 'ready');
+    if (isFinal(current.status)) {
+      if (since >= current.version) return this.#handOuts.acknowledge(key);
+      return this.#handOutFinal(viewOf(current), 'ready', since);
+    }
     if (current.version > since) return { reason: 'ready', view: viewOf(current) };
 
     const holdMs = Math.min(this.#holdMs, waitMs ?? Number.POSITIVE_INFINITY);
     // wait=0 asks "anything newer?" and nothing more: no hold, so no route claimed away from a
     // poll held elsewhere.
     if (holdMs <= 0) return { reason: 'timeout' };
-    const ended = this.#polls.hold(key, since, controller, holdMs, current.expiresAt - now); // step 1
-    if (!controller.signal.aborted) {
+    const hold = this.#polls.hold(key, since, signal, holdMs, current.expiresAt - now); // step 1
+    if (hold.open) {
       let claimed: StoredSession | undefined;
       try {
         claimed = await this.#store.claim(key, this.#nodeAddr, holdMs + ROUTE_MARGIN_MS, this.#clock()); // step 2
       } catch (cause) {
-        controller.abort(PollEnd.failed);
-        this.#events.pollEnded((await ended).reason);
+        hold.end(PollEnd.failed);
+        this.#events.pollEnded((await hold.ended).reason);
         throw errors.storeUnavailable(cause);
       }
       if (claimed === undefined) {
-        controller.abort(PollEnd.expired);
+        hold.end(PollEnd.expired);
       } else {
         const latest = effective(claimed, this.#clock());
-        // Step 3, through this poll's own controller: by now a newer poll may hold the key's entry.
-        if (latest.version > since) controller.abort({ reason: 'changed', view: viewOf(latest) } satisfies PollEnding);
+        if (latest.version > since) hold.end({ reason: 'changed', view: viewOf(latest) }); // step 3
       }
     }
 
-    const ending = await ended;
+    const ending = await hold.ended;
     this.#events.pollEnded(ending.reason);
-    switch (ending.reason) {
-      case 'changed':
-        return isFinal(ending.view.status) ? this.#handOutFinal(ending.view, 'changed') : { reason: 'changed', view: ending.view };
-      case 'expired':
-        return this.#answerExpiry(key, stored.expiresAt);
-      case 'failed':
-        throw errors.storeUnavailable();
-      default:
-        return { reason: ending.reason };
+    if (ending.reason === 'changed') {
+      return isFinal(ending.view.status) ? this.#handOutFinal(ending.view, 'changed', since) : { reason: 'changed', view: ending.view };
     }
+    if (ending.reason === 'expired') return this.#answerExpiry(key, stored.expiresAt, since);
+    // `failed` ends only a poll whose claim failed, which threw above.
+    return { reason: ending.reason === 'failed' ? 'timeout' : ending.reason };
   }
 
   /** Answers POST /status/set: one atomic transition, then wake the poll wherever it is held. */
@@ -253,18 +249,15 @@ export class SessionService {
     return { key, status: session.status, version: session.version, delivered, client: session.client };
   }
 
-  /** The response carrying a final status (an answer with a `lease`) left: delivered for good. */
-  async completeHandOut(key: string, status: StoredSession['status']): Promise<void> {
-    await guard(this.#store.completeHandOut(key));
-    this.#events.finalHandedOut(key, status);
+  /** Answers POST /ticket/redeem: a `confirmed` login's ticket, redeemed once. */
+  redeem(ticket: string): Promise<Redemption> {
+    return this.#handOuts.redeem(ticket);
   }
 
-  /** The response carrying a final status never left: give it back for the client's next poll. */
-  async abandonHandOut(key: string, lease: string): Promise<void> {
-    await guard(this.#store.abandonHandOut(key, lease));
-  }
-
-  /** Answers POST /channel/set: another node hands over a change for a poll held here. */
+  /**
+   * Answers POST /channel/set: another node hands over a change for a poll held here. The caller
+   * has checked the change's seal; a final status is answered with what the store holds anyway.
+   */
   receive(view: SessionView): boolean {
     return this.#polls.wake(view);
   }
@@ -316,47 +309,27 @@ export class SessionService {
   }
 
   /** A held poll reached the session's lifetime: answer with the expired (or final) state. */
-  async #answerExpiry(key: string, expiresAt: number): Promise<PollAnswer> {
+  async #answerExpiry(key: string, expiresAt: number, since: number): Promise<PollAnswer> {
     const stored = await guard(this.#store.get(key));
     if (stored === undefined) throw errors.sessionNotFound();
     // Timers may fire a hair early against the wall clock; the poll's own deadline is authoritative.
     const now = Math.max(this.#clock(), expiresAt);
-    return this.#handOutFinal(viewOf(effective(stored, now)), 'expired', now);
+    return this.#handOutFinal(viewOf(effective(stored, now)), 'expired', since, now);
   }
 
   /**
-   * A final status is handed out once. The first caller takes a short lease on it; the caller
-   * then completes the hand-out once its response has left, or abandons it if it never did. If
-   * the node dies in between, the lease lapses and the client's next poll gets the status.
+   * A final status is handed out once, by the hand-out module. If the store holds another,
+   * non-final state (the view that woke the poll was not the stored one), the poll answers with
+   * it only if it is newer than `since`, and ends without a state otherwise.
    */
-  async #handOutFinal(view: SessionView, reason: 'ready' | 'changed' | 'expired', now = this.#clock(), retried = false): Promise<PollAnswer> {
-    const lease = randomUUID();
-    const start = await guard(this.#store.beginHandOut(view.key, now, HAND_OUT_LEASE_MS, view, lease));
-    if (start.ok) return { reason, view, lease };
-    if ('changed' in start) {
-      // A change raced this hand-out (or a forwarded view was stale): answer with what is stored.
-      const stored = await guard(this.#store.get(view.key));
-      if (stored === undefined) throw errors.sessionNotFound();
-      const current = effective(stored, now);
-      if (isFinal(current.status) && !retried) return this.#handOutFinal(viewOf(current), reason, now, true);
-      if (isFinal(current.status)) throw errors.handOutInProgress(1_000);
-      return { reason: 'changed', view: viewOf(current) };
-    }
-    throw start.delivered ? errors.alreadyDelivered() : errors.handOutInProgress(start.busyMs);
+  async #handOutFinal(view: SessionView, reason: 'ready' | 'changed' | 'expired', since: number, now = this.#clock()): Promise<PollAnswer> {
+    const taken = await this.#handOuts.take(view, now);
+    if (taken.receipt !== undefined) return { reason, view: taken.view, handOut: taken.receipt };
+    return taken.view.version > since ? { reason: 'changed', view: taken.view } : { reason: 'timeout' };
   }
 
   #refuseWhenClosing(): void {
     if (this.#closing) throw errors.shuttingDown();
-  }
-}
-
-/** Store failures become one catalogued 503; catalogued errors pass through. */
-async function guard<T>(p: Promise<T>): Promise<T> {
-  try {
-    return await p;
-  } catch (cause) {
-    if (cause instanceof QrelayError) throw cause;
-    throw errors.storeUnavailable(cause);
   }
 }
 

@@ -4,15 +4,38 @@
 // Stores keep sessions as written (`StoredSession`); expiry is derived by the caller with
 // `effective()`. A store forgets a session on its own some time after it expires (the grace period),
 // so memory and Redis do not grow with the number of sessions ever created.
-import type { SessionStatus, StatusChange, StoredSession, TransitionRefusal } from './session.js';
+import { errors, QrelayError } from '../errors.js';
+import type { ClientInfo, JsonObject, SessionStatus, StatusChange, StoredSession, TransitionRefusal } from './session.js';
 
 export type TransitionOutcome =
   | { readonly ok: true; readonly session: StoredSession; readonly holders: readonly string[] }
   | { readonly ok: false; readonly refusal: TransitionRefusal }
   | undefined;
 
+/** A one-time ticket to record with the hand-out of `confirmed`: only its hash is stored. */
+export interface TicketGrant {
+  /** base64url SHA-256 of the ticket. */
+  readonly hash: string;
+  /** How long the ticket may be redeemed, from the hand-out, ms. */
+  readonly ttlMs: number;
+}
+
+/** What a redeemed ticket proves: who confirmed which browser's login, and when. */
+export interface Redemption {
+  readonly key: string;
+  readonly actor: string | undefined;
+  readonly data: JsonObject | undefined;
+  readonly client: ClientInfo;
+  readonly confirmedAt: number;
+}
+
+export type RedeemOutcome =
+  | { readonly ok: true; readonly redemption: Redemption }
+  | { readonly ok: false; readonly reason: 'unknown' | 'redeemed' };
+
 export type HandOutStart =
-  | { readonly ok: true }
+  /** The lease is taken; `data` is the stored data, which is what gets sent. */
+  | { readonly ok: true; readonly data: JsonObject | undefined }
   | { readonly ok: false; readonly delivered: true }
   | { readonly ok: false; readonly delivered: false; readonly busyMs: number }
   /** The stored session is not the one the caller is about to send (a change raced it). */
@@ -41,10 +64,27 @@ export interface SessionStore {
    * change can land after its poll was told it expired. `changed` when the stored session is not
    * `sending`; `delivered` when it was handed out for good already (410); `busy` while another
    * hand-out holds the lease. An expired lease (its node died mid-write) is taken over.
+   * With `ticket` (a `confirmed` hand-out), the ticket's hash is recorded with a copy of the
+   * session's actor, data and client, replacing any ticket an earlier, lapsed hand-out recorded.
    */
-  beginHandOut(key: string, now: number, leaseMs: number, sending: { status: SessionStatus; version: number }, leaseId: string): Promise<HandOutStart>;
-  /** The response carrying the final status left: it is delivered for good. */
+  beginHandOut(
+    key: string,
+    now: number,
+    leaseMs: number,
+    sending: { status: SessionStatus; version: number },
+    leaseId: string,
+    ticket?: TicketGrant,
+  ): Promise<HandOutStart>;
+  /**
+   * The final status reached its client: it is delivered for good, and the session forgets its
+   * actor and data (a ticket keeps its own copy until it is redeemed or lapses).
+   */
   completeHandOut(key: string): Promise<void>;
+  /**
+   * Redeems the ticket whose hash is `hash` for session `key`, once: the ticket's copy of actor
+   * and data is dropped, and only the fact that it was redeemed stays until the ticket lapses.
+   */
+  redeemTicket(key: string, hash: string, now: number): Promise<RedeemOutcome>;
   /**
    * The response never left: give the final status back at once, if lease `leaseId` still holds
    * it (a lease that lapsed and was taken over belongs to its new holder).
@@ -55,4 +95,14 @@ export interface SessionStore {
   /** Resolves when the store is reachable; rejects otherwise. */
   ping(): Promise<void>;
   close(): Promise<void>;
+}
+
+/** Store failures become one catalogued 503; catalogued errors pass through. */
+export async function guard<T>(p: Promise<T>): Promise<T> {
+  try {
+    return await p;
+  } catch (cause) {
+    if (cause instanceof QrelayError) throw cause;
+    throw errors.storeUnavailable(cause);
+  }
 }

@@ -45,6 +45,8 @@ export interface StoredSession {
   readonly delivered: boolean;
   readonly leasedUntil?: number | undefined;
   readonly leasedBy?: string | undefined;
+  /** When the session became `confirmed` (epoch ms). */
+  readonly confirmedAt?: number | undefined;
 }
 
 /** What a poll returns: the public view of a session at a moment. */
@@ -107,18 +109,19 @@ export function refuseTransition(s: StoredSession, change: StatusChange, now: nu
 }
 
 /** The session after an allowed change. The scanning actor sticks; data belongs to its status. */
-export function applyTransition(s: StoredSession, change: StatusChange): StoredSession {
+export function applyTransition(s: StoredSession, change: StatusChange, now: number): StoredSession {
   return changed(s, {
     status: change.status,
     version: s.version + 1,
     actor: s.status === 'pending' ? change.actor : s.actor,
     data: change.data,
+    confirmedAt: change.status === 'confirmed' ? now : s.confirmedAt,
   });
 }
 
 /** What may change in a stored session; its identity, token, lifetime and client never do. */
 type Changes = {
-  -readonly [K in 'status' | 'version' | 'actor' | 'data' | 'delivered' | 'leasedUntil' | 'leasedBy']?: StoredSession[K];
+  -readonly [K in 'status' | 'version' | 'actor' | 'data' | 'delivered' | 'leasedUntil' | 'leasedBy' | 'confirmedAt']?: StoredSession[K];
 };
 
 /**
@@ -141,6 +144,7 @@ export function changed(s: StoredSession, changes: Changes): StoredSession {
     delivered: changes.delivered ?? s.delivered,
     leasedUntil: 'leasedUntil' in changes ? changes.leasedUntil : s.leasedUntil,
     leasedBy: 'leasedBy' in changes ? changes.leasedBy : s.leasedBy,
+    confirmedAt: changes.confirmedAt ?? s.confirmedAt,
   };
 }
 

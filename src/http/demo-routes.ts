@@ -2,7 +2,6 @@
 // a backend standing in for the phone app's. Public POST /demo/scan, /demo/confirm, /demo/cancel
 // with {key} run the same code as the private POST /status/set, for one fixed demo user. Never
 // mount this in production: anyone who sees a QR could confirm the login.
-import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import express, { type Request, type Response } from 'express';
 import { z } from 'zod';
@@ -26,11 +25,7 @@ export function demoRoutes(service: SessionService): express.Router {
     });
 
   route('/demo/scan', () => ({ status: 'scanned', actor: DEMO_USER.id, data: { name: DEMO_USER.name } }));
-  route('/demo/confirm', () => ({
-    status: 'confirmed',
-    actor: DEMO_USER.id,
-    data: { name: DEMO_USER.name, ticket: randomBytes(24).toString('base64url') },
-  }));
+  route('/demo/confirm', () => ({ status: 'confirmed', actor: DEMO_USER.id, data: { name: DEMO_USER.name } }));
   route('/demo/cancel', () => ({ status: 'cancelled', actor: DEMO_USER.id }));
   router.use(express.static(PAGES_DIR, { cacheControl: false, etag: false, lastModified: false, index: 'index.html', redirect: false }));
   return router;

@@ -9,7 +9,8 @@ import { errors } from '../errors.js';
 
 export const BODY_LIMIT = '16kb';
 
-export async function readJson(req: IncomingMessage): Promise<unknown> {
+/** The body of a JSON request, as text (checked for media type, charset, encoding and size). */
+export async function readJsonText(req: IncomingMessage): Promise<string> {
   if (!typeis(req, ['application/json'])) throw errors.unsupportedMediaType();
   let charset: string;
   try {
@@ -21,13 +22,21 @@ export async function readJson(req: IncomingMessage): Promise<unknown> {
   const encoding = (req.headers['content-encoding'] ?? 'identity').toLowerCase();
   if (encoding !== 'identity') throw errors.unsupportedMediaType(`unsupported content encoding "${encoding}"`);
   // raw-body's failures carry the same `type` tags as body-parser's (entity.too.large, ...).
-  const text = (await getRawBody(req, { limit: BODY_LIMIT, length: req.headers['content-length'] })).toString('utf8');
+  return (await getRawBody(req, { limit: BODY_LIMIT, length: req.headers['content-length'] })).toString('utf8');
+}
+
+/** JSON text parsed; an empty body is `undefined`. */
+export function parseJson(text: string): unknown {
   if (text.length === 0) return undefined;
   try {
     return JSON.parse(text) as unknown;
   } catch (cause) {
     throw errors.invalidJson(cause);
   }
+}
+
+export async function readJson(req: IncomingMessage): Promise<unknown> {
+  return parseJson(await readJsonText(req));
 }
 
 export const jsonBody: RequestHandler = (req, _res, next) => {

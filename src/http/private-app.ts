@@ -13,11 +13,16 @@ import type { SessionService } from '../core/session-service.js';
 import type { SessionStore } from '../core/session-store.js';
 import type { Metrics } from '../observability/metrics.js';
 import { errorHandler, noRoute } from './error-handler.js';
-import { readJson } from './json-body.js';
+import { parseJson, readJson, readJsonText } from './json-body.js';
 import { requestLog } from './request-log.js';
 import { sendError, sendJson } from './respond.js';
 import { applyHeaders, type HeaderList } from './response-headers.js';
-import { channelBody, DATA_LIMIT_BYTES, keyQuery, parseOr400, setBody } from './validation.js';
+import { channelBody, DATA_LIMIT_BYTES, keyQuery, parseOr400, setBody, ticketBody } from './validation.js';
+
+/** Checks the seal on a change another node forwards (cluster mode). */
+export interface SealCheck {
+  verify(body: string, seal: string | undefined): boolean;
+}
 
 export interface PrivateAppOptions {
   service: SessionService;
@@ -25,6 +30,11 @@ export interface PrivateAppOptions {
   log: Logger;
   metrics: Metrics;
   internalToken: string | undefined;
+  /**
+   * Cluster mode: POST /channel/set takes `Bearer <clusterToken>` (and nothing else), and each
+   * change must carry its seal in `header`. Without it (one node) there is no /channel/set.
+   */
+  channel?: { readonly clusterToken: string; readonly header: string; readonly seal: SealCheck } | undefined;
 }
 
 export function privateListener(options: PrivateAppOptions): RequestListener {
@@ -32,8 +42,10 @@ export function privateListener(options: PrivateAppOptions): RequestListener {
   // Internal JSON for services, not pages for browsers: no-store, but none of helmet's headers.
   const headers: HeaderList = ['Cache-Control', 'no-store'];
   const expected = options.internalToken === undefined ? undefined : `Bearer ${options.internalToken}`;
-  const authorized = (req: IncomingMessage): boolean => {
+  const peers = options.channel === undefined ? undefined : `Bearer ${options.channel.clusterToken}`;
+  const authorized = (req: IncomingMessage, path: string): boolean => {
     const presented = req.headers.authorization;
+    if (path === '/channel/set' && peers !== undefined) return presented !== undefined && secretEquals(presented, peers);
     return expected === undefined || (presented !== undefined && secretEquals(presented, expected));
   };
   const logRequest = requestLog(log);
@@ -46,9 +58,18 @@ export function privateListener(options: PrivateAppOptions): RequestListener {
     sendJson(res, 200, await service.set(body.key, body), headers);
   }
 
-  async function channel(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const view = parseOr400(channelBody, await readJson(req));
+  async function channel(req: IncomingMessage, res: ServerResponse, check: NonNullable<PrivateAppOptions['channel']>): Promise<void> {
+    const text = await readJsonText(req);
+    const seal = req.headers[check.header];
+    if (!check.seal.verify(text, typeof seal === 'string' ? seal : undefined)) throw errors.invalidSeal();
+    const view = parseOr400(channelBody, parseJson(text));
     sendJson(res, 200, { delivered: service.receive(view) }, headers);
+  }
+
+  async function redeem(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const { ticket } = parseOr400(ticketBody, await readJson(req));
+    const r = await service.redeem(ticket);
+    sendJson(res, 200, { key: r.key, actor: r.actor, data: r.data, client: r.client, confirmedAt: r.confirmedAt }, headers);
   }
 
   const app = express();
@@ -82,13 +103,14 @@ export function privateListener(options: PrivateAppOptions): RequestListener {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
-    if (!authorized(req)) {
+    if (!authorized(req, path)) {
       sendError(res, errors.unauthorized(), headers, log, { method: req.method, path });
       return;
     }
     let hot: Promise<void>;
     if (req.method === 'POST' && path === '/status/set') hot = set(req, res);
-    else if (req.method === 'POST' && path === '/channel/set') hot = channel(req, res);
+    else if (req.method === 'POST' && path === '/channel/set' && options.channel !== undefined) hot = channel(req, res, options.channel);
+    else if (req.method === 'POST' && path === '/ticket/redeem') hot = redeem(req, res);
     else {
       app(req, res);
       return;

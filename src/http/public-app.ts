@@ -14,7 +14,6 @@ import type { Logger } from 'pino';
 import QRCode from 'qrcode';
 import type { TrustProxy } from '../config.js';
 import { errors } from '../errors.js';
-import { PollEnd } from '../core/pending-polls.js';
 import type { PollAnswer, SessionService } from '../core/session-service.js';
 import { clientAddress } from './client-address.js';
 import { clientFiles } from './client-files.js';
@@ -85,13 +84,13 @@ export function publicListener(options: PublicAppOptions): RequestListener {
     if (service.closing) throw errors.shuttingDown();
     // Listen for the hang-up before the first await: a client gone during admission holds nothing.
     const controller = new AbortController();
-    const onClose = (): void => controller.abort(PollEnd.clientClosed);
+    const onClose = (): void => controller.abort();
     res.on('close', onClose); // removed below; aborting twice is a no-op, so no once-wrapper
     let answer: PollAnswer;
     try {
       const release = await limits.admitPoll(ipOf(req), service.heldPolls);
       try {
-        answer = await service.poll(query.key, bearer(req), query.since ?? 0, query.wait, controller);
+        answer = await service.poll(query.key, bearer(req), query.since ?? 0, query.wait, controller.signal);
       } finally {
         release();
       }
@@ -104,21 +103,14 @@ export function publicListener(options: PublicAppOptions): RequestListener {
       sendEmpty(res, 204, headers, answer.reason === 'shutdown' ? CONNECTION_CLOSE : []);
       return;
     }
-    if (answer.lease !== undefined) {
-      // The final status is handed out once: for good when this response has left, given back
-      // when it never did (the client left while it was being handed out).
-      const { key } = query;
-      const { lease } = answer;
-      const status = answer.view.status;
-      const failed = (err: unknown): void => log.warn({ err }, 'could not record a hand-out; its lease will lapse');
+    const { handOut } = answer;
+    if (handOut !== undefined) {
+      // A final status: recorded as delivered once this response has left, given back if not.
       if (req.socket.destroyed) {
-        service.abandonHandOut(key, lease).catch(failed);
+        handOut.settle(false);
         return;
       }
-      res.once('close', () => {
-        const done = res.writableFinished ? service.completeHandOut(key, status) : service.abandonHandOut(key, lease);
-        done.catch(failed);
-      });
+      res.once('close', () => handOut.settle(res.writableFinished));
     }
     sendJson(res, 200, answer.view, headers);
   }

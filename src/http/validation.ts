@@ -2,7 +2,7 @@
 // a catalogued 400 naming the offending field (`invalid_since`, `invalid_data`, ...).
 import { z } from 'zod';
 import { invalidField, QrelayError } from '../errors.js';
-import { KEY_PATTERN } from '../core/secrets.js';
+import { KEY_PATTERN, TICKET_PATTERN } from '../core/secrets.js';
 import { SETTABLE_STATUSES, type SessionStatus } from '../core/session.js';
 
 const ALL_STATUSES: readonly SessionStatus[] = ['pending', 'scanned', 'confirmed', 'cancelled', 'expired'];
@@ -46,6 +46,19 @@ export const setBody = z.strictObject(
       .optional(),
     data: jsonObject.optional(),
     ifVersion: version.optional(),
+  },
+  { error: 'must be a JSON object' },
+).refine((b) => b.actor !== undefined || b.status === 'cancelled', {
+  // The actor who scans is bound to the session; confirming or cancelling it must name them.
+  path: ['actor'],
+  error: 'is required when the status is scanned or confirmed',
+});
+
+export const ticketBody = z.strictObject(
+  {
+    ticket: z
+      .string({ error: 'is required, as the string the confirmed poll answer carried' })
+      .regex(TICKET_PATTERN, { error: 'must be a 65-character base64url ticket' }),
   },
   { error: 'must be a JSON object' },
 );

@@ -17,5 +17,10 @@ export function lifecycleLog(log: Logger): ServiceEvents {
     delivered: () => {},
     tokenRejected: (key) => log.warn({ event: 'session.bad_token', key: shortKey(key) }, 'poll with a wrong token'),
     finalHandedOut: (key, status) => log.info({ event: 'session.final', key: shortKey(key), status }, 'final status handed out'),
+    handOutUnrecorded: (key, cause) =>
+      log.error(
+        { event: 'session.unrecorded', key: shortKey(key), err: cause instanceof Error ? cause.message : String(cause) },
+        'a sent final status could not be recorded before its lease ended; it may be handed out again',
+      ),
   };
 }

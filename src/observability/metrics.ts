@@ -16,6 +16,7 @@ export class Metrics implements ServiceEvents {
   readonly #redisErrors: client.Counter;
   readonly #tokenRejections: client.Counter;
   readonly #rateLimited: client.Counter<'limit'>;
+  readonly #unrecorded: client.Counter;
 
   constructor(heldPolls: () => number) {
     const registers = [this.registry];
@@ -57,6 +58,11 @@ export class Metrics implements ServiceEvents {
     });
     this.#redisErrors = new client.Counter({ name: 'qrelay_redis_errors_total', help: 'Redis connection errors.', registers });
     this.#tokenRejections = new client.Counter({ name: 'qrelay_token_rejections_total', help: 'Polls with a wrong token for an existing session.', registers });
+    this.#unrecorded = new client.Counter({
+      name: 'qrelay_hand_outs_unrecorded_total',
+      help: 'Final statuses sent whose delivery could not be recorded before their lease ended (they may be handed out again).',
+      registers,
+    });
     this.#rateLimited = new client.Counter({
       name: 'qrelay_rate_limited_total',
       help: 'Requests refused by a limit, by limit.',
@@ -81,6 +87,9 @@ export class Metrics implements ServiceEvents {
     this.#tokenRejections.inc();
   }
   finalHandedOut(): void {}
+  handOutUnrecorded(): void {
+    this.#unrecorded.inc();
+  }
 
   forwarded(): void {
     this.#forwards.inc();

@@ -5,7 +5,7 @@ import net from 'node:net';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { sessionKeys } from '../../src/cluster/redis-keys.js';
-import { inspector, INTERNAL_TOKEN, sessionKeysUnder, startNodes, type RedisEnv } from '../support/cluster.js';
+import { forwardChange, inspector, INTERNAL_TOKEN, sessionKeysUnder, startNodes, type RedisEnv } from '../support/cluster.js';
 import { mint, poll, setStatus, sleep, waitFor } from '../support/node.js';
 import { startRedisSentinel, useRedisCluster, type RedisSentinel } from '../support/redis.js';
 
@@ -122,8 +122,9 @@ describe.each(backends)('three nodes on %s', (_name, redisEnv) => {
     const held = poll(a!, s, { since: 0 }).then((r) => r);
     await waitFor(() => a!.polls.size === 1);
     const stale = { key: s.key, status: 'pending', version: 0, expiresAt: s.expiresAt };
-    const res = await request(a!.privateUrl).post('/channel/set').set('Authorization', `Bearer ${INTERNAL_TOKEN}`).send(stale).expect(200);
-    expect(res.body).toEqual({ delivered: false });
+    const res = await forwardChange(a!, stale);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ delivered: false });
     expect(a!.polls.size).toBe(1);
     await setStatus(a!, { key: s.key, status: 'scanned' }, INTERNAL_TOKEN).expect(200);
     expect((await held).body.version).toBe(1);

@@ -122,6 +122,41 @@ describe.each(stores)('the %s store', (_name, make) => {
     expect((await store.get(s.key))?.delivered).toBe(true);
   });
 
+  it('a confirmed hand-out records its ticket with a copy of the login; the session forgets actor and data once delivered', async () => {
+    const s = fresh();
+    await store.create(s);
+    const now = Date.now();
+    await store.transition(s.key, { status: 'scanned', actor: 'ann' }, now);
+    await store.transition(s.key, { status: 'confirmed', actor: 'ann', data: { name: 'Ann' } }, now + 1);
+    expect((await store.get(s.key))?.confirmedAt).toBe(now + 1);
+    const start = await store.beginHandOut(s.key, now + 2, 5_000, { status: 'confirmed', version: 2 }, 'l1', { hash: 'ticket-hash', ttlMs: 60_000 });
+    expect(start).toEqual({ ok: true, data: { name: 'Ann' } });
+    await store.completeHandOut(s.key);
+    const after = await store.get(s.key);
+    expect(after).toMatchObject({ status: 'confirmed', delivered: true, actor: undefined, data: undefined });
+
+    expect(await store.redeemTicket(s.key, 'another-hash', now + 3)).toEqual({ ok: false, reason: 'unknown' });
+    expect(await store.redeemTicket(s.key, 'ticket-hash', now + 3)).toEqual({
+      ok: true,
+      redemption: { key: s.key, actor: 'ann', data: { name: 'Ann' }, client: s.client, confirmedAt: now + 1 },
+    });
+    expect(await store.redeemTicket(s.key, 'ticket-hash', now + 4)).toEqual({ ok: false, reason: 'redeemed' });
+    expect(await store.redeemTicket('unknown-key-000000000', 'ticket-hash', now)).toEqual({ ok: false, reason: 'unknown' });
+  });
+
+  it('a later hand-out (the first lapsed) replaces the ticket: only the newest one redeems', async () => {
+    const s = fresh();
+    await store.create(s);
+    const now = Date.now();
+    await store.transition(s.key, { status: 'scanned', actor: 'ann' }, now);
+    await store.transition(s.key, { status: 'confirmed', actor: 'ann' }, now);
+    const confirmed = { status: 'confirmed', version: 2 } as const;
+    expect((await store.beginHandOut(s.key, now, 5_000, confirmed, 'l1', { hash: 'first', ttlMs: 60_000 })).ok).toBe(true);
+    expect((await store.beginHandOut(s.key, now + 5_000, 5_000, confirmed, 'l2', { hash: 'second', ttlMs: 60_000 })).ok).toBe(true);
+    expect(await store.redeemTicket(s.key, 'first', now + 5_001)).toEqual({ ok: false, reason: 'unknown' });
+    expect(await store.redeemTicket(s.key, 'second', now + 5_001)).toMatchObject({ ok: true, redemption: { actor: 'ann', data: undefined } });
+  });
+
   it('an abandoned hand-out is given back at once; a lapsed lease is taken over', async () => {
     const s = fresh();
     await store.create(s);

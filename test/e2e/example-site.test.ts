@@ -16,7 +16,6 @@ import { INTERNAL_TOKEN, startNodes } from '../support/cluster.js';
 import { startNode } from '../support/node.js';
 
 const ARTIFACTS = 'test-artifacts/site';
-const CLUSTER_TOKEN = 'test-cluster-token-9876543210';
 const PC_UA = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36';
 const PHONE_UA = 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1';
 
@@ -61,7 +60,7 @@ async function deploy(mode: Mode): Promise<Deployment> {
     const node = await startNode(env);
     [qrelayPublic, qrelayPrivate] = [node.publicUrl, node.privateUrl];
   } else {
-    const { nodes } = await startNodes(2, { REDIS_URL: inject('redisUrl') }, { ...env, CLUSTER_TOKEN });
+    const { nodes } = await startNodes(2, { REDIS_URL: inject('redisUrl') }, env);
     [qrelayPublic, qrelayPrivate] = [nodes[0]!.publicUrl, nodes[1]!.privateUrl];
   }
   server.on('request', siteApp({ origin: site, qrelayPublicUrl: qrelayPublic, qrelayPrivateUrl: qrelayPrivate, internalToken: INTERNAL_TOKEN }));

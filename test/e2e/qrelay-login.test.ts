@@ -11,12 +11,11 @@ import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, inject, it, onTestFinished } from 'vitest';
 import type { Qrelay } from '../../src/app.js';
 import { launchBrowser } from '../support/browser.js';
-import { INTERNAL_TOKEN, uniquePrefix } from '../support/cluster.js';
+import { CLUSTER_TOKEN, INTERNAL_TOKEN, uniquePrefix } from '../support/cluster.js';
 import { mint, setStatus, sleep, startNode, waitFor } from '../support/node.js';
 import { freePort } from '../support/redis.js';
 
 const ARTIFACTS = 'test-artifacts/client';
-const CLUSTER_TOKEN = 'test-cluster-token-9876543210';
 const EVENT_TYPES = ['qr', 'scanned', 'confirmed', 'cancelled', 'expired', 'error'];
 
 let browser: Browser;

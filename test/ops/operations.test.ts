@@ -51,7 +51,9 @@ describe('logs', () => {
     await setStatus(node, { key: s.key, status: 'confirmed', actor: 'u1', data: { ticket: 'TICKET-must-not-leak' } }, internal)
       .set('X-Request-Id', 'req-42')
       .expect(200);
-    await poll(node, s, { since: 1 }).expect(200);
+    const { ticket } = (await poll(node, s, { since: 1 }).expect(200)).body as { ticket: string };
+    await request(node.privateUrl).post('/ticket/redeem').set('Authorization', `Bearer ${internal}`).send({ ticket }).expect(200);
+    await request(node.privateUrl).post('/ticket/redeem').set('Authorization', `Bearer ${internal}`).send({ ticket }).expect(410);
     await poll(node, { key: s.key, pollToken: 'W'.repeat(43) }).expect(404);
     await setStatus(node, { key: s.key, status: 'scanned', data: { x: 'DATA-must-not-leak' } }, internal).expect(409);
     await request(node.privateUrl).get('/healthz').set('Authorization', 'Bearer wrong-token-value').expect(401);
@@ -59,7 +61,7 @@ describe('logs', () => {
 
     const parsed = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
     const all = lines.join('\n');
-    for (const secret of [s.pollToken, s.key, 'TICKET-must-not-leak', 'Secret Name', 'DATA-must-not-leak', internal, 'wrong-token-value']) {
+    for (const secret of [s.pollToken, s.key, ticket, ticket.slice(22), 'TICKET-must-not-leak', 'Secret Name', 'DATA-must-not-leak', internal, 'wrong-token-value']) {
       expect(all).not.toContain(secret);
     }
     expect(parsed.some((l) => (l['req'] as { id?: string } | undefined)?.id === 'req-42')).toBe(true);

@@ -4,9 +4,29 @@ import { once } from 'node:events';
 import { Cluster, Redis } from 'ioredis';
 import { expect, onTestFinished } from 'vitest';
 import type { Qrelay } from '../../src/app.js';
+import { ChangeSeal, SEAL_HEADER } from '../../src/cluster/change-seal.js';
 import { startNode } from './node.js';
 
 export const INTERNAL_TOKEN = 'test-internal-token-0123456789';
+/** Nodes' own secret for /channel/set (never the app backends' INTERNAL_TOKEN). */
+export const CLUSTER_TOKEN = 'test-cluster-token-9876543210';
+
+/**
+ * POST /channel/set as another node of the cluster would send it (CLUSTER_TOKEN, sealed), or
+ * with the `token` and `seal` given instead.
+ */
+export function forwardChange(node: Qrelay, change: object, options: { token?: string; seal?: string } = {}): Promise<Response> {
+  const body = JSON.stringify(change);
+  return fetch(`${node.privateUrl}/channel/set`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      authorization: `Bearer ${options.token ?? CLUSTER_TOKEN}`,
+      [SEAL_HEADER]: options.seal ?? new ChangeSeal(CLUSTER_TOKEN).seal(body),
+    },
+    body,
+  });
+}
 
 /** How to reach the Redis under test, as qrelay environment variables. */
 export type RedisEnv = { REDIS_URL: string } | { REDIS_CLUSTER_NODES: string } | { REDIS_SENTINELS: string; REDIS_SENTINEL_NAME: string };
@@ -17,7 +37,7 @@ export async function startNodes(count: number, redis: RedisEnv, env: Record<str
   const prefix = env['REDIS_PREFIX'] ?? uniquePrefix();
   const nodes: Qrelay[] = [];
   for (let i = 0; i < count; i++) {
-    nodes.push(await startNode({ ...redis, REDIS_PREFIX: prefix, INTERNAL_TOKEN, ...env }));
+    nodes.push(await startNode({ ...redis, REDIS_PREFIX: prefix, INTERNAL_TOKEN, CLUSTER_TOKEN, ...env }));
   }
   return { nodes, prefix };
 }
@@ -38,15 +58,17 @@ export function inspector(redis: RedisEnv): Redis | Cluster {
 }
 
 /**
- * Asserts Redis holds nothing under `prefix` but session hashes, routes, and rate-limit counters
- * that expire on their own; returns the session and route keys.
+ * Asserts Redis holds nothing under `prefix` but session hashes, routes, tickets and rate-limit
+ * counters, and that tickets and counters expire on their own; returns the session, route and
+ * ticket keys.
  */
 export async function sessionKeysUnder(client: Redis | Cluster, prefix: string): Promise<string[]> {
   const keys = await keysUnder(client, prefix);
   const limits = keys.filter((k) => k.startsWith(`${prefix}:limit:`));
-  for (const k of limits) expect(await client.pttl(k), `${k} expires`).toBeGreaterThan(0);
+  for (const k of [...limits, ...keys.filter((k) => k.endsWith(':k'))]) expect(await client.pttl(k), `${k} expires`).toBeGreaterThan(0);
   const rest = keys.filter((k) => !k.startsWith(`${prefix}:limit:`));
-  expect(rest.every((k) => k.endsWith(':s') || k.endsWith(':r')), rest.join(' ')).toBe(true);
+  const strays = rest.filter((k) => !/:[srk]$/.test(k));
+  expect(strays, 'keys other than sessions, routes and tickets').toEqual([]);
   return rest;
 }
 

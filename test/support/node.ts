@@ -38,8 +38,16 @@ export function poll(node: Qrelay, s: { key: string; pollToken: string }, query:
     .set('Authorization', `Bearer ${s.pollToken}`);
 }
 
+/** The actor a test's scans and confirms name when the test does not care who scanned. */
+export const TEST_ACTOR = 'test-user';
+
+/**
+ * POST /status/set. `scanned` and `confirmed` need an actor: a body without one names TEST_ACTOR
+ * (pass `actor: undefined` explicitly to send none).
+ */
 export function setStatus(node: Qrelay, body: Record<string, unknown>, token?: string) {
-  const req = request(node.privateUrl).post('/status/set').send(body);
+  const withActor = 'actor' in body || body['status'] === 'cancelled' ? body : { ...body, actor: TEST_ACTOR };
+  const req = request(node.privateUrl).post('/status/set').send(withActor);
   return token === undefined ? req : req.set('Authorization', `Bearer ${token}`);
 }
 

@@ -1,93 +1,123 @@
-import { describe, expect, it } from 'vitest';
+import { getEventListeners } from 'node:events';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { PendingPolls, PollEnd } from '../../src/core/pending-polls.js';
 import type { SessionView } from '../../src/core/session.js';
 
 const view = (key: string, version: number): SessionView => ({ key, status: 'scanned', version, expiresAt: 0 });
+const signal = (): AbortSignal => new AbortController().signal;
+
+afterEach(() => {
+  vi.useRealTimers();
+});
 
 describe('PendingPolls', () => {
   it('a wake with a newer version ends the poll as changed and removes it', async () => {
     const polls = new PendingPolls();
-    const held = polls.hold('a', 0, new AbortController(), 10_000, 60_000);
+    const hold = polls.hold('a', 0, signal(), 10_000, 60_000);
     expect(polls.size).toBe(1);
     expect(polls.wake(view('a', 1))).toBe(true);
-    await expect(held).resolves.toEqual({ reason: 'changed', view: view('a', 1) });
+    await expect(hold.ended).resolves.toEqual({ reason: 'changed', view: view('a', 1) });
     expect(polls.size).toBe(0);
   });
 
-  it('a woken poll is settled once: its timer is cleared, and a later hang-up or wake changes nothing', async () => {
+  const endings: Array<[string, (polls: PendingPolls, client: AbortController) => unknown]> = [
+    ['a wake', (polls) => polls.wake(view('a', 1))],
+    ['a hang-up', (_polls, client) => client.abort()],
+    ['a newer poll', (polls) => polls.hold('a', 0, signal(), 10, 60_000).end(PollEnd.shutdown)],
+    ['shutdown', (polls) => polls.endAll(PollEnd.shutdown)],
+    ['its deadline', () => vi.advanceTimersByTime(10_000)],
+  ];
+  it.each(endings)('after %s, the poll leaves nothing behind: no timer, no listener, no entry', async (_name, end) => {
+    vi.useFakeTimers();
     const polls = new PendingPolls();
-    const c = new AbortController();
-    const held = polls.hold('a', 0, c, 20, 60_000);
-    const newer = polls.hold('b', 0, new AbortController(), 60_000, 60_000);
+    const client = new AbortController();
+    const hold = polls.hold('a', 0, client.signal, 10_000, 60_000);
+    expect(vi.getTimerCount()).toBe(1);
+    expect(getEventListeners(client.signal, 'abort')).toHaveLength(1);
+    end(polls, client);
+    await hold.ended;
+    expect(vi.getTimerCount()).toBe(0);
+    expect(getEventListeners(client.signal, 'abort')).toHaveLength(0);
+    expect(polls.size).toBe(0);
+  });
+
+  it('a poll is ended once: a later hang-up, wake or deadline changes nothing', async () => {
+    vi.useFakeTimers();
+    const polls = new PendingPolls();
+    const client = new AbortController();
+    const hold = polls.hold('a', 0, client.signal, 20, 60_000);
+    const other = polls.hold('b', 0, signal(), 60_000, 60_000);
     expect(polls.wake(view('a', 1))).toBe(true);
-    c.abort(PollEnd.clientClosed); // the client leaves after its answer
+    client.abort(); // the client leaves after its answer
     expect(polls.wake(view('a', 2))).toBe(false);
-    await new Promise((r) => setTimeout(r, 40)); // past the hold, too: the ending stays 'changed'
-    await expect(held).resolves.toEqual({ reason: 'changed', view: view('a', 1) });
+    await vi.advanceTimersByTimeAsync(40); // past the hold, too: the ending stays 'changed'
+    await expect(hold.ended).resolves.toEqual({ reason: 'changed', view: view('a', 1) });
     expect(polls.size).toBe(1);
     expect(polls.has('b')).toBe(true);
     polls.end('b', PollEnd.shutdown);
-    await expect(newer).resolves.toBe(PollEnd.shutdown);
+    await expect(other.ended).resolves.toBe(PollEnd.shutdown);
   });
 
   it('a wake with a version the poll already has does not end it', () => {
     const polls = new PendingPolls();
-    const c = new AbortController();
-    void polls.hold('a', 3, c, 10_000, 60_000);
+    const client = new AbortController();
+    polls.hold('a', 3, client.signal, 10_000, 60_000);
     expect(polls.wake(view('a', 3))).toBe(false);
     expect(polls.size).toBe(1);
-    c.abort(PollEnd.clientClosed);
+    client.abort();
     expect(polls.size).toBe(0);
   });
 
   it('the hold ends as timeout, or as expired when the session ends first', async () => {
+    vi.useFakeTimers();
     const polls = new PendingPolls();
-    await expect(polls.hold('a', 0, new AbortController(), 10, 60_000)).resolves.toBe(PollEnd.timeout);
-    await expect(polls.hold('b', 0, new AbortController(), 60_000, 10)).resolves.toBe(PollEnd.expired);
+    const timed = polls.hold('a', 0, signal(), 10, 60_000);
+    const expiring = polls.hold('b', 0, signal(), 60_000, 10);
+    await vi.advanceTimersByTimeAsync(9);
+    expect(polls.size).toBe(2);
+    await vi.advanceTimersByTimeAsync(1);
+    await expect(timed.ended).resolves.toBe(PollEnd.timeout);
+    await expect(expiring.ended).resolves.toBe(PollEnd.expired);
     expect(polls.size).toBe(0);
   });
 
   it('a newer poll for the same key supersedes the older one; the newer stays registered', async () => {
     const polls = new PendingPolls();
-    const older = polls.hold('a', 0, new AbortController(), 10_000, 60_000);
-    const newerController = new AbortController();
-    const newer = polls.hold('a', 0, newerController, 10_000, 60_000);
-    await expect(older).resolves.toBe(PollEnd.superseded);
+    const older = polls.hold('a', 0, signal(), 10_000, 60_000);
+    const newerClient = new AbortController();
+    const newer = polls.hold('a', 0, newerClient.signal, 10_000, 60_000);
+    await expect(older.ended).resolves.toBe(PollEnd.superseded);
     expect(polls.size).toBe(1);
     expect(polls.has('a')).toBe(true);
-    newerController.abort(PollEnd.clientClosed);
-    await expect(newer).resolves.toBe(PollEnd.clientClosed);
+    older.end(PollEnd.timeout); // a late ending of the older poll cannot remove the newer one
+    expect(polls.has('a')).toBe(true);
+    newerClient.abort(new Error('socket reset'));
+    await expect(newer.ended).resolves.toBe(PollEnd.clientClosed);
     expect(polls.size).toBe(0);
   });
 
-  it('an abort with a foreign reason counts as the client going away', async () => {
+  it('a client gone before the hold never registers', async () => {
     const polls = new PendingPolls();
-    const c = new AbortController();
-    const held = polls.hold('a', 0, c, 10_000, 60_000);
-    c.abort(new Error('socket reset'));
-    await expect(held).resolves.toBe(PollEnd.clientClosed);
-  });
-
-  it('a controller aborted before the hold never registers', async () => {
-    const polls = new PendingPolls();
-    const c = new AbortController();
-    c.abort(PollEnd.clientClosed);
-    await expect(polls.hold('a', 0, c, 10_000, 60_000)).resolves.toBe(PollEnd.clientClosed);
+    const client = new AbortController();
+    client.abort();
+    const hold = polls.hold('a', 0, client.signal, 10_000, 60_000);
+    expect(hold.open).toBe(false);
+    await expect(hold.ended).resolves.toBe(PollEnd.clientClosed);
     expect(polls.size).toBe(0);
   });
 
   it('after endAll, a poll still being set up ends at once with the same reason', async () => {
     const polls = new PendingPolls();
     await polls.endAll(PollEnd.shutdown);
-    await expect(polls.hold('late', 0, new AbortController(), 60_000, 60_000)).resolves.toBe(PollEnd.shutdown);
+    await expect(polls.hold('late', 0, signal(), 60_000, 60_000).ended).resolves.toBe(PollEnd.shutdown);
     expect(polls.size).toBe(0);
   });
 
   it('endAll ends every poll with the given reason, once', async () => {
     const polls = new PendingPolls();
-    const helds = ['a', 'b', 'c'].map((k) => polls.hold(k, 0, new AbortController(), 10_000, 60_000));
+    const holds = ['a', 'b', 'c'].map((k) => polls.hold(k, 0, signal(), 10_000, 60_000));
     expect(await polls.endAll(PollEnd.shutdown)).toBe(3);
-    await expect(Promise.all(helds)).resolves.toEqual([PollEnd.shutdown, PollEnd.shutdown, PollEnd.shutdown]);
+    await expect(Promise.all(holds.map((h) => h.ended))).resolves.toEqual([PollEnd.shutdown, PollEnd.shutdown, PollEnd.shutdown]);
     expect(await polls.endAll(PollEnd.shutdown)).toBe(0);
   });
 });

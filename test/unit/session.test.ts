@@ -44,7 +44,7 @@ describe('the transition table', () => {
   });
 
   it('confirm and cancel after a scan must name the scanning actor', () => {
-    const scanned = applyTransition(at('pending'), { status: 'scanned', actor: 'alice' });
+    const scanned = applyTransition(at('pending'), { status: 'scanned', actor: 'alice' }, 0);
     expect(scanned.actor).toBe('alice');
     expect(refuseTransition(scanned, { status: 'confirmed', actor: 'bob' }, 0)?.code).toBe('actor_mismatch');
     expect(refuseTransition(scanned, { status: 'confirmed' }, 0)?.code).toBe('actor_mismatch');
@@ -54,7 +54,7 @@ describe('the transition table', () => {
   });
 
   it('a scan without an actor binds nobody', () => {
-    const scanned = applyTransition(at('pending'), { status: 'scanned' });
+    const scanned = applyTransition(at('pending'), { status: 'scanned' }, 0);
     expect(refuseTransition(scanned, { status: 'confirmed', actor: 'anyone' }, 0)).toBeNull();
   });
 
@@ -68,8 +68,8 @@ describe('the transition table', () => {
   });
 
   it('each change bumps the version by one and carries its own data', () => {
-    const scanned = applyTransition(at('pending'), { status: 'scanned', data: { name: 'A' } });
-    const confirmed = applyTransition(scanned, { status: 'confirmed', data: { ticket: 't' } });
+    const scanned = applyTransition(at('pending'), { status: 'scanned', data: { name: 'A' } }, 0);
+    const confirmed = applyTransition(scanned, { status: 'confirmed', data: { ticket: 't' } }, 0);
     expect([scanned.version, confirmed.version]).toEqual([1, 2]);
     expect(confirmed.data).toEqual({ ticket: 't' });
   });
@@ -104,7 +104,7 @@ describe('the scan URL', () => {
     const { MemoryStore } = await import('../../src/core/memory-store.js');
     const { PendingPolls } = await import('../../src/core/pending-polls.js');
     const url = (base: string) =>
-      new SessionService({ store: new MemoryStore({ graceMs: 0 }), polls: new PendingPolls(), sessionTtlMs: 1, holdMs: 1, scanUrlBase: base }).scanUrl('abc_DEF-123');
+      new SessionService({ store: new MemoryStore({ graceMs: 0 }), polls: new PendingPolls(), sessionTtlMs: 1, holdMs: 1, ticketTtlMs: 1, scanUrlBase: base }).scanUrl('abc_DEF-123');
     expect(url('https://x.example/scan.html')).toBe('https://x.example/scan.html?key=abc_DEF-123');
     expect(url('https://x.example/KEY/scan?key=old&src=qr')).toBe('https://x.example/KEY/scan?key=abc_DEF-123&src=qr');
     expect(url('https://x.example/s?a=1#key=frag')).toBe('https://x.example/s?a=1&key=abc_DEF-123#key=frag');

@@ -5,7 +5,7 @@
 -- ARGV[4] data JSON ('' = none), ARGV[5] ifVersion ('' = none)
 -- Returns {'ok', live holders joined by spaces (or ''), field, value, ...} | {'missing'} |
 -- {refusal code, detail...}
-local s = redis.call('HMGET', KEYS[1], 's', 'v', 'e', 'a')
+local s = redis.call('HMGET', KEYS[1], '@status', '@version', '@expiresAt', '@actor')
 local status, version, expires, actor = s[1], tonumber(s[2]), tonumber(s[3]), s[4]
 if not status then return {'missing'} end
 
@@ -19,9 +19,10 @@ if not allowed then return {'invalid_transition', status} end
 if status == 'scanned' and actor and actor ~= ARGV[3] then return {'actor_mismatch'} end
 if ARGV[5] ~= '' and tonumber(ARGV[5]) ~= version then return {'version_mismatch', tostring(version)} end
 
-redis.call('HSET', KEYS[1], 's', to, 'v', version + 1)
-if status == 'pending' and ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'a', ARGV[3]) end
-if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'd', ARGV[4]) else redis.call('HDEL', KEYS[1], 'd') end
+redis.call('HSET', KEYS[1], '@status', to, '@version', version + 1)
+if to == 'confirmed' then redis.call('HSET', KEYS[1], '@confirmedAt', ARGV[1]) end
+if status == 'pending' and ARGV[3] ~= '' then redis.call('HSET', KEYS[1], '@actor', ARGV[3]) end
+if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], '@data', ARGV[4]) else redis.call('HDEL', KEYS[1], '@data') end
 
 local holders, live = redis.call('HGETALL', KEYS[2]), {}
 for i = 1, #holders, 2 do
