@@ -226,8 +226,6 @@ export class QrelayLogin extends EventTarget {
   #poll: AbortController | undefined;
   /** Ends the current backoff sleep early (set only while one runs). */
   #wake: (() => void) | undefined;
-  /** Fires when the shown QR expires, to cut a backoff short. */
-  #deadline: ReturnType<typeof setTimeout> | undefined;
 
   constructor(options: LoginOptions) {
     super();
@@ -267,7 +265,6 @@ export class QrelayLogin extends EventTarget {
     this.#stopped = true;
     this.#run?.abort();
     this.#run = undefined;
-    this.#clearDeadline();
     document.removeEventListener('visibilitychange', this.#onVisibility);
     this.#state = 'stopped';
   }
@@ -305,11 +302,6 @@ export class QrelayLogin extends EventTarget {
   #end(failure: Failure): void {
     this.#setState('ended', true);
     this.#emit('error', { ...failure.detail, retrying: false });
-  }
-
-  #clearDeadline(): void {
-    clearTimeout(this.#deadline);
-    this.#deadline = undefined;
   }
 
   /** Sleeps `ms` or until `signal` aborts; a `wakeable` sleep (our own backoff) also ends on #wake(). */
@@ -402,8 +394,10 @@ export class QrelayLogin extends EventTarget {
     this.#qr = s.qr;
     this.#setState('pending', true);
     this.#emit('qr', s.qr);
-    this.#clearDeadline();
-    this.#deadline = setTimeout(() => this.#wake?.(), Math.max(0, s.qr.expiresAt - Date.now()));
+    // When the QR expires, a backoff in progress is cut short: the answer is `expired` by then.
+    const deadline = setTimeout(() => this.#wake?.(), Math.max(0, s.qr.expiresAt - Date.now()));
+    const clearDeadline = (): void => clearTimeout(deadline);
+    signal.addEventListener('abort', clearDeadline);
     try {
       let attempt = 0;
       let fastEmpty = 0;
@@ -461,7 +455,8 @@ export class QrelayLogin extends EventTarget {
       }
       return 'aborted';
     } finally {
-      this.#clearDeadline();
+      clearDeadline();
+      signal.removeEventListener('abort', clearDeadline);
     }
   }
 
