@@ -13,7 +13,8 @@ import { SessionService } from './core/session-service.js';
 import type { SessionStore } from './core/session-store.js';
 import { privateListener } from './http/private-app.js';
 import { demoRoutes } from './http/demo-routes.js';
-import { Limits } from './http/limits.js';
+import { memoryCounters } from './limits/counters.js';
+import { Limits } from './limits/limits.js';
 import { publicListener } from './http/public-app.js';
 import { allOf } from './core/service-events.js';
 import { lifecycleLog } from './observability/lifecycle-log.js';
@@ -151,7 +152,7 @@ export async function startQrelay(config: Config, options: StartOptions = {}): P
       tokenFailuresPerSession: config.tokenFailuresPerSession,
       holdMs: config.holdMs,
     },
-    store instanceof RedisStore ? { client: store.client, prefix: config.redisPrefix } : undefined,
+    store instanceof RedisStore ? { make: store.counters(), shared: true } : { make: memoryCounters, shared: false },
     (limit) => metrics.rateLimited(limit),
   );
 

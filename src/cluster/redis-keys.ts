@@ -12,6 +12,11 @@
 //
 // The Lua scripts name fields as '@name' (F) and '@T.name' (T); luaScript() puts the names in,
 // so a field's name is written here and nowhere else.
+//   <prefix>:limit:<name>:<id>   a limit's counter (rate-limiter-flexible), expiring with its window
+
+/** The prefix of limit `name`'s counters; rate-limiter-flexible adds `:<id>`. */
+export const limitKeyPrefix = (prefix: string, name: string): string => `${prefix}:limit:${name}`;
+
 export interface SessionKeys {
   readonly session: string;
   readonly route: string;

@@ -11,6 +11,8 @@ import { readFileSync } from 'node:fs';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { HandOutStart, RedeemOutcome, SessionStore, TicketGrant, TransitionOutcome } from '../core/session-store.js';
 import type { JsonObject, SessionStatus, StatusChange, StoredSession, TransitionRefusal } from '../core/session.js';
+import type { CounterFactory } from '../limits/counters.js';
+import { redisCounters } from './redis-counters.js';
 import { F, luaScript, sessionKeys } from './redis-keys.js';
 
 const script = (name: string): string => luaScript(readFileSync(new URL(`./scripts/${name}.lua`, import.meta.url), 'utf8'));
@@ -227,9 +229,9 @@ export class RedisStore implements SessionStore {
     await this.#client.del(k.session, k.route, k.ticket);
   }
 
-  /** The underlying client, for counters that share this Redis (rate limits). */
-  get client(): Redis | Cluster {
-    return this.#client;
+  /** The limits' counters, in this Redis (one connection for sessions and counters). */
+  counters(): CounterFactory {
+    return redisCounters(this.#client, this.#prefix);
   }
 
   async ping(): Promise<void> {

@@ -12,9 +12,10 @@ const KEY_BYTES = 16;
 const SECRET_BYTES = KEY_BYTES + 32;
 
 // CSPRNG output is read 16 sessions' worth at a time, as crypto.randomUUID() caches entropy for
-// UUIDs: a call into the CSPRNG per session (Node's binding and a new buffer each time) was a
-// fifth of the core's CPU per login (core.mjs). Each byte is handed out once and zeroed; the pool
-// holds at most 15 sessions' secrets not yet issued (small, since a process dump would show them).
+// UUIDs: a call into the CSPRNG per session costs a trip through Node's binding and a new buffer
+// each time (docs/performance.md has the profile). Each byte is handed out once and zeroed; the
+// pool holds at most 15 sessions' secrets not yet issued (small, since a process dump would show
+// them).
 const pool = Buffer.alloc(SECRET_BYTES * 16);
 let poolUsed = pool.length;
 

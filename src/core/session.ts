@@ -126,10 +126,9 @@ type Changes = {
 
 /**
  * `s` with `changes` applied; `actor`, `data` and the lease fields given as undefined are cleared.
- * Records are copied here, field by field in one order, never with object spread: in a heap
- * snapshot of 5,000 held polls, V8 had given every spread copy a hidden class of its own (4,992
- * client records and 2,323 session records, each the only object of its shape), costing memory
- * and making every access to them megamorphic.
+ * Records are copied here, field by field in one order, never with object spread: V8 may give a
+ * spread copy a hidden class of its own, which costs memory and makes every access to records
+ * megamorphic (docs/performance.md has the heap snapshot that showed it).
  */
 export function changed(s: StoredSession, changes: Changes): StoredSession {
   return {

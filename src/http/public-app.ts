@@ -18,7 +18,7 @@ import type { PollAnswer, SessionService } from '../core/session-service.js';
 import { clientAddress } from './client-address.js';
 import { clientFiles } from './client-files.js';
 import { errorHandler, noRoute } from './error-handler.js';
-import type { Limits } from './limits.js';
+import type { Limits } from '../limits/limits.js';
 import { sendEmpty, sendError, sendJson } from './respond.js';
 import { applyHeaders, fixedHeaders, type HeaderList } from './response-headers.js';
 import { keyQuery, parseOr400, pollQuery } from './validation.js';

@@ -3,8 +3,8 @@
 // back in the response. 5xx answers and requests the client left early log at error and warn.
 //
 // This is pino-http's line ({req: {id, method, url}, res: {statusCode}, responseTime}) without its
-// per-request child logger: building that logger was about 5% of the CPU of a status change, and
-// nothing here logs through it.
+// per-request child logger: nothing here logs through one, so building it per request was work
+// for nothing on the hot path.
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';

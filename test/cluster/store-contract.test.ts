@@ -6,7 +6,7 @@ import type { SessionStore } from '../../src/core/session-store.js';
 import type { StoredSession } from '../../src/core/session.js';
 import { F, sessionKeys } from '../../src/cluster/redis-keys.js';
 import { RedisStore } from '../../src/cluster/redis-store.js';
-import { uniquePrefix } from '../support/cluster.js';
+import { inspector, uniquePrefix } from '../support/cluster.js';
 import { useRedisCluster } from '../support/redis.js';
 
 const redisCluster = useRedisCluster();
@@ -226,6 +226,7 @@ describe('the Redis store across a rolling upgrade', () => {
   it("reads a lease written by a version without lease ids, and takes it over once it lapses", async () => {
     const prefix = uniquePrefix();
     const store = new RedisStore({ target: { kind: 'url', url: inject('redisUrl') }, prefix, graceMs: 1_000 });
+    const redis = inspector({ REDIS_URL: inject('redisUrl') });
     try {
       expect(await store.ready(10_000)).toBe(true);
       const s = fresh();
@@ -233,14 +234,14 @@ describe('the Redis store across a rolling upgrade', () => {
       await store.transition(s.key, { status: 'cancelled' }, Date.now());
       const now = Date.now();
       // What the previous version wrote: the lease's end alone, no owner.
-      await store.client.hset(sessionKeys(prefix, s.key).session, F.delivered, String(now + 5_000));
+      await redis.hset(sessionKeys(prefix, s.key).session, F.delivered, String(now + 5_000));
       expect(await store.get(s.key)).toMatchObject({ delivered: false, leasedUntil: now + 5_000, leasedBy: undefined });
       expect(await store.beginHandOut(s.key, now + 1_000, 5_000, CANCELLED_1, 'new')).toEqual({ ok: false, delivered: false, busyMs: 4_000 });
       await store.abandonHandOut(s.key, 'new'); // not its lease: nothing given back
       expect((await store.get(s.key))?.leasedUntil).toBe(now + 5_000);
       expect(await store.beginHandOut(s.key, now + 5_001, 5_000, CANCELLED_1, 'new')).toEqual({ ok: true });
       // The field the previous version reads is still a plain number.
-      expect(await store.client.hget(sessionKeys(prefix, s.key).session, F.delivered)).toBe(String(now + 10_001));
+      expect(await redis.hget(sessionKeys(prefix, s.key).session, F.delivered)).toBe(String(now + 10_001));
     } finally {
       await store.close();
     }

@@ -9,10 +9,10 @@ import { mint, poll, setStatus, sleep, startNode, waitFor } from '../support/nod
 
 describe('GET /metrics', () => {
   it('exposes held polls, poll endings by reason, sessions, sets by outcome, delivery latency and process metrics', async () => {
-    const node = await startNode({ HOLD_MS: '50' });
+    const node = await startNode({ HOLD_MS: '10000' });
     const s = await mint(node);
-    await poll(node, s).expect(204);
-    const held = poll(node, s, { wait: 5000 }).then((r) => r);
+    await poll(node, s, { wait: 50 }).expect(204);
+    const held = poll(node, s).then((r) => r);
     await waitFor(() => node.polls.size === 1);
     let text = (await request(node.privateUrl).get('/metrics').expect(200)).text;
     expect(text).toMatch(/^qrelay_held_polls 1$/m);

@@ -13,7 +13,7 @@ export const TEST_ENV: Record<string, string> = {
   LOG_LEVEL: 'silent',
   SHUTDOWN_TIMEOUT_MS: '2000',
   DRAIN_MS: '100',
-  // Generous, so tests that mint many sessions from 127.0.0.1 are not limited; limits.test.ts sets its own.
+  // Generous, so tests that mint many sessions from 127.0.0.1 are not limited; the limits tests set their own.
   RATE_SESSIONS_PER_IP: '1000000',
   RATE_QR_PER_IP: '1000000',
   MAX_POLLS_PER_IP: '1000000',

@@ -1,19 +1,18 @@
-// Abuse limits, each answered 429 with Retry-After (or 503 when the node itself is full):
-// sessions minted and QR images rendered per client IP, polls in flight per client IP, polls held
-// per node, and wrong poll tokens per session (after which the session is destroyed). In cluster
-// mode the per-IP and per-session counters live in Redis (rate-limiter-flexible), so they hold
-// across nodes; if Redis is unreachable they fall back to per-node memory counters instead of
-// failing requests. "Per client IP" means per IPv4 address, or per IPv6 /64 (see addressBlock).
+// Abuse limits, the policy: each answered 429 with Retry-After (or 503 when the node itself is
+// full): sessions minted and QR images rendered per client IP, polls in flight per client IP,
+// polls held per node, and wrong poll tokens per session (after which the session is destroyed).
+// The counting is a CounterFactory's: in memory on one node; in cluster mode in Redis, so the
+// limits hold across nodes (falling back to per-node memory while Redis is unreachable, rather
+// than failing requests). "Per client IP" means per IPv4 address, or per IPv6 /64 (addressBlock).
 //
 // The per-IP poll counter is taken when a poll starts and given back when it ends. On one node it
 // is an exact count in memory. Across nodes it is a Redis counter whose window (the hold plus a
 // minute) bounds the damage if a node dies holding polls: its counts lapse. The price is drift:
 // counts taken late in a window and given back early in the next let an IP exceed the limit by up
 // to its size for one window.
-import type { Cluster, Redis } from 'ioredis';
-import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import { errors } from '../errors.js';
-import { addressBlock } from './client-address.js';
+import { addressBlock } from './address-block.js';
+import type { Counter, CounterFactory, Take } from './counters.js';
 
 export interface LimitSettings {
   /** Sessions one client IP may mint per minute. */
@@ -33,37 +32,30 @@ export type LimitName = 'sessions_per_ip' | 'qr_per_ip' | 'polls_per_ip' | 'poll
 
 const POLLS_PER_IP_MESSAGE = 'too many polls in flight from this address';
 
-const retryAfterS = (res: RateLimiterRes): number => Math.max(1, Math.ceil(res.msBeforeNext / 1000));
+const retryAfterS = (take: Take & { ok: false }): number => Math.max(1, Math.ceil(take.retryAfterMs / 1000));
 
 export class Limits {
   readonly #settings: LimitSettings;
-  readonly #sessions: RateLimiterAbstract;
-  readonly #qr: RateLimiterAbstract;
-  /** Polls in flight per client IP, across nodes (cluster mode). */
-  readonly #polls: RateLimiterAbstract | undefined;
-  /** Polls in flight per client IP on this node (memory mode): exact, no window. */
+  readonly #sessions: Counter;
+  readonly #qr: Counter;
+  /** Polls in flight per client IP, across nodes (shared counters only). */
+  readonly #polls: Counter | undefined;
+  /** Polls in flight per client IP on this node (one node): exact, no window. */
   readonly #pollsHere = new Map<string, number>();
-  readonly #tokenFailures: RateLimiterAbstract;
+  readonly #tokenFailures: Counter;
   readonly #onLimited: (limit: LimitName) => void;
 
-  constructor(settings: LimitSettings, redis: { client: Redis | Cluster; prefix: string } | undefined, onLimited: (limit: LimitName) => void) {
+  /**
+   * `counters` makes the counters; `shared` says they are shared by several nodes (then polls in
+   * flight per IP are counted there too; otherwise exactly, in this process).
+   */
+  constructor(settings: LimitSettings, counters: { make: CounterFactory; shared: boolean }, onLimited: (limit: LimitName) => void) {
     this.#settings = settings;
     this.#onLimited = onLimited;
-    const make = (name: string, points: number, duration: number): RateLimiterAbstract => {
-      const memory = new RateLimiterMemory({ keyPrefix: name, points, duration });
-      if (redis === undefined) return memory;
-      return new RateLimiterRedis({
-        storeClient: redis.client,
-        keyPrefix: `${redis.prefix}:limit:${name}`,
-        points,
-        duration,
-        rejectIfRedisNotReady: true,
-        insuranceLimiter: memory,
-      });
-    };
+    const { make } = counters;
     this.#sessions = make('sessions', settings.sessionsPerIpPerMinute, 60);
     this.#qr = make('qr', settings.qrPerIpPerMinute, 60);
-    this.#polls = redis === undefined ? undefined : make('polls', settings.pollsPerIp, Math.ceil(settings.holdMs / 1000) + 60);
+    this.#polls = counters.shared ? make('polls', settings.pollsPerIp, Math.ceil(settings.holdMs / 1000) + 60) : undefined;
     this.#tokenFailures = make('token-failures', settings.tokenFailuresPerSession, 600);
   }
 
@@ -94,7 +86,7 @@ export class Limits {
     return () => {
       if (released) return;
       released = true;
-      polls.reward(ip, 1).catch(() => {});
+      polls.give(ip);
     };
   }
 
@@ -118,23 +110,15 @@ export class Limits {
 
   /** Counts a wrong token for `key`; true once the session has had more than it survives. */
   async tokenFailed(key: string): Promise<boolean> {
-    try {
-      await this.#tokenFailures.consume(key, 1);
-      return false;
-    } catch (err) {
-      if (!(err instanceof RateLimiterRes)) return false;
-      this.#onLimited('token_failures');
-      return true;
-    }
+    if ((await this.#tokenFailures.take(key)).ok) return false;
+    this.#onLimited('token_failures');
+    return true;
   }
 
-  async #take(limiter: RateLimiterAbstract, id: string, name: LimitName, message: string): Promise<void> {
-    try {
-      await limiter.consume(id, 1);
-    } catch (err) {
-      if (!(err instanceof RateLimiterRes)) return; // the counter store failed: fail open
-      this.#onLimited(name);
-      throw errors.rateLimited(message, retryAfterS(err));
-    }
+  async #take(counter: Counter, id: string, name: LimitName, message: string): Promise<void> {
+    const taken = await counter.take(id);
+    if (taken.ok) return;
+    this.#onLimited(name);
+    throw errors.rateLimited(message, retryAfterS(taken));
   }
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { addressBlock } from '../../src/http/client-address.js';
+import { addressBlock } from '../../src/limits/address-block.js';
 
 describe('the address block per-IP limits count in', () => {
   it('is an IPv4 address itself', () => {

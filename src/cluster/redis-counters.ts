@@ -1,0 +1,20 @@
+// The limits' counters in Redis (rate-limiter-flexible), shared by every node, under the keys
+// redis-keys.ts names. While Redis is unreachable each falls back to a per-node memory counter.
+import type { Cluster, Redis } from 'ioredis';
+import { RateLimiterMemory, RateLimiterRedis } from 'rate-limiter-flexible';
+import { limiterCounter, type CounterFactory } from '../limits/counters.js';
+import { limitKeyPrefix } from './redis-keys.js';
+
+export function redisCounters(client: Redis | Cluster, prefix: string): CounterFactory {
+  return (name, points, durationS) =>
+    limiterCounter(
+      new RateLimiterRedis({
+        storeClient: client,
+        keyPrefix: limitKeyPrefix(prefix, name),
+        points,
+        duration: durationS,
+        rejectIfRedisNotReady: true,
+        insuranceLimiter: new RateLimiterMemory({ keyPrefix: name, points, duration: durationS }),
+      }),
+    );
+}
