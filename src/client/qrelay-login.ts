@@ -283,7 +283,8 @@ export class QrelayLogin extends EventTarget {
   };
 
   #emit<K extends keyof LoginEventMap>(type: K, detail: LoginEventMap[K]['detail']): void {
-    this.dispatchEvent(new CustomEvent(type, { detail }));
+    // A listener may call stop() while an earlier event of the same step is dispatched.
+    if (!this.#stopped) this.dispatchEvent(new CustomEvent(type, { detail }));
   }
 
   #setState(state: LoginState, online = this.#online): void {
