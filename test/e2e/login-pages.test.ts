@@ -88,6 +88,8 @@ async function qrLoaded(page: Page): Promise<void> {
 }
 
 async function openPhone(pc: PcPage): Promise<Page> {
+  // The page sets the link when the element reports its QR: wait for it rather than race it.
+  await pc.page.waitForFunction(() => /\/scan\.html\?key=/.test(document.querySelector('#scan-link')?.getAttribute('href') ?? ''));
   const href = await pc.page.getAttribute('#scan-link', 'href');
   expect(href).toMatch(/\/scan\.html\?key=[A-Za-z0-9_-]{22}$/);
   const context = await browser.newContext({ userAgent: PHONE_UA, viewport: { width: 375, height: 740 }, isMobile: true });

@@ -269,7 +269,7 @@ describe('<qrelay-login> on another origin', () => {
     const { node, site } = await setUp('<qrelay-login></qrelay-login>', { HOLD_MS: '100' });
     const pc = await openPage(site);
     const key = await keyOf(pc.page);
-    await waitFor(() => polls(pc) >= 10, 5_000, 'ten polls within the holds');
+    await waitFor(() => polls(pc) >= 10, 10_000, 'ten polls within the holds');
     await setStatus(node, { key, status: 'scanned', actor: 'ann' }).expect(200);
     await waitForEvent(pc.page, 'scanned');
   });
@@ -280,7 +280,7 @@ describe('<qrelay-login> on another origin', () => {
     const other = await mint(node);
     const held = request(node.publicUrl).get('/status/get').query({ key: other.key }).set('Authorization', `Bearer ${other.pollToken}`);
     const answered = held.then((r) => r.status);
-    await waitFor(() => node.polls.size === 1, 3_000, 'the slot to be taken');
+    await waitFor(() => node.polls.size === 1, 10_000, 'the slot to be taken');
 
     const pc = await openPage(site);
     const error = await waitForEvent(pc.page, 'error');
@@ -304,8 +304,8 @@ describe('<qrelay-login> on another origin', () => {
   it('shows a fresh QR when one expires, up to `renewals`, then a refresh button that mints again and keeps focus in the element', async () => {
     const { node, site } = await setUp('<qrelay-login renewals="1"></qrelay-login>', { SESSION_TTL_MS: '1000' });
     const pc = await openPage(site);
-    await waitFor(async () => (await events(pc.page)).filter((e) => e.type === 'qr').length === 2, 5_000, 'a second QR');
-    const expired = await waitForEvent(pc.page, 'expired', 5_000);
+    await waitFor(async () => (await events(pc.page)).filter((e) => e.type === 'qr').length === 2, 20_000, 'a second QR');
+    const expired = await waitForEvent(pc.page, 'expired', 20_000);
     expect(expired.detail).toEqual({ renewals: 1 });
     await statusIs(pc.page, 'The QR code has expired');
     await unscannable(pc.page);
@@ -350,10 +350,10 @@ describe('<qrelay-login> on another origin', () => {
     expect(mints(pc)).toBe(1);
 
     // One poll is held (20 s); hidden then shown again, the page asks again at once.
-    await waitFor(() => polls(pc) === 1, 3_000, 'the first poll');
+    await waitFor(() => polls(pc) === 1, 10_000, 'the first poll');
     await setHidden(true);
     await setHidden(false);
-    await waitFor(() => polls(pc) === 2, 2_000, 'a new poll at once');
+    await waitFor(() => polls(pc) === 2, 5_000, 'a new poll at once (the hold is 20 s)');
     expect(mints(pc)).toBe(1);
   });
 
@@ -362,7 +362,7 @@ describe('<qrelay-login> on another origin', () => {
     const pc = await openPage(site);
     await qrShown(pc.page);
     await pc.page.evaluate(() => document.querySelector('#b')!.append(document.querySelector('qrelay-login')!));
-    await waitFor(() => polls(pc) >= 3, 3_000, 'polls after the move');
+    await waitFor(() => polls(pc) >= 3, 10_000, 'polls after the move');
     expect(mints(pc)).toBe(1);
 
     await pc.page.evaluate(() => {
@@ -370,7 +370,7 @@ describe('<qrelay-login> on another origin', () => {
       (window as unknown as { __removed: Element }).__removed = el;
       el.remove();
     });
-    await waitFor(() => node.polls.size === 0, 3_000, 'the held poll to be released');
+    await waitFor(() => node.polls.size === 0, 10_000, 'the held poll to be released');
     const seen = pc.requests.length;
     await sleep(1_000); // five holds' worth: a loop still running would have asked again
     expect(pc.requests.slice(seen)).toEqual([]);
@@ -400,7 +400,7 @@ describe('<qrelay-login> on another origin', () => {
     expect(states).toEqual(['pending', 'scanned']);
 
     await pc.page.evaluate(() => (window as unknown as { __login: { stop(): void } }).__login.stop());
-    await waitFor(() => node.polls.size === 0, 3_000, 'the held poll to be released');
+    await waitFor(() => node.polls.size === 0, 10_000, 'the held poll to be released');
     const [seenRequests, seenEvents] = [pc.requests.length, (await events(pc.page)).length];
     await sleep(1_000);
     expect(pc.requests.length).toBe(seenRequests);
