@@ -130,7 +130,7 @@ export async function startQrelay(config: Config, options: StartOptions = {}): P
   const store = options.store ?? (clustered ? await connectRedis(config, log, metrics) : new MemoryStore({ graceMs: config.sessionGraceMs, maxSessions: config.maxSessions, clock: options.clock }));
   const relay = clustered
     ? new HttpRelay({
-        internalToken: config.internalToken ?? '',
+        clusterToken: config.clusterToken ?? '',
         timeoutMs: config.forwardTimeoutMs,
         onForward: () => metrics.forwarded(),
         onFailure: (cause, route) => {
@@ -193,7 +193,10 @@ export async function startQrelay(config: Config, options: StartOptions = {}): P
       events: allOf(metrics, lifecycleLog(log)),
       tokenFailed: (key) => limits.tokenFailed(key),
     });
-    privateServer.on('request', privateListener({ service, store, log, metrics, internalToken: config.internalToken }));
+    privateServer.on(
+      'request',
+      privateListener({ service, store, log, metrics, internalToken: config.internalToken, clusterToken: clustered ? config.clusterToken : undefined }),
+    );
     publicServer.on(
       'request',
       publicListener({

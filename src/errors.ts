@@ -59,8 +59,8 @@ export const errors = {
   versionMismatch: (expected: number, actual: number) =>
     new QrelayError('version_mismatch', 409, `ifVersion is ${expected} but the session is at version ${actual}`),
 
-  unauthorized: () =>
-    new QrelayError('unauthorized', 401, 'a valid Authorization: Bearer <INTERNAL_TOKEN> header is required'),
+  unauthorized: (token: 'INTERNAL_TOKEN' | 'CLUSTER_TOKEN' = 'INTERNAL_TOKEN') =>
+    new QrelayError('unauthorized', 401, `a valid Authorization: Bearer <${token}> header is required`),
   storeUnavailable: (cause?: unknown) =>
     new QrelayError('store_unavailable', 503, 'the session store is unreachable; retry shortly', {
       cause,

@@ -12,7 +12,8 @@ import type { SessionView } from '../core/session.js';
 export type ForwardFailure = 'timeout' | 'refused' | 'status' | 'error';
 
 export interface HttpRelayOptions {
-  internalToken: string;
+  /** What this node presents to its peers (CLUSTER_TOKEN). */
+  clusterToken: string;
   /** Bound on each phase and on the whole forward, ms. */
   timeoutMs: number;
   onFailure?: (cause: ForwardFailure, route: string, err?: unknown) => void;
@@ -42,7 +43,7 @@ export class HttpRelay implements Relay {
 
   constructor(options: HttpRelayOptions) {
     this.#timeoutMs = options.timeoutMs;
-    this.#authorization = `Bearer ${options.internalToken}`;
+    this.#authorization = `Bearer ${options.clusterToken}`;
     this.#onFailure = options.onFailure ?? (() => {});
     this.#onForward = options.onForward ?? (() => {});
     this.#agent = new Agent({

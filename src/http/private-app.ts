@@ -1,6 +1,9 @@
 // The private listener: internal services (the phone app's backend), other qrelay nodes, health
-// checks and metrics. Bound to its own port (127.0.0.1 by default) and, when INTERNAL_TOKEN is
-// set, every request must carry it. Every request is logged, one line, with a request id.
+// checks and metrics. Bound to its own port (127.0.0.1 by default). Two secrets, two audiences:
+// when INTERNAL_TOKEN is set, every request must carry it; POST /channel/set
+// (node to node, cluster mode only) takes CLUSTER_TOKEN and nothing else, so an app backend, which
+// holds INTERNAL_TOKEN, cannot hand a held poll a forged change. Every request is logged, one
+// line, with a request id.
 //
 // The hot routes (POST /status/set, POST /channel/set) are served straight from node:http, like the
 // public listener's (see public-app.ts for why); express serves the rest.
@@ -25,17 +28,26 @@ export interface PrivateAppOptions {
   log: Logger;
   metrics: Metrics;
   internalToken: string | undefined;
+  /** What peers present on POST /channel/set; undefined when there are no peers (memory mode), and then the route does not exist. */
+  clusterToken: string | undefined;
+}
+
+/** Checks `Authorization: Bearer <token>` in constant time; everything passes when `token` is unset. */
+function bearerCheck(token: string | undefined): (req: IncomingMessage) => boolean {
+  if (token === undefined) return () => true;
+  const expected = `Bearer ${token}`;
+  return (req) => {
+    const presented = req.headers.authorization;
+    return presented !== undefined && secretEquals(presented, expected);
+  };
 }
 
 export function privateListener(options: PrivateAppOptions): RequestListener {
   const { service, store, log } = options;
   // Internal JSON for services, not pages for browsers: no-store, but none of helmet's headers.
   const headers: HeaderList = ['Cache-Control', 'no-store'];
-  const expected = options.internalToken === undefined ? undefined : `Bearer ${options.internalToken}`;
-  const authorized = (req: IncomingMessage): boolean => {
-    const presented = req.headers.authorization;
-    return expected === undefined || (presented !== undefined && secretEquals(presented, expected));
-  };
+  const authorized = bearerCheck(options.internalToken);
+  const peer = options.clusterToken === undefined ? undefined : bearerCheck(options.clusterToken);
   const logRequest = requestLog(log);
 
   async function set(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -82,13 +94,15 @@ export function privateListener(options: PrivateAppOptions): RequestListener {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
-    if (!authorized(req)) {
-      sendError(res, errors.unauthorized(), headers, log, { method: req.method, path });
+    // In memory mode there are no peers: /channel/set is not a route, and ends in the 404 below.
+    const fromPeer = peer !== undefined && req.method === 'POST' && path === '/channel/set';
+    if (!(fromPeer ? peer(req) : authorized(req))) {
+      sendError(res, errors.unauthorized(fromPeer ? 'CLUSTER_TOKEN' : 'INTERNAL_TOKEN'), headers, log, { method: req.method, path });
       return;
     }
     let hot: Promise<void>;
-    if (req.method === 'POST' && path === '/status/set') hot = set(req, res);
-    else if (req.method === 'POST' && path === '/channel/set') hot = channel(req, res);
+    if (fromPeer) hot = channel(req, res);
+    else if (req.method === 'POST' && path === '/status/set') hot = set(req, res);
     else {
       app(req, res);
       return;

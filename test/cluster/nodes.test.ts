@@ -5,7 +5,7 @@ import net from 'node:net';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { sessionKeys } from '../../src/cluster/redis-keys.js';
-import { inspector, INTERNAL_TOKEN, sessionKeysUnder, startNodes, type RedisEnv } from '../support/cluster.js';
+import { CLUSTER_TOKEN, inspector, INTERNAL_TOKEN, sessionKeysUnder, startNodes, type RedisEnv } from '../support/cluster.js';
 import { mint, poll, setStatus, sleep, waitFor } from '../support/node.js';
 import { startRedisSentinel, useRedisCluster, type RedisSentinel } from '../support/redis.js';
 
@@ -122,7 +122,7 @@ describe.each(backends)('three nodes on %s', (_name, redisEnv) => {
     const held = poll(a!, s, { since: 0 }).then((r) => r);
     await waitFor(() => a!.polls.size === 1);
     const stale = { key: s.key, status: 'pending', version: 0, expiresAt: s.expiresAt };
-    const res = await request(a!.privateUrl).post('/channel/set').set('Authorization', `Bearer ${INTERNAL_TOKEN}`).send(stale).expect(200);
+    const res = await request(a!.privateUrl).post('/channel/set').set('Authorization', `Bearer ${CLUSTER_TOKEN}`).send(stale).expect(200);
     expect(res.body).toEqual({ delivered: false });
     expect(a!.polls.size).toBe(1);
     await setStatus(a!, { key: s.key, status: 'scanned' }, INTERNAL_TOKEN).expect(200);
@@ -146,9 +146,10 @@ describe.each(backends)('three nodes on %s', (_name, redisEnv) => {
     silent.close();
   });
 
-  it('cluster mode needs INTERNAL_TOKEN on /channel/set', async () => {
+  it('cluster mode needs CLUSTER_TOKEN on /channel/set', async () => {
     const { nodes: [a] } = await startNodes(1, redisEnv());
     await request(a!.privateUrl).post('/channel/set').send({}).expect(401);
+    await request(a!.privateUrl).post('/channel/set').set('Authorization', `Bearer ${INTERNAL_TOKEN}`).send({}).expect(401);
   });
 
   it('keeps only live sessions in Redis, under one hash tag each', async () => {

@@ -2,7 +2,7 @@
 // every client saw every version in order, no poll sat out its hold while a newer version existed,
 // and nothing leaked (no held polls, no Redis keys beyond the live sessions).
 import { describe, expect, inject, it } from 'vitest';
-import { sessionKeysUnder, inspector, INTERNAL_TOKEN, startNodes, type RedisEnv } from '../support/cluster.js';
+import { CLUSTER_TOKEN, sessionKeysUnder, inspector, INTERNAL_TOKEN, startNodes, type RedisEnv } from '../support/cluster.js';
 import { waitFor } from '../support/node.js';
 import { useRedisCluster } from '../support/redis.js';
 
@@ -31,6 +31,7 @@ const jitter = (max: number): Promise<void> => new Promise((r) => setTimeout(r, 
 async function runRace(redis: RedisEnv, sessions: number): Promise<void> {
   const { nodes, prefix } = await startNodes(3, redis, { HOLD_MS: String(HOLD_MS), FORWARD_TIMEOUT_MS: '3000' });
   const auth = { authorization: `Bearer ${INTERNAL_TOKEN}`, 'content-type': 'application/json' };
+  const peerAuth = { authorization: `Bearer ${CLUSTER_TOKEN}`, 'content-type': 'application/json' };
 
   const clients: Client[] = await Promise.all(
     Array.from({ length: sessions }, async () => {
@@ -102,7 +103,7 @@ async function runRace(redis: RedisEnv, sessions: number): Promise<void> {
         if (!c.finalInFlight) c.current?.abort();
       } else {
         const stale = { key: c.key, status: 'pending', version: 0, expiresAt: Date.now() + 60_000 };
-        const res = await fetch(`${pick(nodes).privateUrl}/channel/set`, { method: 'POST', headers: auth, body: JSON.stringify(stale) });
+        const res = await fetch(`${pick(nodes).privateUrl}/channel/set`, { method: 'POST', headers: peerAuth, body: JSON.stringify(stale) });
         expect(((await res.json()) as { delivered: boolean }).delivered).toBe(false);
       }
       await jitter(3);

@@ -6,7 +6,7 @@ import { mkdirSync } from 'node:fs';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { Qrelay } from '../../src/app.js';
-import { INTERNAL_TOKEN, uniquePrefix } from '../support/cluster.js';
+import { CLUSTER_TOKEN, INTERNAL_TOKEN, uniquePrefix } from '../support/cluster.js';
 import { setStatus, sleep, startNode } from '../support/node.js';
 import { freePort } from '../support/redis.js';
 
@@ -186,7 +186,7 @@ describe('the QR login pages', () => {
   });
 
   it('recovers when the service restarts mid-poll (backoff, then the state)', async () => {
-    const redis = { REDIS_URL: inject('redisUrl'), REDIS_PREFIX: uniquePrefix(), INTERNAL_TOKEN };
+    const redis = { REDIS_URL: inject('redisUrl'), REDIS_PREFIX: uniquePrefix(), INTERNAL_TOKEN, CLUSTER_TOKEN };
     const [pub, priv] = [String(await freePort()), String(await freePort())];
     const env = { ...redis, PUBLIC_PORT: pub, PRIVATE_PORT: priv, HOLD_MS: '20000' };
     const first = await pagesNode(env);

@@ -6,7 +6,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, inject, it, onTestFinished } from 'vitest';
-import { INTERNAL_TOKEN, uniquePrefix } from '../support/cluster.js';
+import { CLUSTER_TOKEN, INTERNAL_TOKEN, uniquePrefix } from '../support/cluster.js';
 import { mint, sleep, startNode, TEST_ENV, waitFor } from '../support/node.js';
 import { spawnNode } from '../support/process-node.js';
 import { freePort, startRedisServer } from '../support/redis.js';
@@ -134,7 +134,7 @@ async function nodeWithDeadLogReader() {
 
 describe('faults under load', () => {
   it('a node killed with SIGKILL mid-load loses no status; its clients recover on the others', async () => {
-    const env = { REDIS_URL: inject('redisUrl'), REDIS_PREFIX: uniquePrefix(), INTERNAL_TOKEN, HOLD_MS: '5000', RATE_SESSIONS_PER_IP: '100000', MAX_POLLS_PER_IP: '100000' };
+    const env = { REDIS_URL: inject('redisUrl'), REDIS_PREFIX: uniquePrefix(), INTERNAL_TOKEN, CLUSTER_TOKEN, HOLD_MS: '5000', RATE_SESSIONS_PER_IP: '100000', MAX_POLLS_PER_IP: '100000' };
     const nodes = await Promise.all([spawnNode(env), spawnNode(env), spawnNode(env)]);
     let live: Endpoints[] = nodes;
     let killed = false;
@@ -152,7 +152,7 @@ describe('faults under load', () => {
   it('Redis restarted mid-load (with AOF): 503s while it is down, then every login completes', async () => {
     const redis = await startRedisServer(undefined, ['--appendonly', 'yes', '--appendfsync', 'always']);
     try {
-      const env = { REDIS_URL: redis.url, REDIS_PREFIX: uniquePrefix(), INTERNAL_TOKEN, HOLD_MS: '5000', RATE_SESSIONS_PER_IP: '100000', MAX_POLLS_PER_IP: '100000' };
+      const env = { REDIS_URL: redis.url, REDIS_PREFIX: uniquePrefix(), INTERNAL_TOKEN, CLUSTER_TOKEN, HOLD_MS: '5000', RATE_SESSIONS_PER_IP: '100000', MAX_POLLS_PER_IP: '100000' };
       const nodes = await Promise.all([startNode(env), startNode(env)]);
       let restarted = false;
       const seen = await logins(() => nodes, 80, (done) => {

@@ -7,6 +7,8 @@ import type { Qrelay } from '../../src/app.js';
 import { startNode } from './node.js';
 
 export const INTERNAL_TOKEN = 'test-internal-token-0123456789';
+/** What nodes present to each other on /channel/set; never the same as INTERNAL_TOKEN. */
+export const CLUSTER_TOKEN = 'test-cluster-token-0123456789';
 
 /** How to reach the Redis under test, as qrelay environment variables. */
 export type RedisEnv = { REDIS_URL: string } | { REDIS_CLUSTER_NODES: string } | { REDIS_SENTINELS: string; REDIS_SENTINEL_NAME: string };
@@ -17,7 +19,7 @@ export async function startNodes(count: number, redis: RedisEnv, env: Record<str
   const prefix = env['REDIS_PREFIX'] ?? uniquePrefix();
   const nodes: Qrelay[] = [];
   for (let i = 0; i < count; i++) {
-    nodes.push(await startNode({ ...redis, REDIS_PREFIX: prefix, INTERNAL_TOKEN, ...env }));
+    nodes.push(await startNode({ ...redis, REDIS_PREFIX: prefix, INTERNAL_TOKEN, CLUSTER_TOKEN, ...env }));
   }
   return { nodes, prefix };
 }
