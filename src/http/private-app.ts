@@ -1,6 +1,6 @@
 // The private listener: internal services (the phone app's backend), other qrelay nodes, health
 // checks and metrics. Bound to its own port (127.0.0.1 by default). Two secrets, two audiences:
-// when INTERNAL_TOKEN is set, every request must carry it; POST /channel/set
+// when INTERNAL_TOKEN is set, every request but the health checks must carry it; POST /channel/set
 // (node to node, cluster mode only) takes CLUSTER_TOKEN and nothing else, so an app backend, which
 // holds INTERNAL_TOKEN, cannot hand a held poll a forged change. Every request is logged, one
 // line, with a request id.
@@ -31,6 +31,13 @@ export interface PrivateAppOptions {
   /** What peers present on POST /channel/set; undefined when there are no peers (memory mode), and then the route does not exist. */
   clusterToken: string | undefined;
 }
+
+/**
+ * Liveness and readiness answer without a token: many balancers' health checks cannot send a
+ * header, and the answers say nothing but "ok" or "ready".
+ */
+const isHealthCheck = (method: string | undefined, path: string): boolean =>
+  (method === 'GET' || method === 'HEAD') && (path === '/healthz' || path === '/readyz');
 
 /** Checks `Authorization: Bearer <token>` in constant time; everything passes when `token` is unset. */
 function bearerCheck(token: string | undefined): (req: IncomingMessage) => boolean {
@@ -96,7 +103,7 @@ export function privateListener(options: PrivateAppOptions): RequestListener {
     const path = q === -1 ? url : url.slice(0, q);
     // In memory mode there are no peers: /channel/set is not a route, and ends in the 404 below.
     const fromPeer = peer !== undefined && req.method === 'POST' && path === '/channel/set';
-    if (!(fromPeer ? peer(req) : authorized(req))) {
+    if (!(fromPeer ? peer(req) : isHealthCheck(req.method, path) || authorized(req))) {
       sendError(res, errors.unauthorized(fromPeer ? 'CLUSTER_TOKEN' : 'INTERNAL_TOKEN'), headers, log, { method: req.method, path });
       return;
     }

@@ -1,5 +1,6 @@
 // Who may call what on the private listener: INTERNAL_TOKEN (app backends) opens everything but
-// POST /channel/set; CLUSTER_TOKEN (nodes) opens only that, and it exists only in cluster mode.
+// the health checks, which a balancer makes without one; CLUSTER_TOKEN (nodes) opens only
+// POST /channel/set, which exists only in cluster mode.
 import request from 'supertest';
 import { describe, expect, inject, it } from 'vitest';
 import { CLUSTER_TOKEN, INTERNAL_TOKEN, startNodes } from '../support/cluster.js';
@@ -8,6 +9,23 @@ import { mint, poll, setStatus, startNode, waitFor } from '../support/node.js';
 const TOKEN = 'edges-internal-token-0123456789';
 
 describe('the private listener', () => {
+  it('/healthz and /readyz answer without a token, so balancers can check; everything else still needs it', async () => {
+    const node = await startNode({ INTERNAL_TOKEN: TOKEN });
+    const s = await mint(node);
+    expect((await request(node.privateUrl).get('/healthz').expect(200)).body).toEqual({ status: 'ok' });
+    expect((await request(node.privateUrl).get('/readyz').expect(200)).body).toEqual({ status: 'ready' });
+    for (const res of [
+      await request(node.privateUrl).get('/metrics'),
+      await request(node.privateUrl).get('/status/peek').query({ key: s.key }),
+      await request(node.privateUrl).post('/healthz'),
+      await setStatus(node, { key: s.key, status: 'scanned' }),
+    ]) {
+      expect(res.status).toBe(401);
+      expect(res.body.error.code).toBe('unauthorized');
+    }
+    await request(node.privateUrl).get('/metrics').set('Authorization', `Bearer ${TOKEN}`).expect(200);
+  });
+
   it('in memory mode there are no peers: POST /channel/set does not exist', async () => {
     for (const node of [await startNode(), await startNode({ INTERNAL_TOKEN: TOKEN })]) {
       const s = await mint(node);
