@@ -59,6 +59,8 @@ export const errors = {
   versionMismatch: (expected: number, actual: number) =>
     new QrelayError('version_mismatch', 409, `ifVersion is ${expected} but the session is at version ${actual}`),
 
+  crossSite: () =>
+    new QrelayError('cross_site', 403, "sessions are minted only from this service's own pages or an origin in CORS_ORIGINS"),
   unauthorized: (token: 'INTERNAL_TOKEN' | 'CLUSTER_TOKEN' = 'INTERNAL_TOKEN') =>
     new QrelayError('unauthorized', 401, `a valid Authorization: Bearer <${token}> header is required`),
   storeUnavailable: (cause?: unknown) =>

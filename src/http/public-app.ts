@@ -18,6 +18,7 @@ import { errors } from '../errors.js';
 import { PollEnd } from '../core/pending-polls.js';
 import type { PollAnswer, SessionService } from '../core/session-service.js';
 import { clientAddress } from './client-address.js';
+import { crossSiteCheck } from './cross-site.js';
 import { errorHandler, noRoute } from './error-handler.js';
 import type { Limits } from './limits.js';
 import { sendEmpty, sendError, sendJson } from './respond.js';
@@ -57,12 +58,14 @@ export function publicListener(options: PublicAppOptions): RequestListener {
     crossOriginResourcePolicy: { policy: options.corsOrigins.length > 0 ? 'cross-origin' : 'same-origin' },
   });
   const ipOf = clientAddress(options.trustProxy);
+  const refuseCrossSite = crossSiteCheck(options.corsOrigins);
   const corsMiddleware =
     options.corsOrigins.length > 0
       ? cors({ origin: [...options.corsOrigins], methods: ['GET', 'POST'], allowedHeaders: ['Authorization', 'Content-Type'], maxAge: 600 })
       : undefined;
 
   async function create(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    refuseCrossSite(req); // before the limit: another site's page must not use up the visitor's quota
     const client = {
       ip: ipOf(req),
       userAgent: clip(req.headers['user-agent'], 512),
