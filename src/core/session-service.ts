@@ -180,7 +180,8 @@ export class SessionService {
     this.#refuseWhenClosing();
     const stored = await guard(this.#store.get(key));
     if (!tokenMatches(token, stored?.tokenHash) || stored === undefined) {
-      if (stored !== undefined) await this.#rejectToken(key);
+      // Counted after this answer has gone, so a wrong token takes no longer than an unknown key.
+      if (stored !== undefined) setImmediate(() => void this.#rejectToken(key).catch(() => {}));
       throw errors.sessionNotFound();
     }
 

@@ -127,8 +127,9 @@ export function publicListener(options: PublicAppOptions): RequestListener {
   if (corsMiddleware !== undefined) app.use(corsMiddleware);
   app.get('/status/qr.svg', async (req: Request, res: Response) => {
     const { key } = parseOr400(keyQuery, req.query);
-    await limits.admitQr(ipOf(req));
-    if (!(await service.exists(key))) throw errors.sessionNotFound();
+    await limits.admitQr(ipOf(req)); // before the lookup: unknown keys count too
+    // Only a session still waiting for its scan has a QR worth showing; any other is unknown here.
+    if ((await service.peek(key)).status !== 'pending') throw errors.sessionNotFound();
     const svg = await QRCode.toString(service.scanUrl(key), { type: 'svg', errorCorrectionLevel: 'M', margin: 2 });
     res.type('image/svg+xml').send(svg);
   });
