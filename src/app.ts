@@ -155,8 +155,16 @@ export async function startQrelay(config: Config, options: StartOptions = {}): P
   // The private listener is bound first: in cluster mode its address is this node's identity in
   // the route records (NODE_ADDR defaults to it). Handlers are attached right after, before any
   // I/O can run, and the public listener opens last, once everything is in place.
-  const publicServer = http.createServer();
-  const privateServer = http.createServer();
+  // A request's headers must arrive within RECEIVE_TIMEOUT_MS (Node answers 408 and closes), and
+  // its body within as long again (readJson's own 408; the request timeout is the backstop for a
+  // body no route reads). Node checks these every connectionsCheckingInterval, 30 s by default.
+  const receiving: http.ServerOptions = {
+    headersTimeout: config.receiveTimeoutMs,
+    requestTimeout: 2 * config.receiveTimeoutMs,
+    connectionsCheckingInterval: Math.min(1_000, config.receiveTimeoutMs),
+  };
+  const publicServer = http.createServer(receiving);
+  const privateServer = http.createServer(receiving);
   // Browsers reuse a connection from one poll to the next; keep it open longer than a balancer's
   // usual 60 s idle timeout so the balancer, not qrelay, decides when to drop it.
   publicServer.keepAliveTimeout = 65_000;
@@ -195,7 +203,15 @@ export async function startQrelay(config: Config, options: StartOptions = {}): P
     });
     privateServer.on(
       'request',
-      privateListener({ service, store, log, metrics, internalToken: config.internalToken, clusterToken: clustered ? config.clusterToken : undefined }),
+      privateListener({
+        service,
+        store,
+        log,
+        metrics,
+        internalToken: config.internalToken,
+        clusterToken: clustered ? config.clusterToken : undefined,
+        receiveTimeoutMs: config.receiveTimeoutMs,
+      }),
     );
     publicServer.on(
       'request',
@@ -204,7 +220,7 @@ export async function startQrelay(config: Config, options: StartOptions = {}): P
         log,
         trustProxy: config.trustProxy,
         corsOrigins: config.corsOrigins,
-        extraRoutes: config.demo ? demoRoutes(service) : undefined,
+        extraRoutes: config.demo ? demoRoutes(service, config.receiveTimeoutMs) : undefined,
         limits,
       }),
     );

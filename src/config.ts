@@ -31,6 +31,8 @@ export interface Config {
   readonly clusterToken: string | undefined;
   /** Let the private listener listen off loopback without INTERNAL_TOKEN (explicit opt-in). */
   readonly allowOpenPrivate: boolean;
+  /** How long a request's headers, and then its body, may take to arrive, ms (408 after it). */
+  readonly receiveTimeoutMs: number;
   /** How long a graceful shutdown may take before connections are cut, ms. */
   readonly shutdownTimeoutMs: number;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -173,6 +175,7 @@ const schema = z.object({
   INTERNAL_TOKEN: token,
   CLUSTER_TOKEN: token,
   ALLOW_OPEN_PRIVATE: flag,
+  RECEIVE_TIMEOUT_MS: integer(100, 60_000, 5_000),
   SHUTDOWN_TIMEOUT_MS: integer(100, 120_000, 5_000),
   LOG_LEVEL: z.preprocess(
     unsetIfEmpty,
@@ -248,6 +251,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     internalToken: e.INTERNAL_TOKEN,
     clusterToken: e.CLUSTER_TOKEN,
     allowOpenPrivate: e.ALLOW_OPEN_PRIVATE,
+    receiveTimeoutMs: e.RECEIVE_TIMEOUT_MS,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     logLevel: e.LOG_LEVEL,
     demo: e.DEMO,

@@ -38,6 +38,8 @@ export const errors = {
     new QrelayError('payload_too_large', 413, `the request body is larger than ${limit}`),
   dataTooLarge: (limitBytes: number) =>
     new QrelayError('data_too_large', 413, `data: its JSON encoding is larger than ${limitBytes} bytes`),
+  bodyTimeout: (timeoutMs: number) =>
+    new QrelayError('body_timeout', 408, `the request body did not arrive within ${timeoutMs} ms`),
   badRequest: (message: string, cause?: unknown) => new QrelayError('bad_request', 400, message, { cause }),
 
   /** Unknown key and wrong or missing poll token must be indistinguishable: one body for both. */

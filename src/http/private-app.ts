@@ -16,7 +16,7 @@ import type { SessionService } from '../core/session-service.js';
 import type { SessionStore } from '../core/session-store.js';
 import type { Metrics } from '../observability/metrics.js';
 import { errorHandler, noRoute } from './error-handler.js';
-import { readJson } from './json-body.js';
+import { closeUnlessBodyRead, readJson } from './json-body.js';
 import { requestLog } from './request-log.js';
 import { sendError, sendJson } from './respond.js';
 import { applyHeaders, type HeaderList } from './response-headers.js';
@@ -30,6 +30,8 @@ export interface PrivateAppOptions {
   internalToken: string | undefined;
   /** What peers present on POST /channel/set; undefined when there are no peers (memory mode), and then the route does not exist. */
   clusterToken: string | undefined;
+  /** How long a request body may take to arrive, ms. */
+  receiveTimeoutMs: number;
 }
 
 /**
@@ -50,7 +52,7 @@ function bearerCheck(token: string | undefined): (req: IncomingMessage) => boole
 }
 
 export function privateListener(options: PrivateAppOptions): RequestListener {
-  const { service, store, log } = options;
+  const { service, store, log, receiveTimeoutMs } = options;
   // Internal JSON for services, not pages for browsers: no-store, but none of helmet's headers.
   const headers: HeaderList = ['Cache-Control', 'no-store'];
   const authorized = bearerCheck(options.internalToken);
@@ -58,7 +60,7 @@ export function privateListener(options: PrivateAppOptions): RequestListener {
   const logRequest = requestLog(log);
 
   async function set(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const body = parseOr400(setBody, await readJson(req));
+    const body = parseOr400(setBody, await readJson(req, res, receiveTimeoutMs));
     if (body.data !== undefined && Buffer.byteLength(JSON.stringify(body.data)) > DATA_LIMIT_BYTES) {
       throw errors.dataTooLarge(DATA_LIMIT_BYTES);
     }
@@ -66,7 +68,7 @@ export function privateListener(options: PrivateAppOptions): RequestListener {
   }
 
   async function channel(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const view = parseOr400(channelBody, await readJson(req));
+    const view = parseOr400(channelBody, await readJson(req, res, receiveTimeoutMs));
     sendJson(res, 200, { delivered: service.receive(view) }, headers);
   }
 
@@ -98,6 +100,7 @@ export function privateListener(options: PrivateAppOptions): RequestListener {
 
   return (req, res) => {
     logRequest(req, res);
+    closeUnlessBodyRead(req, res);
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);

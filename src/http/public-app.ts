@@ -20,6 +20,7 @@ import type { PollAnswer, SessionService } from '../core/session-service.js';
 import { clientAddress } from './client-address.js';
 import { crossSiteCheck } from './cross-site.js';
 import { errorHandler, noRoute } from './error-handler.js';
+import { closeUnlessBodyRead } from './json-body.js';
 import type { Limits } from './limits.js';
 import { sendEmpty, sendError, sendJson } from './respond.js';
 import { applyHeaders, fixedHeaders, type HeaderList } from './response-headers.js';
@@ -72,7 +73,6 @@ export function publicListener(options: PublicAppOptions): RequestListener {
       acceptLanguage: clip(req.headers['accept-language'], 128),
     };
     await limits.admitSession(client.ip);
-    req.resume(); // no body is read; drain whatever was sent
     sendJson(res, 201, await service.create(client), headers);
   }
 
@@ -139,6 +139,7 @@ export function publicListener(options: PublicAppOptions): RequestListener {
   app.use(errorHandler(log));
 
   return (req, res) => {
+    closeUnlessBodyRead(req, res);
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);

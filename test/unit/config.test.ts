@@ -106,6 +106,12 @@ describe('configuration', () => {
     });
   });
 
+  it('RECEIVE_TIMEOUT_MS bounds the time to receive a request, 5 s by default', () => {
+    expect(loadConfig({}).receiveTimeoutMs).toBe(5_000);
+    expect(loadConfig({ RECEIVE_TIMEOUT_MS: '300' }).receiveTimeoutMs).toBe(300);
+    expect(() => loadConfig({ RECEIVE_TIMEOUT_MS: '5' })).toThrow(/RECEIVE_TIMEOUT_MS.*from 100/);
+  });
+
   it('parses lists and TRUST_PROXY forms', () => {
     expect(loadConfig({ CORS_ORIGINS: 'https://a.example, http://b.example:8080' }).corsOrigins).toEqual([
       'https://a.example',
