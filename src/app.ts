@@ -4,7 +4,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pino, { type Logger } from 'pino';
 import { isClustered, type Config } from './config.js';
-import { ChangeSeal, SEAL_HEADER } from './cluster/change-seal.js';
+import { ChangeSeal } from './cluster/change-seal.js';
 import { HttpRelay } from './cluster/http-relay.js';
 import { RedisStore, type RedisTarget } from './cluster/redis-store.js';
 import { MemoryStore } from './core/memory-store.js';
@@ -159,8 +159,16 @@ export async function startQrelay(config: Config, options: StartOptions = {}): P
   // The private listener is bound first: in cluster mode its address is this node's identity in
   // the route records (NODE_ADDR defaults to it). Handlers are attached right after, before any
   // I/O can run, and the public listener opens last, once everything is in place.
-  const publicServer = http.createServer();
-  const privateServer = http.createServer();
+  // A request's headers must arrive within RECEIVE_TIMEOUT_MS (Node answers 408 and closes), and
+  // its body within as long again (readJson's own 408; the request timeout is the backstop for a
+  // body no route reads). Node checks these every connectionsCheckingInterval, 30 s by default.
+  const receiving: http.ServerOptions = {
+    headersTimeout: config.receiveTimeoutMs,
+    requestTimeout: 2 * config.receiveTimeoutMs,
+    connectionsCheckingInterval: Math.min(1_000, config.receiveTimeoutMs),
+  };
+  const publicServer = http.createServer(receiving);
+  const privateServer = http.createServer(receiving);
   // Browsers reuse a connection from one poll to the next; keep it open longer than a balancer's
   // usual 60 s idle timeout so the balancer, not qrelay, decides when to drop it.
   publicServer.keepAliveTimeout = 65_000;
@@ -206,7 +214,8 @@ export async function startQrelay(config: Config, options: StartOptions = {}): P
         log,
         metrics,
         internalToken: config.internalToken,
-        channel: seal === undefined ? undefined : { clusterToken: config.clusterToken ?? '', header: SEAL_HEADER, seal },
+        cluster: seal === undefined ? undefined : { token: config.clusterToken ?? '', seal },
+        receiveTimeoutMs: config.receiveTimeoutMs,
       }),
     );
     publicServer.on(
@@ -216,7 +225,7 @@ export async function startQrelay(config: Config, options: StartOptions = {}): P
         log,
         trustProxy: config.trustProxy,
         corsOrigins: config.corsOrigins,
-        extraRoutes: config.demo ? demoRoutes(service) : undefined,
+        extraRoutes: config.demo ? demoRoutes(service, config.receiveTimeoutMs) : undefined,
         limits,
       }),
     );

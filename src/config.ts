@@ -1,6 +1,8 @@
 // Configuration: the only module that reads the environment. It is read once at start-up,
 // validated, and frozen; a bad value stops start-up with a message that names the variable and
-// what it allows.
+// what it allows, and shows the value unless it is a secret (a token, or a URL that may carry a
+// password): start-up errors end up in logs that more people read than should hold the secrets.
+import ipaddr from 'ipaddr.js';
 import proxyaddr from 'proxy-addr';
 import { z } from 'zod';
 
@@ -23,12 +25,16 @@ export interface Config {
   readonly holdMs: number;
   /** Origins allowed by CORS on the public listener; empty means same-origin use only. */
   readonly corsOrigins: readonly string[];
-  /** Bearer token required on the private listener when set. */
+  /** Bearer token required on the private listener when set (app backends hold it). */
   readonly internalToken: string | undefined;
   /** Nodes' own secret (cluster mode): authenticates and seals POST /channel/set. */
   readonly clusterToken: string | undefined;
   /** How long a confirmed login's ticket may be redeemed, from its hand-out, ms. */
   readonly ticketTtlMs: number;
+  /** Let the private listener listen off loopback without INTERNAL_TOKEN (explicit opt-in). */
+  readonly allowOpenPrivate: boolean;
+  /** How long a request's headers, and then its body, may take to arrive, ms (408 after it). */
+  readonly receiveTimeoutMs: number;
   /** How long a graceful shutdown may take before connections are cut, ms. */
   readonly shutdownTimeoutMs: number;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -87,6 +93,27 @@ const integer = (min: number, max: number, fallback: number) =>
   );
 
 const text = (fallback: string) => z.preprocess(unsetIfEmpty, z.string().default(fallback));
+
+const flag = z.preprocess(
+  unsetIfEmpty,
+  z.enum(['0', '1'], { message: 'must be 0 or 1' }).default('0').transform((v) => v === '1'),
+);
+
+const token = z.preprocess(
+  unsetIfEmpty,
+  z
+    .string()
+    .regex(/^[\x21-\x7e]{16,}$/, { message: 'must be at least 16 printable characters, with no spaces, when set' })
+    .optional(),
+);
+
+/** Variables whose values are never repeated in an error message. */
+const SECRETS: ReadonlySet<string> = new Set(['INTERNAL_TOKEN', 'CLUSTER_TOKEN', 'REDIS_URL']);
+
+function isLoopback(host: string): boolean {
+  if (host === 'localhost') return true;
+  return ipaddr.isValid(host) && ipaddr.process(host).range() === 'loopback';
+}
 
 const httpUrl = z.url({ protocol: /^https?$/, message: 'must be an absolute http(s) URL' });
 
@@ -147,21 +174,11 @@ const schema = z.object({
   SESSION_GRACE_MS: integer(1_000, 3_600_000, 60_000),
   HOLD_MS: integer(10, 300_000, 25_000),
   CORS_ORIGINS: list(origin, 'origins'),
-  INTERNAL_TOKEN: z.preprocess(
-    unsetIfEmpty,
-    z
-      .string()
-      .regex(/^[\x21-\x7e]{16,}$/, { message: 'must be at least 16 printable characters, with no spaces, when set' })
-      .optional(),
-  ),
-  CLUSTER_TOKEN: z.preprocess(
-    unsetIfEmpty,
-    z
-      .string()
-      .regex(/^[\x21-\x7e]{16,}$/, { message: 'must be at least 16 printable characters, with no spaces, when set' })
-      .optional(),
-  ),
+  INTERNAL_TOKEN: token,
+  CLUSTER_TOKEN: token,
   TICKET_TTL_MS: integer(1_000, 3_600_000, 60_000),
+  ALLOW_OPEN_PRIVATE: flag,
+  RECEIVE_TIMEOUT_MS: integer(100, 60_000, 5_000),
   SHUTDOWN_TIMEOUT_MS: integer(100, 120_000, 5_000),
   LOG_LEVEL: z.preprocess(
     unsetIfEmpty,
@@ -171,10 +188,7 @@ const schema = z.object({
       })
       .default('info'),
   ),
-  DEMO: z.preprocess(
-    unsetIfEmpty,
-    z.enum(['0', '1'], { message: 'must be 0 or 1' }).default('0').transform((v) => v === '1'),
-  ),
+  DEMO: flag,
   REDIS_URL: z.preprocess(
     unsetIfEmpty,
     z
@@ -219,7 +233,10 @@ const schema = z.object({
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   const parsed = schema.safeParse(env);
   if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `${String(i.path[0] ?? '?')}=${JSON.stringify(env[String(i.path[0])] ?? '')}: ${i.message}`);
+    const lines = parsed.error.issues.map((i) => {
+      const name = String(i.path[0] ?? '?');
+      return SECRETS.has(name) ? `${name} (value not shown): ${i.message}` : `${name}=${JSON.stringify(env[name] ?? '')}: ${i.message}`;
+    });
     throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
   }
   const e = parsed.data;
@@ -237,6 +254,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     internalToken: e.INTERNAL_TOKEN,
     clusterToken: e.CLUSTER_TOKEN,
     ticketTtlMs: e.TICKET_TTL_MS,
+    allowOpenPrivate: e.ALLOW_OPEN_PRIVATE,
+    receiveTimeoutMs: e.RECEIVE_TIMEOUT_MS,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     logLevel: e.LOG_LEVEL,
     demo: e.DEMO,
@@ -259,16 +278,22 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (targets.filter(Boolean).length > 1) {
     throw new ConfigError('invalid configuration:\n  REDIS_URL, REDIS_CLUSTER_NODES, REDIS_SENTINELS: set one of them, not several');
   }
+  const refuse = (rule: string): never => {
+    throw new ConfigError(`invalid configuration:\n  ${rule}`);
+  };
   if (isClustered(config) && config.internalToken === undefined) {
-    throw new ConfigError(
-      'invalid configuration:\n  INTERNAL_TOKEN: required in cluster mode (REDIS_URL, REDIS_CLUSTER_NODES or REDIS_SENTINELS set), at least 16 characters',
-    );
+    refuse('INTERNAL_TOKEN: required in cluster mode (REDIS_URL, REDIS_CLUSTER_NODES or REDIS_SENTINELS set), at least 16 characters');
   }
   if (isClustered(config) && config.clusterToken === undefined) {
-    throw new ConfigError('invalid configuration:\n  CLUSTER_TOKEN: required in cluster mode, at least 16 characters, not the same as INTERNAL_TOKEN');
+    refuse('CLUSTER_TOKEN: required in cluster mode (nodes present it to each other), at least 16 characters, not INTERNAL_TOKEN');
   }
   if (config.clusterToken !== undefined && config.clusterToken === config.internalToken) {
-    throw new ConfigError('invalid configuration:\n  CLUSTER_TOKEN: must not be the same as INTERNAL_TOKEN (app backends hold INTERNAL_TOKEN)');
+    refuse('CLUSTER_TOKEN: must differ from INTERNAL_TOKEN (app backends hold INTERNAL_TOKEN; only nodes may hold CLUSTER_TOKEN)');
+  }
+  if (!isLoopback(config.privateHost) && config.internalToken === undefined && !config.allowOpenPrivate) {
+    refuse(
+      'PRIVATE_HOST: not a loopback address, so set INTERNAL_TOKEN (anyone who reaches the private listener could set any status), or ALLOW_OPEN_PRIVATE=1 if a firewall already keeps everyone else out',
+    );
   }
   return Object.freeze(config);
 }

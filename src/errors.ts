@@ -38,6 +38,8 @@ export const errors = {
     new QrelayError('payload_too_large', 413, `the request body is larger than ${limit}`),
   dataTooLarge: (limitBytes: number) =>
     new QrelayError('data_too_large', 413, `data: its JSON encoding is larger than ${limitBytes} bytes`),
+  bodyTimeout: (timeoutMs: number) =>
+    new QrelayError('body_timeout', 408, `the request body did not arrive within ${timeoutMs} ms`),
   badRequest: (message: string, cause?: unknown) => new QrelayError('bad_request', 400, message, { cause }),
 
   /** Unknown key and wrong or missing poll token must be indistinguishable: one body for both. */
@@ -61,8 +63,10 @@ export const errors = {
   versionMismatch: (expected: number, actual: number) =>
     new QrelayError('version_mismatch', 409, `ifVersion is ${expected} but the session is at version ${actual}`),
 
-  unauthorized: () =>
-    new QrelayError('unauthorized', 401, 'a valid Authorization: Bearer <INTERNAL_TOKEN> header is required'),
+  crossSite: () =>
+    new QrelayError('cross_site', 403, "sessions are minted only from this service's own pages or an origin in CORS_ORIGINS"),
+  unauthorized: (token: 'INTERNAL_TOKEN' | 'CLUSTER_TOKEN' = 'INTERNAL_TOKEN') =>
+    new QrelayError('unauthorized', 401, `a valid Authorization: Bearer <${token}> header is required`),
   invalidSeal: () =>
     new QrelayError('invalid_seal', 401, 'a forwarded change must carry the seal of a node of this cluster'),
   storeUnavailable: (cause?: unknown) =>

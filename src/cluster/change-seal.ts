@@ -8,6 +8,8 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 export const SEAL_HEADER = 'x-qrelay-seal';
 
 export class ChangeSeal {
+  /** The request header that carries the seal. */
+  readonly header = SEAL_HEADER;
   readonly #key: Buffer;
 
   constructor(clusterToken: string) {

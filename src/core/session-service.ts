@@ -168,17 +168,13 @@ export class SessionService {
     return this.#scanUrlHead + key + this.#scanUrlTail;
   }
 
-  /** Whether `key` names a session this service still knows (for the QR image). */
-  async exists(key: string): Promise<boolean> {
-    return (await guard(this.#store.get(key))) !== undefined;
-  }
-
   /** Answers GET /status/get. `signal` aborts when the client hangs up, ending the hold. */
   async poll(key: string, token: string | undefined, since: number, waitMs: number | undefined, signal: AbortSignal): Promise<PollAnswer> {
     this.#refuseWhenClosing();
     const stored = await guard(this.#store.get(key));
     if (!tokenMatches(token, stored?.tokenHash) || stored === undefined) {
-      if (stored !== undefined) await this.#rejectToken(key);
+      // Counted after this answer has gone, so a wrong token takes no longer than an unknown key.
+      if (stored !== undefined) setImmediate(() => void this.#rejectToken(key).catch(() => {}));
       throw errors.sessionNotFound();
     }
 

@@ -16,10 +16,10 @@ const PAGES_DIR = fileURLToPath(new URL('../../public', import.meta.url));
 
 const body = z.strictObject({ key: keyQuery.shape.key }, { error: 'must be a JSON object' });
 
-export function demoRoutes(service: SessionService): express.Router {
+export function demoRoutes(service: SessionService, receiveTimeoutMs: number): express.Router {
   const router = express.Router();
   const route = (path: string, change: () => StatusChange) =>
-    router.post(path, jsonBody, async (req: Request, res: Response) => {
+    router.post(path, jsonBody(receiveTimeoutMs), async (req: Request, res: Response) => {
       const { key } = parseOr400(body, req.body as unknown);
       res.json(await service.set(key, change()));
     });

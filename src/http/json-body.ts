@@ -1,6 +1,13 @@
-// JSON request bodies: application/json in UTF-8 only (415 otherwise), at most 16 KiB (413),
-// valid JSON (400). Works on plain node requests (the hot routes) and, as `jsonBody`, in express.
-import type { IncomingMessage } from 'node:http';
+// Request bodies. JSON bodies are application/json in UTF-8 only (415 otherwise), at most 16 KiB
+// (413), valid JSON (400), and must arrive within the receive timeout (408); readJson works on
+// plain node requests (the hot routes) and, as `jsonBody`, in express.
+//
+// A body nobody reads is not drained. To reuse a connection after answering, Node reads and
+// discards whatever body is left, of any size, at the sender's pace; so every response to a
+// request that announced a body closes the connection (`closeUnlessBodyRead`, called first thing by
+// both listeners), unless readJson has read that body to its end. A body too large, unwanted, or
+// refused before it was read (401, 404, 415, 413) therefore costs a few packets, not 200 MiB.
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import contentType from 'content-type';
 import type { RequestHandler } from 'express';
 import getRawBody from 'raw-body';
@@ -9,8 +16,17 @@ import { errors } from '../errors.js';
 
 export const BODY_LIMIT = '16kb';
 
-/** The body of a JSON request, as text (checked for media type, charset, encoding and size). */
-export async function readJsonText(req: IncomingMessage): Promise<string> {
+/** Marks the response to close the connection if the request announced a body (see above). */
+export function closeUnlessBodyRead(req: IncomingMessage, res: ServerResponse): void {
+  const length = req.headers['content-length'];
+  if (req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0')) res.setHeader('Connection', 'close');
+}
+
+/**
+ * Reads `req`'s JSON body as text (checked for media type, charset, encoding and size), at most
+ * `timeoutMs` after it is asked for; `res` is the response to it.
+ */
+export async function readJsonText(req: IncomingMessage, res: ServerResponse, timeoutMs: number): Promise<string> {
   if (!typeis(req, ['application/json'])) throw errors.unsupportedMediaType();
   let charset: string;
   try {
@@ -21,8 +37,9 @@ export async function readJsonText(req: IncomingMessage): Promise<string> {
   if (charset !== 'utf-8' && charset !== 'utf8') throw errors.unsupportedMediaType(`unsupported charset "${charset.toUpperCase()}"`);
   const encoding = (req.headers['content-encoding'] ?? 'identity').toLowerCase();
   if (encoding !== 'identity') throw errors.unsupportedMediaType(`unsupported content encoding "${encoding}"`);
-  // raw-body's failures carry the same `type` tags as body-parser's (entity.too.large, ...).
-  return (await getRawBody(req, { limit: BODY_LIMIT, length: req.headers['content-length'] })).toString('utf8');
+  const text = (await receive(req, timeoutMs)).toString('utf8');
+  res.removeHeader('Connection'); // read to its end: the connection can carry the next request
+  return text;
 }
 
 /** JSON text parsed; an empty body is `undefined`. */
@@ -35,13 +52,39 @@ export function parseJson(text: string): unknown {
   }
 }
 
-export async function readJson(req: IncomingMessage): Promise<unknown> {
-  return parseJson(await readJsonText(req));
+/** Reads `req`'s JSON body and parses it (see readJsonText). */
+export async function readJson(req: IncomingMessage, res: ServerResponse, timeoutMs: number): Promise<unknown> {
+  return parseJson(await readJsonText(req, res, timeoutMs));
 }
 
-export const jsonBody: RequestHandler = (req, _res, next) => {
-  readJson(req).then((body) => {
-    req.body = body;
-    next();
-  }, next);
-};
+/**
+ * The raw body, or `408 body_timeout` once `timeoutMs` have passed without all of it (the answer
+ * closes the connection, which ends raw-body's read too). raw-body's failures carry the same
+ * `type` tags as body-parser's (entity.too.large, ...); a declared length over the limit fails at
+ * once, before anything is read.
+ */
+function receive(req: IncomingMessage, timeoutMs: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(errors.bodyTimeout(timeoutMs)), timeoutMs);
+    getRawBody(req, { limit: BODY_LIMIT, length: req.headers['content-length'] }).then(
+      (body) => {
+        clearTimeout(timer);
+        resolve(body);
+      },
+      (err: unknown) => {
+        clearTimeout(timer);
+        reject(err);
+      },
+    );
+  });
+}
+
+/** Express: reads the JSON body into `req.body`. */
+export function jsonBody(timeoutMs: number): RequestHandler {
+  return (req, res, next) => {
+    readJson(req, res, timeoutMs).then((body) => {
+      req.body = body;
+      next();
+    }, next);
+  };
+}

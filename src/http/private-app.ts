@@ -1,6 +1,9 @@
 // The private listener: internal services (the phone app's backend), other qrelay nodes, health
-// checks and metrics. Bound to its own port (127.0.0.1 by default) and, when INTERNAL_TOKEN is
-// set, every request must carry it. Every request is logged, one line, with a request id.
+// checks and metrics. Bound to its own port (127.0.0.1 by default). Two secrets, two audiences:
+// when INTERNAL_TOKEN is set, every request but the health checks must carry it; POST /channel/set
+// (node to node, cluster mode only) takes CLUSTER_TOKEN and nothing else, so an app backend, which
+// holds INTERNAL_TOKEN, cannot hand a held poll a forged change; and each change it carries must
+// bear its seal (cluster/change-seal.ts). Every request is logged, one line, with a request id.
 //
 // The hot routes (POST /status/set, POST /channel/set) are served straight from node:http, like the
 // public listener's (see public-app.ts for why); express serves the rest.
@@ -13,7 +16,7 @@ import type { SessionService } from '../core/session-service.js';
 import type { SessionStore } from '../core/session-store.js';
 import type { Metrics } from '../observability/metrics.js';
 import { errorHandler, noRoute } from './error-handler.js';
-import { parseJson, readJson, readJsonText } from './json-body.js';
+import { closeUnlessBodyRead, parseJson, readJson, readJsonText } from './json-body.js';
 import { requestLog } from './request-log.js';
 import { sendError, sendJson } from './respond.js';
 import { applyHeaders, type HeaderList } from './response-headers.js';
@@ -21,6 +24,7 @@ import { channelBody, DATA_LIMIT_BYTES, keyQuery, parseOr400, setBody, ticketBod
 
 /** Checks the seal on a change another node forwards (cluster mode). */
 export interface SealCheck {
+  readonly header: string;
   verify(body: string, seal: string | undefined): boolean;
 }
 
@@ -31,43 +35,58 @@ export interface PrivateAppOptions {
   metrics: Metrics;
   internalToken: string | undefined;
   /**
-   * Cluster mode: POST /channel/set takes `Bearer <clusterToken>` (and nothing else), and each
-   * change must carry its seal in `header`. Without it (one node) there is no /channel/set.
+   * What peers present on POST /channel/set, and the seal each change must bear; undefined when
+   * there are no peers (memory mode), and then the route does not exist.
    */
-  channel?: { readonly clusterToken: string; readonly header: string; readonly seal: SealCheck } | undefined;
+  cluster: { readonly token: string; readonly seal: SealCheck } | undefined;
+  /** How long a request body may take to arrive, ms. */
+  receiveTimeoutMs: number;
+}
+
+/**
+ * Liveness and readiness answer without a token: many balancers' health checks cannot send a
+ * header, and the answers say nothing but "ok" or "ready".
+ */
+const isHealthCheck = (method: string | undefined, path: string): boolean =>
+  (method === 'GET' || method === 'HEAD') && (path === '/healthz' || path === '/readyz');
+
+/** Checks `Authorization: Bearer <token>` in constant time; everything passes when `token` is unset. */
+function bearerCheck(token: string | undefined): (req: IncomingMessage) => boolean {
+  if (token === undefined) return () => true;
+  const expected = `Bearer ${token}`;
+  return (req) => {
+    const presented = req.headers.authorization;
+    return presented !== undefined && secretEquals(presented, expected);
+  };
 }
 
 export function privateListener(options: PrivateAppOptions): RequestListener {
-  const { service, store, log } = options;
+  const { service, store, log, receiveTimeoutMs } = options;
   // Internal JSON for services, not pages for browsers: no-store, but none of helmet's headers.
   const headers: HeaderList = ['Cache-Control', 'no-store'];
-  const expected = options.internalToken === undefined ? undefined : `Bearer ${options.internalToken}`;
-  const peers = options.channel === undefined ? undefined : `Bearer ${options.channel.clusterToken}`;
-  const authorized = (req: IncomingMessage, path: string): boolean => {
-    const presented = req.headers.authorization;
-    if (path === '/channel/set' && peers !== undefined) return presented !== undefined && secretEquals(presented, peers);
-    return expected === undefined || (presented !== undefined && secretEquals(presented, expected));
-  };
+  const authorized = bearerCheck(options.internalToken);
+  const peer = options.cluster === undefined ? undefined : bearerCheck(options.cluster.token);
+  const seal = options.cluster?.seal;
   const logRequest = requestLog(log);
 
   async function set(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const body = parseOr400(setBody, await readJson(req));
+    const body = parseOr400(setBody, await readJson(req, res, receiveTimeoutMs));
     if (body.data !== undefined && Buffer.byteLength(JSON.stringify(body.data)) > DATA_LIMIT_BYTES) {
       throw errors.dataTooLarge(DATA_LIMIT_BYTES);
     }
     sendJson(res, 200, await service.set(body.key, body), headers);
   }
 
-  async function channel(req: IncomingMessage, res: ServerResponse, check: NonNullable<PrivateAppOptions['channel']>): Promise<void> {
-    const text = await readJsonText(req);
-    const seal = req.headers[check.header];
-    if (!check.seal.verify(text, typeof seal === 'string' ? seal : undefined)) throw errors.invalidSeal();
+  async function channel(req: IncomingMessage, res: ServerResponse, check: SealCheck): Promise<void> {
+    const text = await readJsonText(req, res, receiveTimeoutMs);
+    const presented = req.headers[check.header];
+    if (!check.verify(text, typeof presented === 'string' ? presented : undefined)) throw errors.invalidSeal();
     const view = parseOr400(channelBody, parseJson(text));
     sendJson(res, 200, { delivered: service.receive(view) }, headers);
   }
 
   async function redeem(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const { ticket } = parseOr400(ticketBody, await readJson(req));
+    const { ticket } = parseOr400(ticketBody, await readJson(req, res, receiveTimeoutMs));
     const r = await service.redeem(ticket);
     sendJson(res, 200, { key: r.key, actor: r.actor, data: r.data, client: r.client, confirmedAt: r.confirmedAt }, headers);
   }
@@ -100,16 +119,19 @@ export function privateListener(options: PrivateAppOptions): RequestListener {
 
   return (req, res) => {
     logRequest(req, res);
+    closeUnlessBodyRead(req, res);
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
-    if (!authorized(req, path)) {
-      sendError(res, errors.unauthorized(), headers, log, { method: req.method, path });
+    // In memory mode there are no peers: /channel/set is not a route, and ends in the 404 below.
+    const fromPeer = peer !== undefined && req.method === 'POST' && path === '/channel/set';
+    if (!(fromPeer ? peer(req) : isHealthCheck(req.method, path) || authorized(req))) {
+      sendError(res, errors.unauthorized(fromPeer ? 'CLUSTER_TOKEN' : 'INTERNAL_TOKEN'), headers, log, { method: req.method, path });
       return;
     }
     let hot: Promise<void>;
-    if (req.method === 'POST' && path === '/status/set') hot = set(req, res);
-    else if (req.method === 'POST' && path === '/channel/set' && options.channel !== undefined) hot = channel(req, res, options.channel);
+    if (fromPeer && seal !== undefined) hot = channel(req, res, seal);
+    else if (req.method === 'POST' && path === '/status/set') hot = set(req, res);
     else if (req.method === 'POST' && path === '/ticket/redeem') hot = redeem(req, res);
     else {
       app(req, res);

@@ -16,9 +16,11 @@ import type { TrustProxy } from '../config.js';
 import { errors } from '../errors.js';
 import type { PollAnswer, SessionService } from '../core/session-service.js';
 import { clientAddress } from './client-address.js';
-import { clientFiles } from './client-files.js';
-import { errorHandler, noRoute } from './error-handler.js';
 import type { Limits } from '../limits/limits.js';
+import { clientFiles } from './client-files.js';
+import { crossSiteCheck } from './cross-site.js';
+import { errorHandler, noRoute } from './error-handler.js';
+import { closeUnlessBodyRead } from './json-body.js';
 import { sendEmpty, sendError, sendJson } from './respond.js';
 import { applyHeaders, fixedHeaders, type HeaderList } from './response-headers.js';
 import { keyQuery, parseOr400, pollQuery } from './validation.js';
@@ -55,6 +57,7 @@ export function publicListener(options: PublicAppOptions): RequestListener {
     crossOriginResourcePolicy: { policy: options.corsOrigins.length > 0 ? 'cross-origin' : 'same-origin' },
   });
   const ipOf = clientAddress(options.trustProxy);
+  const refuseCrossSite = crossSiteCheck(options.corsOrigins);
   const corsMiddleware =
     options.corsOrigins.length > 0
       ? cors({
@@ -69,13 +72,13 @@ export function publicListener(options: PublicAppOptions): RequestListener {
       : undefined;
 
   async function create(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    refuseCrossSite(req); // before the limit: another site's page must not use up the visitor's quota
     const client = {
       ip: ipOf(req),
       userAgent: clip(req.headers['user-agent'], 512),
       acceptLanguage: clip(req.headers['accept-language'], 128),
     };
     await limits.admitSession(client.ip);
-    req.resume(); // no body is read; drain whatever was sent
     sendJson(res, 201, await service.create(client), headers);
   }
 
@@ -123,8 +126,9 @@ export function publicListener(options: PublicAppOptions): RequestListener {
   if (corsMiddleware !== undefined) app.use(corsMiddleware);
   app.get('/status/qr.svg', async (req: Request, res: Response) => {
     const { key } = parseOr400(keyQuery, req.query);
-    await limits.admitQr(ipOf(req));
-    if (!(await service.exists(key))) throw errors.sessionNotFound();
+    await limits.admitQr(ipOf(req)); // before the lookup: unknown keys count too
+    // Only a session still waiting for its scan has a QR worth showing; any other is unknown here.
+    if ((await service.peek(key)).status !== 'pending') throw errors.sessionNotFound();
     const svg = await QRCode.toString(service.scanUrl(key), { type: 'svg', errorCorrectionLevel: 'M', margin: 2 });
     res.type('image/svg+xml').send(svg);
   });
@@ -134,6 +138,7 @@ export function publicListener(options: PublicAppOptions): RequestListener {
   app.use(errorHandler(log));
 
   return (req, res) => {
+    closeUnlessBodyRead(req, res);
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);

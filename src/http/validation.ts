@@ -28,7 +28,28 @@ export const pollQuery = z.object({
 
 export const keyQuery = z.object({ key });
 
-const jsonObject = z.record(z.string(), z.unknown(), { error: 'must be a JSON object' });
+/** Deepest nesting accepted in `data`, counting the object itself. */
+export const DATA_MAX_DEPTH = 32;
+
+/**
+ * Whether `value` nests objects and arrays at most `max` levels deep. Walked with a stack of its
+ * own, not by recursion: a 16 KiB body can nest thousands of levels, which overflows the call stack
+ * of any recursive walk (JSON.stringify's, when data is measured or stored) into a 500.
+ */
+function nestsAtMost(value: unknown, max: number): boolean {
+  const stack: Array<[unknown, number]> = [[value, 1]];
+  for (let top = stack.pop(); top !== undefined; top = stack.pop()) {
+    const [v, depth] = top;
+    if (typeof v !== 'object' || v === null) continue;
+    if (depth > max) return false;
+    for (const child of Object.values(v)) stack.push([child, depth + 1]);
+  }
+  return true;
+}
+
+const jsonObject = z
+  .record(z.string(), z.unknown(), { error: 'must be a JSON object' })
+  .refine((v) => nestsAtMost(v, DATA_MAX_DEPTH), { error: `must be nested at most ${DATA_MAX_DEPTH} levels deep` });
 const version = z
   .number({ error: 'must be a whole number of 0 or more' })
   .int({ error: 'must be a whole number of 0 or more' })

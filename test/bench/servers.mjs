@@ -112,7 +112,7 @@ export async function startDeployment(o) {
         dep.internalToken = randomBytes(18).toString('base64url');
         dep.redisPrefix = `bench-${randomBytes(6).toString('hex')}`;
         dep.redisUrl = o.redisUrl;
-        Object.assign(shared, { REDIS_URL: o.redisUrl, INTERNAL_TOKEN: dep.internalToken, REDIS_PREFIX: dep.redisPrefix });
+        Object.assign(shared, { REDIS_URL: o.redisUrl, INTERNAL_TOKEN: dep.internalToken, CLUSTER_TOKEN: randomBytes(18).toString('base64url'), REDIS_PREFIX: dep.redisPrefix });
       }
       for (let i = 0; i < count; i++) {
         const [pub, priv] = [await freePort(), await freePort()];

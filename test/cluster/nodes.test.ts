@@ -147,9 +147,10 @@ describe.each(backends)('three nodes on %s', (_name, redisEnv) => {
     silent.close();
   });
 
-  it('cluster mode needs INTERNAL_TOKEN on /channel/set', async () => {
+  it('cluster mode needs CLUSTER_TOKEN on /channel/set', async () => {
     const { nodes: [a] } = await startNodes(1, redisEnv());
     await request(a!.privateUrl).post('/channel/set').send({}).expect(401);
+    await request(a!.privateUrl).post('/channel/set').set('Authorization', `Bearer ${INTERNAL_TOKEN}`).send({}).expect(401);
   });
 
   it('keeps only live sessions in Redis, under one hash tag each', async () => {

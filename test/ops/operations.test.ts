@@ -56,7 +56,7 @@ describe('logs', () => {
     await request(node.privateUrl).post('/ticket/redeem').set('Authorization', `Bearer ${internal}`).send({ ticket }).expect(410);
     await poll(node, { key: s.key, pollToken: 'W'.repeat(43) }).expect(404);
     await setStatus(node, { key: s.key, status: 'scanned', data: { x: 'DATA-must-not-leak' } }, internal).expect(409);
-    await request(node.privateUrl).get('/healthz').set('Authorization', 'Bearer wrong-token-value').expect(401);
+    await request(node.privateUrl).get('/metrics').set('Authorization', 'Bearer wrong-token-value').expect(401);
     await request(node.privateUrl).get('/status/peek').query({ key: s.key }).set('Authorization', `Bearer ${internal}`).expect(200);
 
     const parsed = lines.map((l) => JSON.parse(l) as Record<string, unknown>);

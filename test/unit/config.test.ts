@@ -38,7 +38,78 @@ describe('configuration', () => {
   });
 
   it('cluster mode requires INTERNAL_TOKEN', () => {
-    expect(() => loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379' })).toThrow(/INTERNAL_TOKEN: required in cluster mode/);
+    expect(() => loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379', CLUSTER_TOKEN: 'cluster-token-0123456789' })).toThrow(
+      /INTERNAL_TOKEN: required in cluster mode/,
+    );
+  });
+
+  describe('CLUSTER_TOKEN', () => {
+    const cluster = { REDIS_URL: 'redis://127.0.0.1:6379', INTERNAL_TOKEN: 'internal-token-0123456789' };
+
+    it('is required in cluster mode', () => {
+      expect(() => loadConfig(cluster)).toThrow(/CLUSTER_TOKEN: required in cluster mode/);
+      expect(loadConfig({ ...cluster, CLUSTER_TOKEN: 'cluster-token-0123456789' }).clusterToken).toBe('cluster-token-0123456789');
+    });
+
+    it('is at least 16 printable characters', () => {
+      for (const bad of ['short', 'sixteen chars with spaces']) {
+        expect(() => loadConfig({ ...cluster, CLUSTER_TOKEN: bad })).toThrow(/CLUSTER_TOKEN.*at least 16 printable/);
+      }
+    });
+
+    it('is refused when equal to INTERNAL_TOKEN (app backends hold that one)', () => {
+      expect(() => loadConfig({ ...cluster, CLUSTER_TOKEN: cluster.INTERNAL_TOKEN })).toThrow(/CLUSTER_TOKEN: must differ from INTERNAL_TOKEN/);
+    });
+  });
+
+  describe('a private listener off loopback', () => {
+    it.each(['0.0.0.0', '10.0.0.5', '::', 'qrelay.internal'])('PRIVATE_HOST=%s without INTERNAL_TOKEN is refused', (host) => {
+      expect(() => loadConfig({ PRIVATE_HOST: host })).toThrow(/PRIVATE_HOST: .*INTERNAL_TOKEN.*ALLOW_OPEN_PRIVATE=1/);
+    });
+
+    it.each(['127.0.0.1', '127.0.0.2', '::1', 'localhost'])('PRIVATE_HOST=%s (loopback) needs no token', (host) => {
+      expect(loadConfig({ PRIVATE_HOST: host }).privateHost).toBe(host);
+    });
+
+    it('is allowed with INTERNAL_TOKEN, or with ALLOW_OPEN_PRIVATE=1', () => {
+      expect(loadConfig({ PRIVATE_HOST: '0.0.0.0', INTERNAL_TOKEN: 'internal-token-0123456789' }).privateHost).toBe('0.0.0.0');
+      expect(loadConfig({ PRIVATE_HOST: '0.0.0.0', ALLOW_OPEN_PRIVATE: '1' }).allowOpenPrivate).toBe(true);
+      expect(() => loadConfig({ ALLOW_OPEN_PRIVATE: 'yes' })).toThrow(/ALLOW_OPEN_PRIVATE.*0 or 1/);
+    });
+  });
+
+  describe('errors never show a secret', () => {
+    it.each([
+      ['INTERNAL_TOKEN', 'my real secret with spaces', {}],
+      ['CLUSTER_TOKEN', 'my cluster secret with spaces', {}],
+      ['REDIS_URL', 'http://user:pa55-w0rd-secret@redis.internal:6379', {}],
+      ['CLUSTER_TOKEN', 'same-secret-for-both-0123', { REDIS_URL: 'redis://127.0.0.1:6379', INTERNAL_TOKEN: 'same-secret-for-both-0123' }],
+      ['INTERNAL_TOKEN', 'short-secret', {}],
+    ] as Array<[string, string, Record<string, string>]>)('a refused %s names the variable, not its value', (name, value, rest) => {
+      const env = { ...rest, [name]: value };
+      let message = '';
+      try {
+        loadConfig(env);
+      } catch (err) {
+        expect(err).toBeInstanceOf(ConfigError);
+        message = (err as ConfigError).message;
+      }
+      expect(message).not.toBe('');
+      for (const secret of [value, 'pa55-w0rd-secret', 'secret with spaces', ...Object.values(rest).filter((v) => v.length >= 16)]) {
+        expect(message).not.toContain(secret);
+      }
+      expect(message).toMatch(/INTERNAL_TOKEN|CLUSTER_TOKEN|REDIS_URL/);
+    });
+
+    it('other values are still shown, to help find the mistake', () => {
+      expect(() => loadConfig({ PUBLIC_PORT: '70000' })).toThrow(/PUBLIC_PORT="70000"/);
+    });
+  });
+
+  it('RECEIVE_TIMEOUT_MS bounds the time to receive a request, 5 s by default', () => {
+    expect(loadConfig({}).receiveTimeoutMs).toBe(5_000);
+    expect(loadConfig({ RECEIVE_TIMEOUT_MS: '300' }).receiveTimeoutMs).toBe(300);
+    expect(() => loadConfig({ RECEIVE_TIMEOUT_MS: '5' })).toThrow(/RECEIVE_TIMEOUT_MS.*from 100/);
   });
 
   it('parses lists and TRUST_PROXY forms', () => {
