@@ -7,7 +7,9 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     globalSetup: ['test/support/global-redis.ts'],
-    testTimeout: 20_000,
+    // Generous: a test waits for conditions, so a loaded machine only makes it slower (browser flows
+    // take many steps); a test that truly hangs still fails.
+    testTimeout: 60_000,
     hookTimeout: 30_000,
     // Integration tests boot real listeners and (in cluster suites) share Redis servers; files
     // run in parallel, tests inside a file one after another.

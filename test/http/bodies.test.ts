@@ -89,7 +89,7 @@ describe('bodies', () => {
   it.each([
     ['public', 'POST', '/status/new', 201],
     ['public', 'POST', '/nope', 404],
-    ['public', 'GET', '/', 200],
+    ['public', 'GET', '/qrelay-login.js', 200],
     ['private', 'POST', '/status/set', 401],
     ['private', 'POST', '/nope', 401],
     ['private', 'GET', '/healthz', 200],
@@ -109,8 +109,8 @@ describe('bodies', () => {
     const node = await startNode();
     const s = await mint(node);
     const [first, second] = await postInTurn(node.privateUrl, '/status/set', [
-      JSON.stringify({ key: s.key, status: 'scanned' }),
-      JSON.stringify({ key: s.key, status: 'cancelled' }),
+      JSON.stringify({ key: s.key, status: 'scanned', actor: 'ann' }),
+      JSON.stringify({ key: s.key, status: 'cancelled', actor: 'ann' }),
     ]);
     expect(first).toEqual({ status: 200, reusedSocket: false });
     expect(second).toEqual({ status: 200, reusedSocket: true });

@@ -7,7 +7,7 @@ import { mint, startNode } from '../support/node.js';
 describe('deep JSON', () => {
   const nested = (depth: number): string => '['.repeat(depth) + ']'.repeat(depth);
   const setRaw = (url: string, key: string, dataJson: string) =>
-    request(url).post('/status/set').set('Content-Type', 'application/json').send(`{"key":"${key}","status":"scanned","data":${dataJson}}`);
+    request(url).post('/status/set').set('Content-Type', 'application/json').send(`{"key":"${key}","status":"scanned","actor":"ann","data":${dataJson}}`);
 
   it('data nested thousands of levels deep is 400 invalid_data, not a 500', async () => {
     const node = await startNode();

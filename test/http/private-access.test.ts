@@ -3,7 +3,7 @@
 // POST /channel/set, which exists only in cluster mode.
 import request from 'supertest';
 import { describe, expect, inject, it } from 'vitest';
-import { CLUSTER_TOKEN, INTERNAL_TOKEN, startNodes } from '../support/cluster.js';
+import { CLUSTER_TOKEN, forwardChange, INTERNAL_TOKEN, startNodes } from '../support/cluster.js';
 import { mint, poll, setStatus, startNode, waitFor } from '../support/node.js';
 
 const TOKEN = 'edges-internal-token-0123456789';
@@ -55,7 +55,7 @@ describe('CLUSTER_TOKEN (cluster mode)', () => {
     }
     expect(a!.polls.size).toBe(1);
     const stale = { key: s.key, status: 'pending', version: 0, expiresAt: s.expiresAt };
-    await request(a!.privateUrl).post('/channel/set').set('Authorization', `Bearer ${CLUSTER_TOKEN}`).send(stale).expect(200);
+    expect((await forwardChange(a!, stale)).status).toBe(200); // CLUSTER_TOKEN and its seal
     await setStatus(a!, { key: s.key, status: 'scanned', actor: 'u' }, INTERNAL_TOKEN).expect(200);
     expect((await held).body).toMatchObject({ status: 'scanned', version: 1 });
   });

@@ -191,8 +191,8 @@ describe('faults under load', () => {
     // SIGTERM, so the first write to the broken pipe is "stopping" itself, still buffered when the
     // process exits. pino's exit-time flush used to retry it forever.
     const { child, pub, exited, readerGone } = await nodeWithDeadLogReader();
-    // The public page is served without a log line.
-    await waitFor(async () => (await fetch(`http://127.0.0.1:${pub}/`).catch(() => undefined))?.status === 200, 10_000, 'the node to serve');
+    // The browser client is served without a log line.
+    await waitFor(async () => (await fetch(`http://127.0.0.1:${pub}/qrelay-login.js`).catch(() => undefined))?.status === 200, 10_000, 'the node to serve');
     await readerGone();
     const started = Date.now();
     child.kill('SIGTERM');
