@@ -7,7 +7,7 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import express, { type Request, type Response } from 'express';
 import type { Logger } from 'pino';
-import { errors, QrelayError } from '../errors.js';
+import { errors } from '../errors.js';
 import { secretEquals } from '../core/secrets.js';
 import type { SessionService } from '../core/session-service.js';
 import type { SessionStore } from '../core/session-store.js';
@@ -84,7 +84,7 @@ export function privateListener(options: PrivateAppOptions): RequestListener {
     try {
       await store.ping();
     } catch (cause) {
-      throw new QrelayError('not_ready', 503, 'the session store is unreachable', { cause, retryAfterS: 1 });
+      throw errors.notReady(cause);
     }
     res.json({ status: 'ready' });
   });

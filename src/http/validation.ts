@@ -3,9 +3,7 @@
 import { z } from 'zod';
 import { invalidField, QrelayError } from '../errors.js';
 import { KEY_PATTERN, TICKET_PATTERN } from '../core/secrets.js';
-import { SETTABLE_STATUSES, type SessionStatus } from '../core/session.js';
-
-const ALL_STATUSES: readonly SessionStatus[] = ['pending', 'scanned', 'confirmed', 'cancelled', 'expired'];
+import { SESSION_STATUSES, SETTABLE_STATUSES } from '../core/session.js';
 
 /** Largest `data` object accepted on a status change, as JSON bytes. */
 export const DATA_LIMIT_BYTES = 4096;
@@ -66,7 +64,7 @@ export const ticketBody = z.strictObject(
 export const channelBody = z.strictObject(
   {
     key,
-    status: z.enum(ALL_STATUSES, { error: 'must be a session status' }),
+    status: z.enum(SESSION_STATUSES, { error: 'must be a session status' }),
     version,
     expiresAt: version,
     data: jsonObject.optional(),
