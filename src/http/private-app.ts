@@ -12,6 +12,7 @@ import { secretEquals } from '../core/secrets.js';
 import type { SessionService } from '../core/session-service.js';
 import type { SessionStore } from '../core/session-store.js';
 import type { Metrics } from '../observability/metrics.js';
+import type { ChannelAnswer, HealthAnswer, PeekAnswer, ReadyAnswer, RedemptionAnswer, SetAnswer } from './answers.js';
 import { errorHandler, noRoute } from './error-handler.js';
 import { parseJson, readJson, readJsonText } from './json-body.js';
 import { requestLog } from './request-log.js';
@@ -55,7 +56,7 @@ export function privateListener(options: PrivateAppOptions): RequestListener {
     if (body.data !== undefined && Buffer.byteLength(JSON.stringify(body.data)) > DATA_LIMIT_BYTES) {
       throw errors.dataTooLarge(DATA_LIMIT_BYTES);
     }
-    sendJson(res, 200, await service.set(body.key, body), headers);
+    sendJson(res, 200, (await service.set(body.key, body)) satisfies SetAnswer, headers);
   }
 
   async function channel(req: IncomingMessage, res: ServerResponse, check: NonNullable<PrivateAppOptions['channel']>): Promise<void> {
@@ -63,13 +64,14 @@ export function privateListener(options: PrivateAppOptions): RequestListener {
     const seal = req.headers[check.header];
     if (!check.seal.verify(text, typeof seal === 'string' ? seal : undefined)) throw errors.invalidSeal();
     const view = parseOr400(channelBody, parseJson(text));
-    sendJson(res, 200, { delivered: service.receive(view) }, headers);
+    sendJson(res, 200, { delivered: service.receive(view) } satisfies ChannelAnswer, headers);
   }
 
   async function redeem(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const { ticket } = parseOr400(ticketBody, await readJson(req));
     const r = await service.redeem(ticket);
-    sendJson(res, 200, { key: r.key, actor: r.actor, data: r.data, client: r.client, confirmedAt: r.confirmedAt }, headers);
+    const answer = { key: r.key, actor: r.actor, data: r.data, client: r.client, confirmedAt: r.confirmedAt } satisfies RedemptionAnswer;
+    sendJson(res, 200, answer, headers);
   }
 
   const app = express();
@@ -77,7 +79,7 @@ export function privateListener(options: PrivateAppOptions): RequestListener {
   app.set('etag', false);
   app.use(applyHeaders(headers));
   app.get('/healthz', (_req: Request, res: Response) => {
-    res.json({ status: 'ok' });
+    res.json({ status: 'ok' } satisfies HealthAnswer);
   });
   app.get('/readyz', async (_req: Request, res: Response) => {
     if (service.closing) throw errors.shuttingDown();
@@ -86,14 +88,14 @@ export function privateListener(options: PrivateAppOptions): RequestListener {
     } catch (cause) {
       throw errors.notReady(cause);
     }
-    res.json({ status: 'ready' });
+    res.json({ status: 'ready' } satisfies ReadyAnswer);
   });
   app.get('/metrics', async (_req: Request, res: Response) => {
     res.type(options.metrics.registry.contentType).send(await options.metrics.registry.metrics());
   });
   app.get('/status/peek', async (req: Request, res: Response) => {
     const { key } = parseOr400(keyQuery, req.query);
-    res.json(await service.peek(key));
+    res.json((await service.peek(key)) satisfies PeekAnswer);
   });
   app.use(noRoute);
   app.use(errorHandler(log));

@@ -15,6 +15,7 @@ import QRCode from 'qrcode';
 import type { TrustProxy } from '../config.js';
 import { errors } from '../errors.js';
 import type { PollAnswer, SessionService } from '../core/session-service.js';
+import type { NewSessionAnswer, PollAnswerBody } from './answers.js';
 import { clientAddress } from './client-address.js';
 import { clientFiles } from './client-files.js';
 import { errorHandler, noRoute } from './error-handler.js';
@@ -76,7 +77,7 @@ export function publicListener(options: PublicAppOptions): RequestListener {
     };
     await limits.admitSession(client.ip);
     req.resume(); // no body is read; drain whatever was sent
-    sendJson(res, 201, await service.create(client), headers);
+    sendJson(res, 201, (await service.create(client)) satisfies NewSessionAnswer, headers);
   }
 
   async function poll(req: IncomingMessage, res: ServerResponse, search: string): Promise<void> {
@@ -112,7 +113,7 @@ export function publicListener(options: PublicAppOptions): RequestListener {
       }
       res.once('close', () => handOut.settle(res.writableFinished));
     }
-    sendJson(res, 200, answer.view, headers);
+    sendJson(res, 200, answer.view satisfies PollAnswerBody, headers);
   }
 
   const app = express();
