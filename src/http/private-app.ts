@@ -1,6 +1,7 @@
 // The private listener: internal services (the phone app's backend), other qrelay nodes, health
-// checks and metrics. Bound to its own port (127.0.0.1 by default) and, when INTERNAL_TOKEN is
-// set, every request must carry it. Every request is logged, one line, with a request id.
+// checks, metrics and the API's OpenAPI document. Bound to its own port (127.0.0.1 by default)
+// and, when INTERNAL_TOKEN is set, every request must carry it. Every request is logged, one line,
+// with a request id.
 //
 // The hot routes (POST /status/set, POST /channel/set) are served straight from node:http, like the
 // public listener's (see public-app.ts for why); express serves the rest.
@@ -15,6 +16,7 @@ import type { Metrics } from '../observability/metrics.js';
 import type { ChannelAnswer, HealthAnswer, PeekAnswer, ReadyAnswer, RedemptionAnswer, SetAnswer } from './answers.js';
 import { errorHandler, noRoute } from './error-handler.js';
 import { parseJson, readJson, readJsonText } from './json-body.js';
+import { openApiJson } from './openapi.js';
 import { requestLog } from './request-log.js';
 import { sendError, sendJson } from './respond.js';
 import { applyHeaders, type HeaderList } from './response-headers.js';
@@ -92,6 +94,9 @@ export function privateListener(options: PrivateAppOptions): RequestListener {
   });
   app.get('/metrics', async (_req: Request, res: Response) => {
     res.type(options.metrics.registry.contentType).send(await options.metrics.registry.metrics());
+  });
+  app.get('/openapi.json', (_req: Request, res: Response) => {
+    res.type('application/json').send(openApiJson());
   });
   app.get('/status/peek', async (req: Request, res: Response) => {
     const { key } = parseOr400(keyQuery, req.query);

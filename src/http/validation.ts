@@ -46,11 +46,14 @@ export const setBody = z.strictObject(
     ifVersion: version.optional(),
   },
   { error: 'must be a JSON object' },
-).refine((b) => b.actor !== undefined || b.status === 'cancelled', {
-  // The actor who scans is bound to the session; confirming or cancelling it must name them.
-  path: ['actor'],
-  error: 'is required when the status is scanned or confirmed',
-});
+)
+  .refine((b) => b.actor !== undefined || b.status === 'cancelled', {
+    // The actor who scans is bound to the session; confirming or cancelling it must name them.
+    path: ['actor'],
+    error: 'is required when the status is scanned or confirmed',
+  })
+  // The refine above in JSON Schema, which zod cannot derive from a function (for openapi.ts).
+  .meta({ if: { properties: { status: { enum: ['scanned', 'confirmed'] } }, required: ['status'] }, then: { required: ['actor'] } });
 
 export const ticketBody = z.strictObject(
   {
@@ -71,6 +74,15 @@ export const channelBody = z.strictObject(
   },
   { error: 'must be a JSON object' },
 );
+
+/**
+ * Every code parseOr400 can answer for `schema`: `invalid_<field>` for each field, and for a JSON
+ * body (a strict object) `invalid_body` when it is not an object at all and `unknown_field`.
+ */
+export function refusalCodes(schema: z.ZodObject, as: 'query' | 'body'): string[] {
+  const fields = Object.keys(schema.shape).map((field) => invalidField(field, '').code);
+  return as === 'query' ? fields : [...fields, invalidField('body', '').code, 'unknown_field'];
+}
 
 /** Parses `input` with `schema` or throws a 400 naming the first offending field. */
 export function parseOr400<S extends z.ZodType>(schema: S, input: unknown): z.output<S> {
