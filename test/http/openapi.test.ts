@@ -15,7 +15,7 @@ import type { StatusChange, StoredSession } from '../../src/core/session.js';
 import { openApiDocument, openApiJson } from '../../src/http/openapi.js';
 import { channelBody, keyQuery, pollQuery, setBody, ticketBody } from '../../src/http/validation.js';
 import { CLUSTER_TOKEN, INTERNAL_TOKEN, startNodes } from '../support/cluster.js';
-import { Contract, STRICT, type Checked, type RouteName } from '../support/contract.js';
+import { Contract, documentSchemas, type Checked, type RouteName } from '../support/contract.js';
 import { mint, startNode, TEST_ACTOR, waitFor } from '../support/node.js';
 
 const doc = openApiDocument();
@@ -45,17 +45,13 @@ describe('the OpenAPI document', () => {
 });
 
 describe("the document's request schemas accept and refuse what the code does", () => {
-  const ajv = new Ajv2020({ ...STRICT, allErrors: true });
-  ajv.addVocabulary(['openapi', 'info', 'servers', 'tags', 'paths', 'components']);
-  ajv.addSchema(doc, 'doc');
-  const schemaOf = (name: string) => ajv.getSchema(`doc#/components/schemas/${name}`)!;
-  const params = (path: string) =>
-    (doc.paths[path]?.['get'] as { parameters: { name: string; in: string; schema: object }[] }).parameters.filter((p) => p.in === 'query');
-  /** A query as one object schema built from the document's parameters. */
+  const { ajv, schemaAt } = documentSchemas(doc);
+  /** A route's query parameters as one object schema. */
   const querySchema = (path: string) => {
-    const list = params(path);
-    const required = list.filter((p) => (p as { required?: boolean }).required === true).map((p) => p.name);
-    return ajv.compile({ type: 'object', properties: Object.fromEntries(list.map((p) => [p.name, p.schema])), required, additionalProperties: true });
+    type Parameter = { name: string; in: string; required: boolean; schema: object };
+    const query = (doc.paths[path]?.['get'] as { parameters: Parameter[] }).parameters.filter((p) => p.in === 'query');
+    const required = query.filter((p) => p.required).map((p) => p.name);
+    return ajv.compile({ type: 'object', properties: Object.fromEntries(query.map((p) => [p.name, p.schema])), required });
   };
   const key = 'A'.repeat(22);
 
@@ -87,7 +83,7 @@ describe("the document's request schemas accept and refuse what the code does", 
 
   for (const { name, code, samples } of cases) {
     it(`${name}`, () => {
-      const schema = schemaOf(name);
+      const schema = schemaAt(`/components/schemas/${name}`);
       for (const sample of samples) expect(schema(sample), JSON.stringify(sample)).toBe(code.safeParse(sample).success);
     });
   }
@@ -158,7 +154,7 @@ describe('every route answers every status and code the document lists', () => {
   const set = (n: Qrelay, body: unknown, init: Partial<RequestInit> = {}) =>
     contract.fetch('POST /status/set', `${n.privateUrl}/status/set`, { ...jsonInit(body), ...init });
   const scan = (n: Qrelay, key: string, actor = TEST_ACTOR) => set(n, { key, status: 'scanned', actor });
-  /** A session confirmed by `actor` and its ticket, handed out by a poll. */
+  /** A session confirmed by TEST_ACTOR, and the ticket a poll was handed with it (200). */
   const confirmedTicket = async (n: Qrelay): Promise<{ key: string; ticket: string }> => {
     const s = await mint(n);
     expectAnswer(await scan(n, s.key), 200);
@@ -173,8 +169,7 @@ describe('every route answers every status and code the document lists', () => {
   const oversized = JSON.stringify({ key: unknownKey, status: 'scanned', actor: 'a', data: { pad: 'x'.repeat(17 * 1024) } });
 
   describe('public listener', () => {
-    const route: RouteName = 'POST /status/new';
-    const create = (n: Qrelay) => contract.fetch(route, `${n.publicUrl}/status/new`, { method: 'POST' });
+    const create = (n: Qrelay) => contract.fetch('POST /status/new', `${n.publicUrl}/status/new`, { method: 'POST' });
 
     it('POST /status/new: 201; 429 rate_limited; 503 store_unavailable, sessions_full, shutting_down', async () => {
       const n = await node({ RATE_SESSIONS_PER_IP: '1' });

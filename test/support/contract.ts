@@ -39,20 +39,32 @@ interface Operation {
 const OPENAPI_ROOT = ['openapi', 'info', 'servers', 'tags', 'paths', 'components', 'jsonSchemaDialect', 'webhooks', 'security', 'externalDocs'];
 const DOC_ID = 'https://qrelay.test/openapi.json';
 
-/** Ajv's strict mode, but an `if`/`then` may require a property that its parent schema defines. */
-export const STRICT = { strict: true, strictRequired: false } as const;
+/**
+ * Ajv (strict, but an `if`/`then` may require a property its parent schema defines) holding the
+ * document; `schemaAt('/components/schemas/X')` compiles the schema at that JSON pointer.
+ */
+export function documentSchemas(doc: OpenApiDocument): { ajv: Ajv2020; schemaAt: (at: string) => ValidateFunction } {
+  const ajv = new Ajv2020({ strict: true, strictRequired: false, allErrors: true });
+  ajv.addVocabulary(OPENAPI_ROOT);
+  ajv.addSchema(doc, DOC_ID);
+  const schemaAt = (at: string): ValidateFunction => {
+    const validate = ajv.getSchema(`${DOC_ID}#${at}`);
+    expect(validate, `a schema at ${at}`).toBeDefined();
+    return validate!;
+  };
+  return { ajv, schemaAt };
+}
 
 const pointer = (...parts: string[]): string => parts.map((p) => p.replaceAll('~', '~0').replaceAll('/', '~1')).join('/');
 
 export class Contract {
   readonly #doc: OpenApiDocument;
-  readonly #ajv = new Ajv2020({ ...STRICT, allErrors: true });
+  readonly #schemas: ReturnType<typeof documentSchemas>;
   readonly #seen = new Set<string>();
 
   constructor(doc: OpenApiDocument) {
     this.#doc = doc;
-    this.#ajv.addVocabulary(OPENAPI_ROOT);
-    this.#ajv.addSchema(doc, DOC_ID);
+    this.#schemas = documentSchemas(doc);
   }
 
   /** Reads `res` and checks it against what the document says `route` answers. */
@@ -68,7 +80,7 @@ export class Contract {
       const header = this.#header($ref);
       const value = res.headers.get(name);
       if (header.required === true) expect(value, `${route} ${res.status}: header ${name}`).not.toBeNull();
-      if (value !== null) this.#validate(`${DOC_ID}#${$ref.slice(1)}/schema`, header.schema.type === 'integer' ? Number(value) : value, `${route} ${res.status}: header ${name}`);
+      if (value !== null) this.#validate(`${$ref.slice(1)}/schema`, header.schema.type === 'integer' ? Number(value) : value, `${route} ${res.status}: header ${name}`);
     }
 
     let body: unknown;
@@ -79,7 +91,7 @@ export class Contract {
       const mediaType = (res.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
       expect(Object.keys(response.content), `${route} ${res.status}: media type`).toContain(mediaType);
       body = mediaType === 'application/json' ? (JSON.parse(text) as unknown) : text;
-      const schemaAt = `${DOC_ID}#/${pointer('paths', path, method.toLowerCase(), 'responses', String(res.status), 'content', mediaType, 'schema')}`;
+      const schemaAt = `/${pointer('paths', path, method.toLowerCase(), 'responses', String(res.status), 'content', mediaType, 'schema')}`;
       this.#validate(schemaAt, body, `${route} ${res.status}`);
       if (response.content[mediaType]!.schema.properties?.error !== undefined) code = (body as { error: { code: string } }).error.code;
     }
@@ -124,11 +136,10 @@ export class Contract {
     return header!;
   }
 
-  #validate(schemaAt: string, value: unknown, what: string): void {
-    const validate: ValidateFunction | undefined = this.#ajv.getSchema(schemaAt);
-    expect(validate, `a schema at ${schemaAt}`).toBeDefined();
-    const valid = validate!(value);
-    const errors = (validate!.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message ?? ''} ${JSON.stringify(e.params)}`);
+  #validate(at: string, value: unknown, what: string): void {
+    const validate = this.#schemas.schemaAt(at);
+    const valid = validate(value);
+    const errors = (validate.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message ?? ''} ${JSON.stringify(e.params)}`);
     expect(valid, `${what} does not match the document: ${errors.join('; ')}\n${JSON.stringify(value)?.slice(0, 500)}`).toBe(true);
   }
 }
