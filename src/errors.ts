@@ -74,6 +74,9 @@ export const errors = {
       cause,
       retryAfterS: 1,
     }),
+  /** GET /readyz: the store does not answer, so a balancer should send no traffic here. */
+  notReady: (cause?: unknown) =>
+    new QrelayError('not_ready', 503, 'the session store is unreachable', { cause, retryAfterS: 1 }),
   shuttingDown: () =>
     new QrelayError('shutting_down', 503, 'this node is shutting down; retry on another node', { retryAfterS: 1 }),
   rateLimited: (message: string, retryAfterS: number) => new QrelayError('rate_limited', 429, message, { retryAfterS }),

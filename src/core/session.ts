@@ -14,6 +14,7 @@
 
 export type SessionStatus = 'pending' | 'scanned' | 'confirmed' | 'cancelled' | 'expired';
 export type SettableStatus = 'scanned' | 'confirmed' | 'cancelled';
+export const SESSION_STATUSES: readonly SessionStatus[] = ['pending', 'scanned', 'confirmed', 'cancelled', 'expired'];
 export const SETTABLE_STATUSES: readonly SettableStatus[] = ['scanned', 'confirmed', 'cancelled'];
 
 export type JsonObject = { [key: string]: unknown };

@@ -3,20 +3,23 @@
 // when INTERNAL_TOKEN is set, every request but the health checks must carry it; POST /channel/set
 // (node to node, cluster mode only) takes CLUSTER_TOKEN and nothing else, so an app backend, which
 // holds INTERNAL_TOKEN, cannot hand a held poll a forged change; and each change it carries must
-// bear its seal (cluster/change-seal.ts). Every request is logged, one line, with a request id.
+// bear its seal (cluster/change-seal.ts). GET /openapi.json describes both listeners. Every request
+// is logged, one line, with a request id.
 //
 // The hot routes (POST /status/set, POST /channel/set) are served straight from node:http, like the
 // public listener's (see public-app.ts for why); express serves the rest.
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import express, { type Request, type Response } from 'express';
 import type { Logger } from 'pino';
-import { errors, QrelayError } from '../errors.js';
+import { errors } from '../errors.js';
 import { secretEquals } from '../core/secrets.js';
 import type { SessionService } from '../core/session-service.js';
 import type { SessionStore } from '../core/session-store.js';
 import type { Metrics } from '../observability/metrics.js';
+import type { ChannelAnswer, HealthAnswer, PeekAnswer, ReadyAnswer, RedemptionAnswer, SetAnswer } from './answers.js';
 import { errorHandler, noRoute } from './error-handler.js';
 import { closeUnlessBodyRead, parseJson, readJson, readJsonText } from './json-body.js';
+import { openApiJson } from './openapi.js';
 import { requestLog } from './request-log.js';
 import { sendError, sendJson } from './respond.js';
 import { applyHeaders, type HeaderList } from './response-headers.js';
@@ -74,7 +77,7 @@ export function privateListener(options: PrivateAppOptions): RequestListener {
     if (body.data !== undefined && Buffer.byteLength(JSON.stringify(body.data)) > DATA_LIMIT_BYTES) {
       throw errors.dataTooLarge(DATA_LIMIT_BYTES);
     }
-    sendJson(res, 200, await service.set(body.key, body), headers);
+    sendJson(res, 200, (await service.set(body.key, body)) satisfies SetAnswer, headers);
   }
 
   async function channel(req: IncomingMessage, res: ServerResponse, check: SealCheck): Promise<void> {
@@ -82,13 +85,14 @@ export function privateListener(options: PrivateAppOptions): RequestListener {
     const presented = req.headers[check.header];
     if (!check.verify(text, typeof presented === 'string' ? presented : undefined)) throw errors.invalidSeal();
     const view = parseOr400(channelBody, parseJson(text));
-    sendJson(res, 200, { delivered: service.receive(view) }, headers);
+    sendJson(res, 200, { delivered: service.receive(view) } satisfies ChannelAnswer, headers);
   }
 
   async function redeem(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const { ticket } = parseOr400(ticketBody, await readJson(req, res, receiveTimeoutMs));
     const r = await service.redeem(ticket);
-    sendJson(res, 200, { key: r.key, actor: r.actor, data: r.data, client: r.client, confirmedAt: r.confirmedAt }, headers);
+    const answer = { key: r.key, actor: r.actor, data: r.data, client: r.client, confirmedAt: r.confirmedAt } satisfies RedemptionAnswer;
+    sendJson(res, 200, answer, headers);
   }
 
   const app = express();
@@ -96,23 +100,26 @@ export function privateListener(options: PrivateAppOptions): RequestListener {
   app.set('etag', false);
   app.use(applyHeaders(headers));
   app.get('/healthz', (_req: Request, res: Response) => {
-    res.json({ status: 'ok' });
+    res.json({ status: 'ok' } satisfies HealthAnswer);
   });
   app.get('/readyz', async (_req: Request, res: Response) => {
     if (service.closing) throw errors.shuttingDown();
     try {
       await store.ping();
     } catch (cause) {
-      throw new QrelayError('not_ready', 503, 'the session store is unreachable', { cause, retryAfterS: 1 });
+      throw errors.notReady(cause);
     }
-    res.json({ status: 'ready' });
+    res.json({ status: 'ready' } satisfies ReadyAnswer);
   });
   app.get('/metrics', async (_req: Request, res: Response) => {
     res.type(options.metrics.registry.contentType).send(await options.metrics.registry.metrics());
   });
+  app.get('/openapi.json', (_req: Request, res: Response) => {
+    res.type('application/json').send(openApiJson());
+  });
   app.get('/status/peek', async (req: Request, res: Response) => {
     const { key } = parseOr400(keyQuery, req.query);
-    res.json(await service.peek(key));
+    res.json((await service.peek(key)) satisfies PeekAnswer);
   });
   app.use(noRoute);
   app.use(errorHandler(log));

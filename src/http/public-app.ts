@@ -15,6 +15,7 @@ import QRCode from 'qrcode';
 import type { TrustProxy } from '../config.js';
 import { errors } from '../errors.js';
 import type { PollAnswer, SessionService } from '../core/session-service.js';
+import type { NewSessionAnswer, PollAnswerBody } from './answers.js';
 import { clientAddress } from './client-address.js';
 import type { Limits } from '../limits/limits.js';
 import { clientFiles } from './client-files.js';
@@ -79,7 +80,7 @@ export function publicListener(options: PublicAppOptions): RequestListener {
       acceptLanguage: clip(req.headers['accept-language'], 128),
     };
     await limits.admitSession(client.ip);
-    sendJson(res, 201, await service.create(client), headers);
+    sendJson(res, 201, (await service.create(client)) satisfies NewSessionAnswer, headers);
   }
 
   async function poll(req: IncomingMessage, res: ServerResponse, search: string): Promise<void> {
@@ -115,7 +116,7 @@ export function publicListener(options: PublicAppOptions): RequestListener {
       }
       res.once('close', () => handOut.settle(res.writableFinished));
     }
-    sendJson(res, 200, answer.view, headers);
+    sendJson(res, 200, answer.view satisfies PollAnswerBody, headers);
   }
 
   const app = express();

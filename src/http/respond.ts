@@ -4,6 +4,7 @@
 import type { ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { errors, QrelayError } from '../errors.js';
+import type { ErrorBody } from './answers.js';
 import { BODY_LIMIT } from './json-body.js';
 import type { HeaderList } from './response-headers.js';
 
@@ -64,5 +65,6 @@ export function sendError(res: ServerResponse, err: unknown, headers: HeaderList
     res.destroy();
     return;
   }
-  sendJson(res, e.status, { error: { code: e.code, message: e.message } }, headers, e.retryAfterS === undefined ? [] : ['Retry-After', String(e.retryAfterS)]);
+  const body = { error: { code: e.code, message: e.message } } satisfies ErrorBody;
+  sendJson(res, e.status, body, headers, e.retryAfterS === undefined ? [] : ['Retry-After', String(e.retryAfterS)]);
 }

@@ -3,9 +3,7 @@
 import { z } from 'zod';
 import { invalidField, QrelayError } from '../errors.js';
 import { KEY_PATTERN, TICKET_PATTERN } from '../core/secrets.js';
-import { SETTABLE_STATUSES, type SessionStatus } from '../core/session.js';
-
-const ALL_STATUSES: readonly SessionStatus[] = ['pending', 'scanned', 'confirmed', 'cancelled', 'expired'];
+import { SESSION_STATUSES, SETTABLE_STATUSES } from '../core/session.js';
 
 /** Largest `data` object accepted on a status change, as JSON bytes. */
 export const DATA_LIMIT_BYTES = 4096;
@@ -69,11 +67,14 @@ export const setBody = z.strictObject(
     ifVersion: version.optional(),
   },
   { error: 'must be a JSON object' },
-).refine((b) => b.actor !== undefined || b.status === 'cancelled', {
-  // The actor who scans is bound to the session; confirming or cancelling it must name them.
-  path: ['actor'],
-  error: 'is required when the status is scanned or confirmed',
-});
+)
+  .refine((b) => b.actor !== undefined || b.status === 'cancelled', {
+    // The actor who scans is bound to the session; confirming or cancelling it must name them.
+    path: ['actor'],
+    error: 'is required when the status is scanned or confirmed',
+  })
+  // The refine above in JSON Schema, which zod cannot derive from a function (for openapi.ts).
+  .meta({ if: { properties: { status: { enum: ['scanned', 'confirmed'] } }, required: ['status'] }, then: { required: ['actor'] } });
 
 export const ticketBody = z.strictObject(
   {
@@ -87,13 +88,22 @@ export const ticketBody = z.strictObject(
 export const channelBody = z.strictObject(
   {
     key,
-    status: z.enum(ALL_STATUSES, { error: 'must be a session status' }),
+    status: z.enum(SESSION_STATUSES, { error: 'must be a session status' }),
     version,
     expiresAt: version,
     data: jsonObject.optional(),
   },
   { error: 'must be a JSON object' },
 );
+
+/**
+ * Every code parseOr400 can answer for `schema`: `invalid_<field>` for each field, and for a JSON
+ * body (a strict object) `invalid_body` when it is not an object at all and `unknown_field`.
+ */
+export function refusalCodes(schema: z.ZodObject, as: 'query' | 'body'): string[] {
+  const fields = Object.keys(schema.shape).map((field) => invalidField(field, '').code);
+  return as === 'query' ? fields : [...fields, invalidField('body', '').code, 'unknown_field'];
+}
 
 /** Parses `input` with `schema` or throws a 400 naming the first offending field. */
 export function parseOr400<S extends z.ZodType>(schema: S, input: unknown): z.output<S> {

@@ -1,0 +1,469 @@
+// The OpenAPI 3.1 document of both listeners, served by the private one at GET /openapi.json and
+// checked in as docs/openapi.json (`npm run openapi`; a test fails when the two differ).
+//
+// Every body schema in it is converted by zod from the schema the code uses: requests from
+// validation.ts as their *input* (what a client sends, before transforms), answers from
+// answers.ts, which the code that builds each answer satisfies. What this module adds by hand is
+// what no schema holds: which routes exist on which listener, their auth, and which statuses and
+// error codes each answers. test/http/openapi.test.ts drives every route to every one of those
+// statuses and codes on real nodes and validates each answer against this document, so a status,
+// code or field that one side has and the other lacks fails there.
+import { z } from 'zod';
+import {
+  channelAnswer,
+  clientInfo,
+  errorBody,
+  healthAnswer,
+  newSessionAnswer,
+  peekAnswer,
+  pollAnswerBody,
+  readyAnswer,
+  redemptionAnswer,
+  setAnswer,
+} from './answers.js';
+import { BODY_LIMIT } from './json-body.js';
+import { channelBody, DATA_LIMIT_BYTES, keyQuery, pollQuery, refusalCodes, setBody, ticketBody } from './validation.js';
+
+/** The package's version: the contract changes with the service (a test holds them equal). */
+const VERSION = '0.1.0';
+
+type Schema = z.core.JSONSchema.JSONSchema;
+type Listener = 'public' | 'private';
+type Auth = 'none' | 'pollToken' | 'internalToken' | 'clusterToken';
+
+const requestSchemas = { SetStatus: setBody, RedeemTicket: ticketBody, ForwardedChange: channelBody };
+const answerSchemas = {
+  NewSession: newSessionAnswer,
+  SessionState: pollAnswerBody,
+  StatusSet: setAnswer,
+  Peek: peekAnswer,
+  Redemption: redemptionAnswer,
+  Delivery: channelAnswer,
+  Health: healthAnswer,
+  Ready: readyAnswer,
+  ClientInfo: clientInfo,
+  Error: errorBody,
+};
+type RequestSchema = keyof typeof requestSchemas;
+type AnswerSchema = keyof typeof answerSchemas;
+
+/** One status a route answers with. */
+type Answer =
+  | { readonly kind: 'json'; readonly schema: AnswerSchema | Schema; readonly description: string }
+  | { readonly kind: 'text'; readonly mediaType: string; readonly description: string }
+  | { readonly kind: 'empty'; readonly description: string }
+  | { readonly kind: 'refused'; readonly codes: readonly string[]; readonly description: string };
+
+const json = (schema: AnswerSchema | Schema, description: string): Answer => ({ kind: 'json', schema, description });
+const text = (mediaType: string, description: string): Answer => ({ kind: 'text', mediaType, description });
+const empty = (description: string): Answer => ({ kind: 'empty', description });
+const refused = (codes: readonly string[], description: string): Answer => ({ kind: 'refused', codes, description });
+
+/** Query parameters from a query schema, with a description for each of its fields. */
+interface Query<S extends z.ZodObject> {
+  readonly schema: S;
+  readonly descriptions: { readonly [K in keyof S['shape']]: string };
+}
+const query = <S extends z.ZodObject>(schema: S, descriptions: Query<S>['descriptions']): Query<z.ZodObject> => ({ schema, descriptions });
+
+interface Route {
+  readonly listener: Listener;
+  readonly method: 'get' | 'post';
+  readonly path: string;
+  readonly operationId: string;
+  readonly summary: string;
+  readonly description?: string;
+  readonly auth: Auth;
+  readonly query?: Query<z.ZodObject>;
+  readonly headers?: readonly Parameter[];
+  readonly body?: RequestSchema;
+  readonly answers: Readonly<Record<number, Answer>>;
+}
+
+interface Parameter {
+  readonly name: string;
+  readonly in: 'query' | 'header';
+  readonly required: boolean;
+  readonly description: string;
+  readonly schema: Schema;
+}
+
+const bodyLimit = BODY_LIMIT.replace('kb', ' KiB');
+const JSON_BODY_CODES = ['invalid_json'];
+const badBody = (body: z.ZodObject): Answer =>
+  refused([...refusalCodes(body, 'body'), ...JSON_BODY_CODES], 'A malformed body: the code names the offending field (`unknown_field` for one the schema lacks).');
+const tooLarge = refused(['payload_too_large'], `A body larger than ${bodyLimit}.`);
+const notJson = refused(['unsupported_media_type'], 'A body that is not `application/json` in UTF-8, or is compressed.');
+const storeDown = refused(['store_unavailable'], 'The session store is unreachable; retry after `Retry-After` seconds.');
+const unknownKey = (what = 'session'): Answer => refused(['not_found'], `No such ${what}.`);
+
+const key = 'The session key (`key` from POST /status/new).';
+
+/** What each listener answers. A route's statuses and codes are declared here and nowhere else. */
+const routes: readonly Route[] = [
+  {
+    listener: 'public',
+    method: 'post',
+    path: '/status/new',
+    operationId: 'createSession',
+    summary: 'Mint a login session',
+    description:
+      'No body is read. The caller\'s address, User-Agent and Accept-Language are recorded so the phone can show who asked.',
+    auth: 'none',
+    answers: {
+      201: json('NewSession', 'The new session: show the QR of `key` (GET /status/qr.svg, or `scanUrl`), keep `pollToken`, and poll.'),
+      429: refused(['rate_limited'], 'Too many sessions from this address this minute (RATE_SESSIONS_PER_IP).'),
+      503: refused(['store_unavailable', 'sessions_full', 'shutting_down'], 'The store is unreachable, this node keeps MAX_SESSIONS sessions, or it is shutting down: retry after `Retry-After` seconds, possibly on another node.'),
+    },
+  },
+  {
+    listener: 'public',
+    method: 'get',
+    path: '/status/get',
+    operationId: 'pollSession',
+    summary: 'Hold until the session changes',
+    description: 'Poll again with `since` set to the `version` last seen; nothing is lost between polls.',
+    auth: 'pollToken',
+    query: query(pollQuery, {
+      key,
+      since: 'The version the client holds (default 0): the answer is a newer one.',
+      wait: 'Hold at most this many milliseconds (HOLD_MS if longer; 0 answers at once).',
+    }),
+    answers: {
+      200: json('SessionState', 'The session at a version greater than `since` (at once if it already is), or `expired` the moment its lifetime ends. A final status is handed out once; the answer that hands out `confirmed` carries the login\'s `ticket`.'),
+      204: empty('Nothing newer within the hold, a newer poll for the same key took over, or the node is shutting down: poll again.'),
+      400: refused(refusalCodes(pollQuery, 'query'), 'A malformed parameter: the code names it.'),
+      404: refused(['not_found'], 'An unknown key, or a wrong or missing poll token (indistinguishable on purpose).'),
+      410: refused(['already_delivered'], 'The final status was already handed to a poll, or `since` is already its version: the client holds it.'),
+      429: refused(['rate_limited'], 'Too many polls in flight from this address (MAX_POLLS_PER_IP).'),
+      503: refused(['store_unavailable', 'node_full', 'shutting_down', 'hand_out_in_progress'], 'Retry after `Retry-After` seconds, possibly on another node.'),
+    },
+  },
+  {
+    listener: 'public',
+    method: 'get',
+    path: '/status/qr.svg',
+    operationId: 'qrImage',
+    summary: 'The QR code of the session\'s scanUrl',
+    auth: 'none',
+    query: query(keyQuery, { key }),
+    answers: {
+      200: text('image/svg+xml', 'The QR code of `scanUrl`.'),
+      400: refused(refusalCodes(keyQuery, 'query'), 'A malformed key.'),
+      404: unknownKey(),
+      429: refused(['rate_limited'], 'Too many QR images for this address this minute (RATE_QR_PER_IP).'),
+      503: storeDown,
+    },
+  },
+  {
+    listener: 'public',
+    method: 'get',
+    path: '/qrelay-login.js',
+    operationId: 'clientModule',
+    summary: 'The browser client',
+    description: 'An ES module without dependencies: the `<qrelay-login>` element and `createLogin()`.',
+    auth: 'none',
+    answers: { 200: text('text/javascript', 'The module.') },
+  },
+  {
+    listener: 'public',
+    method: 'get',
+    path: '/qrelay-login.d.ts',
+    operationId: 'clientTypes',
+    summary: 'The browser client\'s TypeScript declarations',
+    auth: 'none',
+    answers: { 200: text('text/plain', 'The declarations.') },
+  },
+  {
+    listener: 'private',
+    method: 'post',
+    path: '/status/set',
+    operationId: 'setStatus',
+    summary: 'Change a session\'s status and wake its poll',
+    description:
+      `Transitions: pending -> scanned -> confirmed, pending|scanned -> cancelled; each bumps \`version\` by one. \`actor\` is required for scanned and confirmed, and the actor who scanned is bound: confirm and cancel must name them. \`data\`: at most ${DATA_LIMIT_BYTES} bytes of JSON.`,
+    auth: 'internalToken',
+    body: 'SetStatus',
+    answers: {
+      200: json('StatusSet', 'Changed; `delivered` says whether a held poll was woken.'),
+      400: badBody(setBody),
+      404: unknownKey(),
+      409: refused(['invalid_transition', 'actor_mismatch', 'version_mismatch'], 'A refused change: not allowed from the current status, another actor than the one who scanned, or `ifVersion` is not the current version.'),
+      410: refused(['session_expired'], 'The session\'s lifetime has ended.'),
+      413: refused(['data_too_large', 'payload_too_large'], `\`data\` larger than ${DATA_LIMIT_BYTES} bytes of JSON, or a body larger than ${bodyLimit}.`),
+      415: notJson,
+      503: storeDown,
+    },
+  },
+  {
+    listener: 'private',
+    method: 'get',
+    path: '/status/peek',
+    operationId: 'peekSession',
+    summary: 'A session\'s state, without holding',
+    auth: 'internalToken',
+    query: query(keyQuery, { key }),
+    answers: {
+      200: json('Peek', 'The session now. Once its final status was handed out, it keeps neither `actor` nor `data`.'),
+      400: refused(refusalCodes(keyQuery, 'query'), 'A malformed key.'),
+      404: unknownKey(),
+      503: storeDown,
+    },
+  },
+  {
+    listener: 'private',
+    method: 'post',
+    path: '/ticket/redeem',
+    operationId: 'redeemTicket',
+    summary: 'Redeem a confirmed login\'s one-time ticket',
+    description: 'Once, on any node: the site\'s backend turns the ticket its login page received into a signed-in user. A ticket lives TICKET_TTL_MS from its hand-out.',
+    auth: 'internalToken',
+    body: 'RedeemTicket',
+    answers: {
+      200: json('Redemption', 'Who confirmed (`actor`), for which browser (`client`).'),
+      400: badBody(ticketBody),
+      404: unknownKey('ticket, or it has lapsed'),
+      410: refused(['already_redeemed'], 'The ticket was redeemed before.'),
+      413: tooLarge,
+      415: notJson,
+      503: storeDown,
+    },
+  },
+  {
+    listener: 'private',
+    method: 'post',
+    path: '/channel/set',
+    operationId: 'forwardChange',
+    summary: 'Node to node: hand a change to the node holding the poll (cluster mode)',
+    description:
+      'Cluster mode only. Wakes a poll held here for an older version; a final status is answered with what the store holds, never with what the message carries. Never forwards again.',
+    auth: 'clusterToken',
+    headers: [
+      {
+        name: 'X-Qrelay-Seal',
+        in: 'header',
+        required: true,
+        description: 'HMAC-SHA256 of the body, base64url, keyed from CLUSTER_TOKEN.',
+        schema: { type: 'string', pattern: '^[A-Za-z0-9_-]{43}$' },
+      },
+    ],
+    body: 'ForwardedChange',
+    answers: {
+      200: json('Delivery', 'Received.'),
+      400: badBody(channelBody),
+      401: refused(['unauthorized', 'invalid_seal'], 'Without `Authorization: Bearer <CLUSTER_TOKEN>` (INTERNAL_TOKEN does not open it), or without the body\'s seal.'),
+      404: refused(['no_route'], 'Memory mode: one node has no peers, and no such route.'),
+      413: tooLarge,
+      415: notJson,
+    },
+  },
+  {
+    listener: 'private',
+    method: 'get',
+    path: '/healthz',
+    operationId: 'health',
+    summary: 'Liveness',
+    auth: 'internalToken',
+    answers: { 200: json('Health', 'The process runs.') },
+  },
+  {
+    listener: 'private',
+    method: 'get',
+    path: '/readyz',
+    operationId: 'readiness',
+    summary: 'Readiness: whether a balancer should send traffic here',
+    auth: 'internalToken',
+    answers: {
+      200: json('Ready', 'The store is reachable.'),
+      503: refused(['not_ready', 'shutting_down'], 'The store is unreachable, or the node is shutting down.'),
+    },
+  },
+  {
+    listener: 'private',
+    method: 'get',
+    path: '/metrics',
+    operationId: 'metrics',
+    summary: 'Prometheus metrics',
+    auth: 'internalToken',
+    answers: { 200: text('text/plain', 'The Prometheus text format, version 0.0.4.') },
+  },
+  {
+    listener: 'private',
+    method: 'get',
+    path: '/openapi.json',
+    operationId: 'openApi',
+    summary: 'This document',
+    auth: 'internalToken',
+    answers: { 200: json({ type: 'object' }, 'The OpenAPI 3.1 document of both listeners.') },
+  },
+];
+
+const servers = {
+  public: {
+    url: 'http://localhost:{port}',
+    description: 'The public listener (PUBLIC_PORT): browsers. In production, behind your TLS balancer.',
+    variables: { port: { default: '11000' } },
+  },
+  private: {
+    url: 'http://127.0.0.1:{port}',
+    description: 'The private listener (PRIVATE_HOST, PRIVATE_PORT): app backends, the other nodes, monitoring. Never exposed to browsers.',
+    variables: { port: { default: '11001' } },
+  },
+} as const;
+
+const securitySchemes = {
+  pollToken: {
+    type: 'http',
+    scheme: 'bearer',
+    description: 'The `pollToken` POST /status/new answered. A wrong or missing one is answered 404, as an unknown key is.',
+  },
+  internalToken: {
+    type: 'http',
+    scheme: 'bearer',
+    description: 'INTERNAL_TOKEN: required on the private listener when it is set (it always is in cluster mode); 401 `unauthorized` without it.',
+  },
+  clusterToken: {
+    type: 'http',
+    scheme: 'bearer',
+    description: 'CLUSTER_TOKEN: the nodes\' own secret, for POST /channel/set and nothing else.',
+  },
+} as const;
+
+const ref = (name: string, kind: 'schemas' | 'headers'): { $ref: string } => ({ $ref: `#/components/${kind}/${name}` });
+
+const headers = {
+  'Cache-Control': { description: 'Every answer is `no-store`.', required: true, schema: { type: 'string', const: 'no-store' } },
+  'Retry-After': { description: 'Seconds to wait before retrying.', required: true, schema: { type: 'integer', minimum: 1 } },
+  'X-Request-Id': {
+    description: 'The request\'s id in the log: the caller\'s `X-Request-Id` when it is a plain token, else a new UUID.',
+    required: true,
+    schema: { type: 'string' },
+  },
+} as const;
+
+const requestId: Parameter = {
+  name: 'X-Request-Id',
+  in: 'header',
+  required: false,
+  description: 'An id for this request\'s log line (letters, digits, `_.:-`, at most 128), echoed back.',
+  schema: { type: 'string', pattern: '^[\\w.:-]{1,128}$' },
+};
+
+/** Every 429 and 503 in the error catalog carries Retry-After. */
+const retries = (status: number): boolean => status === 429 || status === 503;
+
+function response(status: number, answer: Answer, listener: Listener): object {
+  const answerHeaders: Record<string, { $ref: string }> = { 'Cache-Control': ref('Cache-Control', 'headers') };
+  if (listener === 'private') answerHeaders['X-Request-Id'] = ref('X-Request-Id', 'headers');
+  if (answer.kind === 'refused' && retries(status)) answerHeaders['Retry-After'] = ref('Retry-After', 'headers');
+  const described = { description: answer.description, headers: answerHeaders };
+  switch (answer.kind) {
+    case 'empty':
+      return described;
+    case 'text':
+      return { ...described, content: { [answer.mediaType]: { schema: { type: 'string' } } } };
+    case 'json': {
+      const schema = typeof answer.schema === 'string' ? ref(answer.schema, 'schemas') : answer.schema;
+      return { ...described, content: { 'application/json': { schema } } };
+    }
+    case 'refused': {
+      // The shared error shape, narrowed to this answer's codes.
+      const codes = answer.codes.map((c) => `\`${c}\``).join(', ');
+      const schema = { ...ref('Error', 'schemas'), type: 'object', properties: { error: { type: 'object', properties: { code: { enum: answer.codes } } } } };
+      return { ...described, description: `${codes}: ${answer.description}`, content: { 'application/json': { schema } } };
+    }
+  }
+}
+
+function queryParameters({ schema, descriptions }: Query<z.ZodObject>): Parameter[] {
+  const converted = z.toJSONSchema(schema, { io: 'input' });
+  const required = converted.required ?? [];
+  return Object.entries(converted.properties ?? {}).map(([name, fieldSchema]) => ({
+    name,
+    in: 'query',
+    required: required.includes(name),
+    description: descriptions[name] ?? '',
+    schema: typeof fieldSchema === 'boolean' ? {} : fieldSchema,
+  }));
+}
+
+function operation(route: Route): object {
+  const answers: Record<number, Answer> = { ...route.answers };
+  if (route.auth === 'internalToken') {
+    answers[401] ??= refused(['unauthorized'], 'Without `Authorization: Bearer <INTERNAL_TOKEN>` while INTERNAL_TOKEN is set.');
+  }
+  const parameters = [
+    ...(route.query === undefined ? [] : queryParameters(route.query)),
+    ...(route.headers ?? []),
+    ...(route.listener === 'private' ? [requestId] : []),
+  ];
+  return {
+    tags: [route.listener],
+    operationId: route.operationId,
+    summary: route.summary,
+    ...(route.description === undefined ? {} : { description: route.description }),
+    security: route.auth === 'none' ? [] : [{ [route.auth]: [] }],
+    ...(parameters.length === 0 ? {} : { parameters }),
+    ...(route.body === undefined
+      ? {}
+      : { requestBody: { required: true, content: { 'application/json': { schema: ref(route.body, 'schemas') } } } }),
+    responses: Object.fromEntries(
+      Object.entries(answers)
+        .sort(([a], [b]) => Number(a) - Number(b))
+        .map(([status, answer]) => [status, response(Number(status), answer, route.listener)]),
+    ),
+  };
+}
+
+/** Converts named zod schemas, each a component; a component inside another becomes a $ref. */
+function componentSchemas(schemas: Readonly<Record<string, z.ZodType>>, io: 'input' | 'output'): Record<string, Schema> {
+  const registry = z.registry<{ id: string }>();
+  for (const [id, schema] of Object.entries(schemas)) registry.add(schema, { id });
+  const converted = z.toJSONSchema(registry, { io, uri: (id) => `#/components/schemas/${id}` }).schemas;
+  // Each comes as a document of its own; as a component it names neither dialect nor id.
+  return Object.fromEntries(Object.entries(converted).map(([id, { $schema: _dialect, $id: _id, ...schema }]) => [id, schema]));
+}
+
+export interface OpenApiDocument {
+  readonly openapi: string;
+  readonly paths: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
+  readonly [field: string]: unknown;
+}
+
+/** Builds the document. */
+export function openApiDocument(): OpenApiDocument {
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const route of routes) {
+    paths[route.path] ??= { servers: [servers[route.listener]] };
+    paths[route.path]![route.method] = operation(route);
+  }
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'qrelay',
+      version: VERSION,
+      description:
+        'QR scan-login over long polling. A browser mints a session on the public listener and holds a poll; the app backend changes its status on the private listener; the poll answers at once. Every error is `{"error": {"code", "message"}}`: match on `code`. Besides the answers listed, any route may answer `500 internal_error`, and a path or method not listed `404 no_route`. The demo routes (DEMO=1) are not part of this contract.',
+      license: { name: 'MIT', identifier: 'MIT' },
+    },
+    servers: [servers.public, servers.private],
+    tags: [
+      { name: 'public', description: servers.public.description },
+      { name: 'private', description: servers.private.description },
+    ],
+    paths,
+    components: {
+      schemas: { ...componentSchemas(requestSchemas, 'input'), ...componentSchemas(answerSchemas, 'output') },
+      headers,
+      securitySchemes,
+    },
+  };
+}
+
+let serialized: string | undefined;
+
+/** The document as served and as checked in: built once, on first use. */
+export function openApiJson(): string {
+  serialized ??= `${JSON.stringify(openApiDocument(), null, 2)}\n`;
+  return serialized;
+}
