@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { Qrelay } from '../../src/app.js';
 import { INTERNAL_TOKEN, uniquePrefix } from '../support/cluster.js';
 import { setStatus, sleep, startNode } from '../support/node.js';
-import { freePort } from '../support/redis.js';
+import { freePort } from '../support/ports.js';
 
 const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
 const ARTIFACTS = 'test-artifacts/e2e';

@@ -9,7 +9,8 @@ import { describe, expect, inject, it, onTestFinished } from 'vitest';
 import { INTERNAL_TOKEN, uniquePrefix } from '../support/cluster.js';
 import { mint, sleep, startNode, TEST_ENV, waitFor } from '../support/node.js';
 import { spawnNode } from '../support/process-node.js';
-import { freePort, startRedisServer } from '../support/redis.js';
+import { freePort } from '../support/ports.js';
+import { startRedisServer } from '../support/redis.js';
 
 interface Endpoints {
   publicUrl: string;

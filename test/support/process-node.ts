@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { onTestFinished } from 'vitest';
 import { TEST_ENV } from './node.js';
-import { freePort } from './redis.js';
+import { freePort } from './ports.js';
 
 const MAIN = new URL('../../dist/main.js', import.meta.url);
 
