@@ -1,15 +1,15 @@
 // Faults under load, with real processes: a node killed with SIGKILL, Redis restarted, a client
 // that opens a thousand polls and never reads.
-import { execFileSync, spawn } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, inject, it, onTestFinished } from 'vitest';
 import { INTERNAL_TOKEN, uniquePrefix } from '../support/cluster.js';
 import { mint, sleep, startNode, TEST_ENV, waitFor } from '../support/node.js';
-import { spawnNode } from '../support/process-node.js';
-import { freePort } from '../support/ports.js';
+import { childEnv } from '../support/env.js';
+import { listeningLine, MAIN, spawnNode } from '../support/process-node.js';
 import { startRedisServer } from '../support/redis.js';
 
 interface Endpoints {
@@ -107,17 +107,20 @@ async function logins(live: () => Endpoints[], sessions: number, onProgress: (do
 
 /**
  * A node process whose stdout is a real pipe read by `head -1`, which leaves after the first line:
- * like a log collector that died. Both are killed when the test finishes.
+ * like a log collector that died. That first line is "qrelay listening" (the node binds ports the
+ * kernel picks and says which); once head is gone, stdout is broken. Both are killed when the test
+ * finishes.
  */
-async function nodeWithDeadLogReader() {
+async function nodeWithDeadLogReader(): Promise<{ child: ChildProcess; publicUrl: string; exited: Promise<void> }> {
   const dir = mkdtempSync(join(tmpdir(), 'qrelay-stdout-'));
   const fifo = join(dir, 'stdout');
-  execFileSync('mkfifo', [fifo]);
-  const reader = spawn('sh', ['-c', `head -1 < '${fifo}' > /dev/null`], { stdio: 'ignore' });
+  const firstLine = join(dir, 'first-line');
+  execFileSync('mkfifo', [fifo], { env: childEnv() });
+  const reader = spawn('sh', ['-c', `head -1 < '${fifo}' > '${firstLine}'`], { stdio: 'ignore', env: childEnv() });
+  const readerGone = new Promise((r) => reader.once('exit', r));
   const out = openSync(fifo, 'w'); // returns once head has opened its end
-  const [pub, priv] = [await freePort(), await freePort()];
-  const child = spawn(process.execPath, [new URL('../../dist/main.js', import.meta.url).pathname], {
-    env: { ...process.env, ...TEST_ENV, LOG_LEVEL: 'info', PUBLIC_PORT: String(pub), PRIVATE_PORT: String(priv), DRAIN_MS: '100', SHUTDOWN_TIMEOUT_MS: '500' },
+  const child = spawn(process.execPath, [MAIN.pathname], {
+    env: childEnv({ ...TEST_ENV, LOG_LEVEL: 'info', DRAIN_MS: '100', SHUTDOWN_TIMEOUT_MS: '500' }),
     stdio: ['ignore', out, 'ignore'],
   });
   closeSync(out);
@@ -127,10 +130,23 @@ async function nodeWithDeadLogReader() {
     reader.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
   });
-  const readerGone = async (): Promise<void> => {
-    if (reader.exitCode === null) await new Promise((r) => reader.once('exit', r)); // stdout is broken from here
-  };
-  return { child, pub, exited, readerGone };
+  await readerGone;
+  const listening = listeningLine(readFileSync(firstLine, 'utf8').trim());
+  if (listening === undefined) throw new Error(`the node's first log line is not "qrelay listening": ${readFileSync(firstLine, 'utf8')}`);
+  return { child, publicUrl: listening.publicUrl, exited };
+}
+
+/** Resolves once `exited` has, or fails after `ms`. */
+async function exitWithin(exited: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`the node did not exit within ${ms} ms of SIGTERM`)), ms);
+  });
+  try {
+    await Promise.race([exited, late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 describe('faults under load', () => {
@@ -176,14 +192,11 @@ describe('faults under load', () => {
   it('a node whose log reader went away keeps serving, and still stops on SIGTERM within its budget', async () => {
     // Here lines are logged (and lost) before SIGTERM; the next test covers the exit hang, which
     // needs the first lost line to be the one written while stopping.
-    const { child, pub, exited, readerGone } = await nodeWithDeadLogReader();
-    await waitFor(async () => (await fetch(`http://127.0.0.1:${pub}/status/new`, { method: 'POST' }).catch(() => undefined))?.status === 201, 10_000, 'the node to serve');
-    await readerGone();
-    for (let i = 0; i < 3; i++) expect((await fetch(`http://127.0.0.1:${pub}/status/new`, { method: 'POST' })).status).toBe(201);
+    const { child, publicUrl, exited } = await nodeWithDeadLogReader();
+    for (let i = 0; i < 3; i++) expect((await fetch(`${publicUrl}/status/new`, { method: 'POST' })).status).toBe(201);
     const started = Date.now();
     child.kill('SIGTERM');
-    await Promise.race([exited, sleep(8_000)]);
-    expect(child.exitCode, 'exited after SIGTERM').not.toBeNull();
+    await exitWithin(exited, 8_000);
     expect(Date.now() - started).toBeLessThan(6_000); // the budget is DRAIN_MS + SHUTDOWN_TIMEOUT_MS + 3 s
   }, 30_000);
 
@@ -191,14 +204,12 @@ describe('faults under load', () => {
     // As `timeout 4 node dist/main.js | head -1`: nothing is logged between head leaving and
     // SIGTERM, so the first write to the broken pipe is "stopping" itself, still buffered when the
     // process exits. pino's exit-time flush used to retry it forever.
-    const { child, pub, exited, readerGone } = await nodeWithDeadLogReader();
+    const { child, publicUrl, exited } = await nodeWithDeadLogReader();
     // The public page is served without a log line.
-    await waitFor(async () => (await fetch(`http://127.0.0.1:${pub}/`).catch(() => undefined))?.status === 200, 10_000, 'the node to serve');
-    await readerGone();
+    expect((await fetch(`${publicUrl}/`)).status).toBe(200);
     const started = Date.now();
     child.kill('SIGTERM');
-    await Promise.race([exited, sleep(8_000)]);
-    expect(child.exitCode, 'exited after SIGTERM').not.toBeNull();
+    await exitWithin(exited, 8_000);
     expect(Date.now() - started).toBeLessThan(6_000);
   }, 30_000);
 

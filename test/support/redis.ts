@@ -9,11 +9,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll } from 'vitest';
+import { childEnv } from './env.js';
 import { onFreePorts, PortClash, portFree } from './ports.js';
 
 export function redisServerBinary(): string {
   try {
-    return execFileSync('sh', ['-c', 'command -v redis-server'], { encoding: 'utf8' }).trim();
+    return execFileSync('sh', ['-c', 'command -v redis-server'], { encoding: 'utf8', env: childEnv() }).trim();
   } catch {
     throw new Error(
       'redis-server not found: the Redis tests need it. Install it (apt-get install redis-server) or set REDIS_URL to a Redis to use.',
@@ -41,7 +42,7 @@ const processIdOf = (info: string): number => Number(/^process_id:(\d+)/m.exec(i
  * port) is taken; on any failure the child is gone.
  */
 async function spawnRedis(binary: string, args: string[], port: number, logFile: string, timeoutMs = 10_000): Promise<ChildProcess> {
-  const child = spawn(binary, args, { stdio: 'ignore' });
+  const child = spawn(binary, args, { stdio: 'ignore', env: childEnv() });
   let exited = false;
   child.once('exit', () => (exited = true));
   const log = (): string => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : '');
