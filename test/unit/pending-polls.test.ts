@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { PendingPolls, PollEnd } from '../../src/core/pending-polls.js';
 import type { SessionView } from '../../src/core/session.js';
 
@@ -15,19 +15,26 @@ describe('PendingPolls', () => {
   });
 
   it('a woken poll is settled once: its timer is cleared, and a later hang-up or wake changes nothing', async () => {
+    vi.useFakeTimers();
+    onTestFinished(() => {
+      vi.useRealTimers();
+    });
     const polls = new PendingPolls();
     const c = new AbortController();
     const held = polls.hold('a', 0, c, 20, 60_000);
     const newer = polls.hold('b', 0, new AbortController(), 60_000, 60_000);
+    expect(vi.getTimerCount()).toBe(2);
     expect(polls.wake(view('a', 1))).toBe(true);
+    expect(vi.getTimerCount()).toBe(1); // a's timer is gone; b's is left
     c.abort(PollEnd.clientClosed); // the client leaves after its answer
     expect(polls.wake(view('a', 2))).toBe(false);
-    await new Promise((r) => setTimeout(r, 40)); // past the hold, too: the ending stays 'changed'
+    vi.advanceTimersByTime(40); // past a's hold, too: the ending stays 'changed'
     await expect(held).resolves.toEqual({ reason: 'changed', view: view('a', 1) });
     expect(polls.size).toBe(1);
     expect(polls.has('b')).toBe(true);
     polls.end('b', PollEnd.shutdown);
     await expect(newer).resolves.toBe(PollEnd.shutdown);
+    expect(vi.getTimerCount()).toBe(0);
   });
 
   it('a wake with a version the poll already has does not end it', () => {
