@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // qrelay load benchmark: held polls, a set stream at a fixed rate (set-to-wake latency), a closed
 // loop (maximum wake throughput), and the server's RSS per held poll and CPU time. It starts the
-// servers itself (qrelay in memory or cluster mode, or the raw node:http yardstick) so it can read
+// servers itself (qrelay in memory or cluster mode, or the yardstick: by default baseline.mjs, a
+// minimal node:http server speaking the same contract) so it can read
 // /proc/<pid>, or targets running servers by URL.
 //
 //   node test/bench/bench.mjs --quick                        # smoke: 500 polls, 200 sets/s, 5 s
@@ -64,7 +65,8 @@ const HELP = `usage: node test/bench/bench.mjs [options]
   --lost-ms MS              a set whose poll has not woken after MS is lost (default 5000)
   --redis-url URL           cluster mode Redis (default redis://127.0.0.1:6379)
   --qrelay-cmd CMD          how to start a qrelay node (default "node dist/main.js", run in the repo)
-  --ceiling-cmd CMD         how to start the yardstick (default "node ../shared/yardstick/ceiling.mjs")
+  --ceiling-cmd CMD         how to start the yardstick (default "node test/bench/baseline.mjs", a
+                            minimal node:http server speaking the same contract)
   --public-url U[,U..]      measure running servers instead (with --private-url; no RSS/CPU
   --private-url U[,U..]       unless --pids); --internal-token for qrelay cluster mode
   --internal-token T
@@ -100,7 +102,7 @@ function options() {
       'lost-ms': { type: 'string', default: '5000' },
       'redis-url': { type: 'string', default: 'redis://127.0.0.1:6379' },
       'qrelay-cmd': { type: 'string', default: 'node dist/main.js' },
-      'ceiling-cmd': { type: 'string', default: `node ${path.resolve(ROOT, '../shared/yardstick/ceiling.mjs')}` },
+      'ceiling-cmd': { type: 'string', default: `node ${path.join(HERE, 'baseline.mjs')}` },
       'public-url': { type: 'string' },
       'private-url': { type: 'string' },
       'internal-token': { type: 'string' },

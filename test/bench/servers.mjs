@@ -68,7 +68,10 @@ function launch(name, cmd, env, cwd) {
   const logFile = path.join(os.tmpdir(), `qrelay-bench-${name}-${process.pid}-${Date.now()}.log`);
   const out = fs.openSync(logFile, 'w');
   const { file, args } = argv(cmd);
-  const proc = spawn(file, args, { cwd, env: { ...process.env, ...env }, stdio: ['ignore', out, out] });
+  // Only PATH and HOME come from this shell: a REDIS_URL or LOG_LEVEL set there must not change
+  // what is measured (--server-env is the way to give the servers more).
+  const inherited = Object.fromEntries(['PATH', 'HOME'].flatMap((k) => (process.env[k] === undefined ? [] : [[k, process.env[k]]])));
+  const proc = spawn(file, args, { cwd, env: { ...inherited, ...env }, stdio: ['ignore', out, out] });
   fs.closeSync(out);
   if (proc.pid === undefined) throw new Error(`could not start ${cmd}`);
   const pub = Number(env.PUBLIC_PORT);

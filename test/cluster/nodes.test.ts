@@ -5,8 +5,9 @@ import net from 'node:net';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { sessionKeys } from '../../src/cluster/redis-keys.js';
+import type { Qrelay } from '../../src/app.js';
 import { forwardChange, inspector, INTERNAL_TOKEN, sessionKeysUnder, startNodes, type RedisEnv } from '../support/cluster.js';
-import { mint, poll, setStatus, sleep, waitFor } from '../support/node.js';
+import { mint, poll, setStatus, waitFor } from '../support/node.js';
 import { startRedisSentinel, useRedisCluster, type RedisSentinel } from '../support/redis.js';
 
 const redisCluster = useRedisCluster();
@@ -18,6 +19,16 @@ afterAll(async () => {
   await sentinel?.stop();
 });
 
+/** Waits until the session's route in Redis names each of `holders`: their route claims have landed. */
+async function routeNames(redis: RedisEnv, prefix: string, key: string, holders: Qrelay[]): Promise<void> {
+  const client = inspector(redis);
+  const route = sessionKeys(prefix, key).route;
+  await waitFor(async () => (await Promise.all(holders.map((n) => client.hexists(route, n.nodeAddr)))).every((found) => found === 1), 3_000, 'the route claims to land');
+}
+
+/** Not a wait for anything: shifts where a set lands relative to a poll being set up. */
+const offset = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
 const backends: Array<[string, () => RedisEnv]> = [
   ['one Redis', () => ({ REDIS_URL: inject('redisUrl') })],
   ['a Redis Cluster', () => ({ REDIS_CLUSTER_NODES: redisCluster().nodes.join(',') })],
@@ -26,11 +37,10 @@ const backends: Array<[string, () => RedisEnv]> = [
 
 describe.each(backends)('three nodes on %s', (_name, redisEnv) => {
   it('a set on B wakes a poll held on A, and says it delivered', async () => {
-    const { nodes: [a, b] } = await startNodes(3, redisEnv(), { HOLD_MS: '10000' });
+    const { nodes: [a, b], prefix } = await startNodes(3, redisEnv(), { HOLD_MS: '10000' });
     const s = await mint(a!);
     const held = poll(a!, s).then((r) => r);
-    await waitFor(() => a!.polls.size === 1);
-    await sleep(50); // let A's route claim land
+    await routeNames(redisEnv(), prefix, s.key, [a!]);
     const started = Date.now();
     const set = await setStatus(b!, { key: s.key, status: 'scanned', data: { name: 'Ann' } }, INTERNAL_TOKEN).expect(200);
     expect(set.body).toMatchObject({ status: 'scanned', version: 1, delivered: true });
@@ -60,11 +70,10 @@ describe.each(backends)('three nodes on %s', (_name, redisEnv) => {
   });
 
   it('when the holder stops mid-hold, the re-poll on another node gets the state', async () => {
-    const { nodes: [a, b, c] } = await startNodes(3, redisEnv(), { HOLD_MS: '10000' });
+    const { nodes: [a, b, c], prefix } = await startNodes(3, redisEnv(), { HOLD_MS: '10000' });
     const s = await mint(b!);
     const held = poll(a!, s).then((r) => r);
-    await waitFor(() => a!.polls.size === 1);
-    await sleep(50);
+    await routeNames(redisEnv(), prefix, s.key, [a!]);
     await a!.close();
     expect((await held).status).toBe(204);
     // The route still names A, which is gone: the set is stored, the forward fails, nothing is lost.
@@ -74,13 +83,12 @@ describe.each(backends)('three nodes on %s', (_name, redisEnv) => {
   });
 
   it('polls for one key held on two nodes are both woken by a set on a third', async () => {
-    const { nodes: [a, b, c] } = await startNodes(3, redisEnv(), { HOLD_MS: '1500' });
+    const { nodes: [a, b, c], prefix } = await startNodes(3, redisEnv(), { HOLD_MS: '10000' });
     const s = await mint(a!);
     const onA = poll(a!, s).then((r) => r);
-    await waitFor(() => a!.polls.size === 1);
+    await routeNames(redisEnv(), prefix, s.key, [a!]);
     const onB = poll(b!, s).then((r) => r);
-    await waitFor(() => b!.polls.size === 1);
-    await sleep(50);
+    await routeNames(redisEnv(), prefix, s.key, [a!, b!]);
     const set = await setStatus(c!, { key: s.key, status: 'scanned' }, INTERNAL_TOKEN).expect(200);
     expect(set.body.delivered).toBe(true);
     // Whichever of the two the client still listens on, it hears of the change at once.
@@ -96,7 +104,7 @@ describe.each(backends)('three nodes on %s', (_name, redisEnv) => {
       const s = await mint(a!);
       const started = Date.now();
       const held = poll(a!, s).then((r) => r);
-      await sleep(i % 5);
+      await offset(i % 5);
       await setStatus(b!, { key: s.key, status: 'scanned' }, INTERNAL_TOKEN).expect(200);
       const res = await held;
       expect(res.status).toBe(200);
@@ -105,11 +113,10 @@ describe.each(backends)('three nodes on %s', (_name, redisEnv) => {
   });
 
   it('a wait=0 poll on another node answers at once and leaves the route with the held poll', async () => {
-    const { nodes: [a, b, c] } = await startNodes(3, redisEnv(), { HOLD_MS: '10000' });
+    const { nodes: [a, b, c], prefix } = await startNodes(3, redisEnv(), { HOLD_MS: '10000' });
     const s = await mint(a!);
     const held = poll(a!, s).then((r) => r);
-    await waitFor(() => a!.polls.size === 1);
-    await sleep(50);
+    await routeNames(redisEnv(), prefix, s.key, [a!]);
     await poll(b!, s, { wait: 0 }).expect(204);
     const set = await setStatus(c!, { key: s.key, status: 'scanned' }, INTERNAL_TOKEN).expect(200);
     expect(set.body.delivered).toBe(true);
@@ -117,7 +124,7 @@ describe.each(backends)('three nodes on %s', (_name, redisEnv) => {
   });
 
   it('a stale or repeated forward is harmless', async () => {
-    const { nodes: [a] } = await startNodes(1, redisEnv(), { HOLD_MS: '3000' });
+    const { nodes: [a] } = await startNodes(1, redisEnv(), { HOLD_MS: '10000' });
     const s = await mint(a!);
     const held = poll(a!, s, { since: 0 }).then((r) => r);
     await waitFor(() => a!.polls.size === 1);

@@ -1,11 +1,10 @@
 // Redis stopped and started under a running node: clear 503s while it is down, recovery after,
 // without restarting the node. And Redis slow: a client leaving meanwhile leaves nothing behind.
-import http from 'node:http';
 import { Redis } from 'ioredis';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
-import { INTERNAL_TOKEN, startNodes } from '../support/cluster.js';
-import { mint, poll, setStatus, sleep, waitFor } from '../support/node.js';
+import { INTERNAL_TOKEN, keysUnder, startNodes } from '../support/cluster.js';
+import { mint, poll, rawPoll, setStatus, waitFor } from '../support/node.js';
 import { startRedisServer } from '../support/redis.js';
 
 describe('Redis going away', () => {
@@ -49,15 +48,22 @@ describe('a slow Redis', () => {
     const redis = await startRedisServer();
     const admin = new Redis(redis.url);
     try {
-      const { nodes: [a] } = await startNodes(1, { REDIS_URL: redis.url }, { HOLD_MS: '5000', MAX_POLLS_PER_IP: '1' });
+      const { nodes: [a], prefix } = await startNodes(1, { REDIS_URL: redis.url }, { HOLD_MS: '20000', MAX_POLLS_PER_IP: '1' });
       const s = await mint(a!);
-      // Redis answers nobody for 600 ms: the poll below waits in admission (the per-IP counter).
-      await admin.call('CLIENT', 'PAUSE', '600', 'ALL');
-      const req = http.get(`${a!.publicUrl}/status/get?key=${s.key}`, { headers: { Authorization: `Bearer ${s.pollToken}` } });
-      req.on('error', () => {});
-      await sleep(150);
-      req.destroy();
-      await sleep(900); // the pause is over and the abandoned poll has run its course
+      // Redis runs no writes until unpaused (reads go on, so we can watch): the poll below waits in
+      // admission, whose per-IP counter is the first write it makes.
+      await admin.call('CLIENT', 'PAUSE', '20000', 'WRITE');
+      const client = await rawPoll(a!, s);
+      await waitFor(async () => /^blocked_clients:[1-9]/m.test(await admin.info('clients')), 5_000, 'the poll to wait in admission');
+      await client.hangUp();
+      await admin.call('CLIENT', 'UNPAUSE');
+      // The counter was taken (1) and given back (0): the abandoned poll has run its course.
+      const counter = async (): Promise<string | null> => {
+        const [key] = await keysUnder(admin, `${prefix}:limit:polls`);
+        return key === undefined ? null : admin.get(key);
+      };
+      // (A poll the node kept would hold it for the whole 20 s hold.)
+      await waitFor(async () => (await counter()) === '0', 5_000, 'the per-IP poll count to be given back');
       expect(a!.polls.size).toBe(0);
       // The one poll this address may have in flight is free again.
       await poll(a!, s, { wait: 50 }).expect(204);

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Qrelay } from '../../src/app.js';
 import { launchBrowser } from '../support/browser.js';
 import { startNode } from '../support/node.js';
-import { freePort } from '../support/redis.js';
+import { onFreePorts } from '../support/ports.js';
 
 const ARTIFACTS = 'test-artifacts/e2e';
 const PC_UA = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36';
@@ -19,22 +19,27 @@ let browser: Browser;
 beforeAll(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
   browser = await launchBrowser();
-}, 60_000);
+}, 120_000);
 afterAll(async () => {
   await browser?.close();
 });
 
-/** A node serving the pages on a known port, so the scan URL in the QR points back at it. */
+/**
+ * A node serving the pages on a port known before it starts, so the scan URL in the QR points back
+ * at it: `env`'s PUBLIC_PORT, or a free one.
+ */
 async function pagesNode(env: Record<string, string> = {}): Promise<Qrelay> {
-  const port = env['PUBLIC_PORT'] ?? String(await freePort());
-  return startNode({ DEMO: '1', PUBLIC_PORT: port, SCAN_URL_BASE: `http://127.0.0.1:${port}/scan.html`, ...env });
+  const start = (port: string) => startNode({ DEMO: '1', PUBLIC_PORT: port, SCAN_URL_BASE: `http://127.0.0.1:${port}/scan.html`, ...env });
+  const given = env['PUBLIC_PORT'];
+  return given !== undefined ? start(given) : onFreePorts(1, ([port]) => start(String(port)));
 }
 
 interface PcPage {
   page: Page;
   context: BrowserContext;
-  /** Every URL the page requested, and every poll token the server handed it. */
+  /** Every URL the page requested, every one whose request failed, every poll token the server handed it. */
   urls: string[];
+  failed: string[];
   tokens: string[];
 }
 
@@ -42,9 +47,11 @@ async function openPc(node: Qrelay): Promise<PcPage> {
   const context = await browser.newContext({ userAgent: PC_UA, viewport: { width: 1100, height: 800 } });
   const page = await context.newPage();
   const urls: string[] = [];
+  const failed: string[] = [];
   const tokens: string[] = [];
   const problems: string[] = [];
   page.on('request', (r) => urls.push(r.url()));
+  page.on('requestfailed', (r) => failed.push(r.url()));
   page.on('response', async (r) => {
     if (r.url().endsWith('/status/new') && r.status() === 201) tokens.push(((await r.json()) as { pollToken: string }).pollToken);
   });
@@ -61,7 +68,7 @@ async function openPc(node: Qrelay): Promise<PcPage> {
     // The poll token never appears in a URL the page requested.
     for (const t of tokens) for (const u of urls) expect(u).not.toContain(t);
   });
-  return { page, context, urls, tokens };
+  return { page, context, urls, failed, tokens };
 }
 
 let cleanups: Array<() => void> = [];

@@ -12,8 +12,8 @@ import { afterAll, beforeAll, describe, expect, inject, it, onTestFinished } fro
 import type { Qrelay } from '../../src/app.js';
 import { launchBrowser } from '../support/browser.js';
 import { CLUSTER_TOKEN, INTERNAL_TOKEN, uniquePrefix } from '../support/cluster.js';
-import { mint, setStatus, sleep, startNode, waitFor } from '../support/node.js';
-import { freePort } from '../support/redis.js';
+import { mint, setStatus, startNode, waitFor } from '../support/node.js';
+import { freePorts } from '../support/ports.js';
 
 const ARTIFACTS = 'test-artifacts/client';
 const EVENT_TYPES = ['qr', 'scanned', 'confirmed', 'cancelled', 'expired', 'error'];
@@ -211,6 +211,12 @@ async function setUp(element: string, env: Record<string, string> = {}, spec: Pa
 
 // ---------------------------------------------------------------------------------------------
 
+/**
+ * Watches for `ms` in which nothing may happen. Only for checks that something does NOT happen
+ * (there is no condition to wait for); a slow machine makes such a check weaker, never red.
+ */
+const quietFor = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
 describe('<qrelay-login> on another origin', () => {
   it('loads under a strict CSP, shows a QR with alt text and a countdown, and follows scanned then cancelled', async () => {
     const { node, site } = await setUp('<qrelay-login></qrelay-login>');
@@ -342,7 +348,7 @@ describe('<qrelay-login> on another origin', () => {
         document.dispatchEvent(new Event('visibilitychange'));
       }, hidden);
     await pc.page.waitForFunction(() => customElements.get('qrelay-login') !== undefined);
-    await sleep(500);
+    await quietFor(500);
     expect(mints(pc)).toBe(0);
     await statusIs(pc.page, 'Getting a QR code…');
     await setHidden(false);
@@ -372,7 +378,7 @@ describe('<qrelay-login> on another origin', () => {
     });
     await waitFor(() => node.polls.size === 0, 10_000, 'the held poll to be released');
     const seen = pc.requests.length;
-    await sleep(1_000); // five holds' worth: a loop still running would have asked again
+    await quietFor(1_000); // five holds' worth: a loop still running would have asked again
     expect(pc.requests.slice(seen)).toEqual([]);
     expect(await pc.page.evaluate(() => (window as unknown as { __removed: { state: string } }).__removed.state)).toBe('stopped');
   });
@@ -402,7 +408,7 @@ describe('<qrelay-login> on another origin', () => {
     await pc.page.evaluate(() => (window as unknown as { __login: { stop(): void } }).__login.stop());
     await waitFor(() => node.polls.size === 0, 10_000, 'the held poll to be released');
     const [seenRequests, seenEvents] = [pc.requests.length, (await events(pc.page)).length];
-    await sleep(1_000);
+    await quietFor(1_000);
     expect(pc.requests.length).toBe(seenRequests);
     expect((await events(pc.page)).length).toBe(seenEvents);
     expect(await pc.page.evaluate(() => (window as unknown as { __login: { state: string } }).__login.state)).toBe('stopped');
@@ -447,7 +453,7 @@ describe('<qrelay-login> on another origin', () => {
 
   it('backs off while qrelay is down and picks the state up when it is back', async () => {
     const other = await startOtherSite();
-    const [pub, priv] = [String(await freePort()), String(await freePort())];
+    const [pub = '', priv = ''] = (await freePorts(2)).map(String);
     const env = {
       REDIS_URL: inject('redisUrl'),
       REDIS_PREFIX: uniquePrefix(),

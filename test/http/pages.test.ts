@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import request from 'supertest';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { TEST_ENV, mint, startNode } from '../support/node.js';
+import { childEnv } from '../support/env.js';
 
 const DEMO_PATHS = ['/', '/index.html', '/login.js', '/scan.html', '/scan.js', '/style.css'];
 
@@ -34,7 +35,7 @@ describe('the demo stays a demo', () => {
     const main = new URL('../../dist/main.js', import.meta.url);
     if (!existsSync(main)) throw new Error('dist/main.js is missing: run `npm run build` first (npm test does)');
     const child = spawn(process.execPath, [main.pathname], {
-      env: { ...process.env, ...TEST_ENV, LOG_LEVEL: 'info', DEMO: '1' },
+      env: childEnv({ ...TEST_ENV, LOG_LEVEL: 'info', DEMO: '1' }),
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     onTestFinished(() => {

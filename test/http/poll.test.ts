@@ -3,7 +3,7 @@ import http from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { MemoryStore } from '../../src/core/memory-store.js';
 import type { SessionStatus } from '../../src/core/session.js';
-import { mint, poll, setStatus, sleep, startNode, waitFor } from '../support/node.js';
+import { mint, poll, rawPoll, setStatus, startNode, waitFor } from '../support/node.js';
 
 describe('minting a session', () => {
   it('returns key, poll token, pending state, expiry, hold and the scan URL', async () => {
@@ -111,9 +111,10 @@ describe('a held poll', () => {
   });
 
   it('a set on an expired session is refused with 410', async () => {
-    const node = await startNode({ SESSION_TTL_MS: '1000' });
+    let now = Date.now();
+    const node = await startNode({ SESSION_TTL_MS: '1000' }, { clock: () => now });
     const s = await mint(node);
-    await sleep(1_050);
+    now += 1_050;
     const res = await setStatus(node, { key: s.key, status: 'scanned' }).expect(410);
     expect(res.body.error.code).toBe('session_expired');
   });
@@ -204,23 +205,56 @@ describe('final statuses', () => {
   });
 });
 
+/**
+ * A MemoryStore that records how each hand-out of a final status ended, and can hold hand-outs at
+ * their start until the test lets them go.
+ */
+class WatchedStore extends MemoryStore {
+  readonly ended: Array<{ key: string; how: 'completed' | 'abandoned' }> = [];
+  #held: { started: () => void; gate: Promise<void> } | undefined;
+
+  /** Holds the next hand-outs at their start; resolves when one starts, with the function that lets them go. */
+  holdHandOuts(): Promise<() => void> {
+    let letGo!: () => void;
+    const gate = new Promise<void>((r) => (letGo = r));
+    return new Promise((resolve) => {
+      this.#held = { started: () => resolve(letGo), gate };
+    });
+  }
+
+  override async beginHandOut(key: string, now: number, leaseMs: number, sending: { status: SessionStatus; version: number }, leaseId: string) {
+    if (this.#held !== undefined) {
+      this.#held.started();
+      await this.#held.gate;
+    }
+    return super.beginHandOut(key, now, leaseMs, sending, leaseId);
+  }
+
+  override async completeHandOut(key: string): Promise<void> {
+    await super.completeHandOut(key);
+    this.ended.push({ key, how: 'completed' });
+  }
+
+  override async abandonHandOut(key: string, leaseId: string): Promise<void> {
+    await super.abandonHandOut(key, leaseId);
+    this.ended.push({ key, how: 'abandoned' });
+  }
+}
+
 describe('a client that leaves while its final status is handed out', () => {
   it('gets the status on its next poll instead of 410', async () => {
-    // A store whose hand-out takes a while, so the client can hang up in the middle of it.
-    class SlowHandOut extends MemoryStore {
-      override async beginHandOut(key: string, now: number, leaseMs: number, sending: { status: SessionStatus; version: number }, leaseId: string) {
-        await sleep(150);
-        return super.beginHandOut(key, now, leaseMs, sending, leaseId);
-      }
-    }
-    const node = await startNode({ HOLD_MS: '10000' }, { store: new SlowHandOut({ graceMs: 60_000 }) });
+    const store = new WatchedStore({ graceMs: 60_000 });
+    const node = await startNode({ HOLD_MS: '10000' }, { store });
     const s = await mint(node);
-    const req = http.get(`${node.publicUrl}/status/get?key=${s.key}`, { headers: { Authorization: `Bearer ${s.pollToken}` } });
-    req.on('error', () => {});
-    await waitFor(() => node.polls.size === 1);
+    const client = await rawPoll(node, s);
+    await waitFor(() => node.polls.size === 1, 3_000, 'the poll to be held');
+    const handOutStarted = store.holdHandOuts();
     await setStatus(node, { key: s.key, status: 'cancelled', data: { reason: 'user' } }).expect(200);
-    req.destroy(); // while the hand-out is in progress
-    await sleep(300);
+    const letGo = await handOutStarted;
+    await client.hangUp(); // the node sees the client leave while the hand-out is in progress
+    letGo();
+    await waitFor(() => store.ended.length === 1, 3_000, 'the hand-out to end');
+    expect(store.ended).toEqual([{ key: s.key, how: 'abandoned' }]);
     const res = await poll(node, s).expect(200);
     expect(res.body).toMatchObject({ status: 'cancelled', data: { reason: 'user' } });
     await poll(node, s, { since: 1 }).expect(410);
@@ -229,18 +263,22 @@ describe('a client that leaves while its final status is handed out', () => {
 
 describe('a node that dies while handing out a final status', () => {
   it('delays it by the lease (503 hand_out_in_progress with Retry-After), never loses it', async () => {
-    const store = new MemoryStore({ graceMs: 60_000 });
-    const node = await startNode({}, { store });
+    let now = Date.now();
+    const clock = (): number => now;
+    const store = new WatchedStore({ graceMs: 60_000, clock });
+    const node = await startNode({}, { store, clock });
     const s = await mint(node);
     await setStatus(node, { key: s.key, status: 'cancelled' }).expect(200);
     // As if another node took the lease and died before writing its response.
-    await store.beginHandOut(s.key, Date.now() - 4_800, 5_000, { status: 'cancelled', version: 1 }, 'dead-node-lease');
+    await store.beginHandOut(s.key, now - 4_800, 5_000, { status: 'cancelled', version: 1 }, 'dead-node-lease');
     const busy = await poll(node, s).expect(503);
     expect(busy.body.error.code).toBe('hand_out_in_progress');
     expect(busy.headers['retry-after']).toBe('1');
-    await sleep(250);
+    now += 250; // past the dead node's lease
     expect((await poll(node, s).expect(200)).body.status).toBe('cancelled');
-    await sleep(50);
+    // Recorded once the response has left (after the client has it).
+    await waitFor(() => store.ended.length === 1, 3_000, 'the hand-out to be recorded');
+    expect(store.ended).toEqual([{ key: s.key, how: 'completed' }]);
     await poll(node, s).expect(410);
   });
 });

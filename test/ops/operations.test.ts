@@ -5,14 +5,14 @@ import { describe, expect, inject, it } from 'vitest';
 import { createLogger } from '../../src/app.js';
 import { MemoryStore } from '../../src/core/memory-store.js';
 import { startNodes } from '../support/cluster.js';
-import { mint, poll, setStatus, sleep, startNode, waitFor } from '../support/node.js';
+import { mint, poll, setStatus, startNode, waitFor } from '../support/node.js';
 
 describe('GET /metrics', () => {
   it('exposes held polls, poll endings by reason, sessions, sets by outcome, delivery latency and process metrics', async () => {
     const node = await startNode({ HOLD_MS: '10000' });
     const s = await mint(node);
-    await poll(node, s, { wait: 50 }).expect(204);
-    const held = poll(node, s).then((r) => r);
+    await poll(node, s, { wait: 50 }).expect(204); // a hold that runs out
+    const held = poll(node, s).then((r) => r); // a hold that a set ends
     await waitFor(() => node.polls.size === 1);
     let text = (await request(node.privateUrl).get('/metrics').expect(200)).text;
     expect(text).toMatch(/^qrelay_held_polls 1$/m);
@@ -115,8 +115,8 @@ describe('limits', () => {
     expect(refused.body.error.code).toBe('rate_limited');
     expect(refused.headers['retry-after']).toBeDefined();
     for (const s of sessions.slice(0, 2)) await setStatus(node, { key: s.key, status: 'scanned' }).expect(200);
+    // Each poll's count is given back before its answer is written.
     await Promise.all(held);
-    await sleep(20);
     await poll(node, sessions[2]!, { wait: 20 }).expect(204);
   });
 

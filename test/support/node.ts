@@ -1,4 +1,5 @@
 // Test support: boot real qrelay nodes on port 0 and tear them down when the test ends.
+import net from 'node:net';
 import { onTestFinished } from 'vitest';
 import request from 'supertest';
 import { loadConfig } from '../../src/config.js';
@@ -51,6 +52,32 @@ export function setStatus(node: Qrelay, body: Record<string, unknown>, token?: s
   return token === undefined ? req : req.set('Authorization', `Bearer ${token}`);
 }
 
+/**
+ * A poll sent on a raw socket, for tests about a client that hangs up. hangUp() closes the client's
+ * side of the connection and resolves once the node has closed its side in answer: the node has
+ * seen the hang-up by then (and its response's 'close' has fired).
+ */
+export async function rawPoll(node: Qrelay, s: { key: string; pollToken: string }): Promise<{ hangUp(): Promise<void> }> {
+  const socket = net.connect(Number(new URL(node.publicUrl).port), '127.0.0.1');
+  onTestFinished(() => {
+    socket.destroy();
+  });
+  socket.on('error', () => {});
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', () => resolve());
+    socket.once('close', () => reject(new Error(`could not connect to ${node.publicUrl}`)));
+  });
+  socket.resume(); // read and drop whatever comes, so the node's end of the stream is seen
+  socket.write(`GET /status/get?key=${s.key} HTTP/1.1\r\nHost: qrelay\r\nAuthorization: Bearer ${s.pollToken}\r\n\r\n`);
+  return {
+    hangUp: async () => {
+      socket.end();
+      await closed;
+    },
+  };
+}
+
 /** Polls `cond` every few ms until it holds; fails the test after `timeoutMs`. */
 export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs = 3_000, what = 'condition'): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -59,5 +86,3 @@ export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs 
     await new Promise((r) => setTimeout(r, 5));
   }
 }
-
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

@@ -1,16 +1,20 @@
-// Real Redis for the tests: a redis-server (or a 3-master Redis Cluster) started from the
-// machine's binary on free ports, each in its own temporary directory, stopped by the caller.
+// Real Redis for the tests: a redis-server, a 3-master Redis Cluster, or a master watched by a
+// Sentinel, started from the machine's redis-server binary on ports the kernel picks (see
+// ports.ts), each in its own temporary directory, stopped by the caller. A server counts as
+// started only once the process answering on its port is the one started here (INFO's
+// process_id), so a port taken by another copy of the suite is never mistaken for ours.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll } from 'vitest';
+import { childEnv } from './env.js';
+import { onFreePorts, PortClash, portFree } from './ports.js';
 
 export function redisServerBinary(): string {
   try {
-    return execFileSync('sh', ['-c', 'command -v redis-server'], { encoding: 'utf8' }).trim();
+    return execFileSync('sh', ['-c', 'command -v redis-server'], { encoding: 'utf8', env: childEnv() }).trim();
   } catch {
     throw new Error(
       'redis-server not found: the Redis tests need it. Install it (apt-get install redis-server) or set REDIS_URL to a Redis to use.',
@@ -18,42 +22,53 @@ export function redisServerBinary(): string {
   }
 }
 
-function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const probe = net.createServer();
-    probe.once('error', () => resolve(false));
-    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
-  });
+/** Opens a short-lived client on `port` and runs `use` with it. */
+async function withClient<T>(port: number, use: (client: Redis) => Promise<T>): Promise<T> {
+  const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    return await use(client);
+  } finally {
+    client.disconnect();
+  }
 }
 
-/** A free port in the ephemeral range (for a plain server, no bus port). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as net.AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
-}
+const processIdOf = (info: string): number => Number(/^process_id:(\d+)/m.exec(info)?.[1]);
 
-async function waitForPing(port: number, timeoutMs = 10_000): Promise<void> {
+/**
+ * Starts redis-server with `args` (which must make it log to `logFile`) and resolves once it
+ * answers on `port`. Rejects with PortClash when it exits because the port (or its cluster bus
+ * port) is taken; on any failure the child is gone.
+ */
+async function spawnRedis(binary: string, args: string[], port: number, logFile: string, timeoutMs = 10_000): Promise<ChildProcess> {
+  const child = spawn(binary, args, { stdio: 'ignore', env: childEnv() });
+  let exited = false;
+  child.once('exit', () => (exited = true));
+  const log = (): string => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : '');
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-    client.on('error', () => {});
-    try {
-      await client.connect();
-      await client.ping();
-      return;
-    } catch {
-      if (Date.now() > deadline) throw new Error(`redis-server on port ${port} did not answer`);
-      await new Promise((r) => setTimeout(r, 50));
-    } finally {
-      client.disconnect();
+    if (exited) {
+      const text = log();
+      if (/address already in use/i.test(text)) throw new PortClash(`redis-server could not bind port ${port} (or its bus port)`);
+      throw new Error(`redis-server on port ${port} exited at start:\n${text}`);
     }
+    const pid = await withClient(port, async (c) => processIdOf(await c.info('server'))).catch(() => undefined);
+    if (pid === child.pid) return child;
+    // Nothing answers yet, or another process holds the port (then ours is about to exit).
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`redis-server on port ${port} did not answer within ${timeoutMs} ms:\n${log()}`);
+    }
+    await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+async function kill(child: ChildProcess | undefined, hard: boolean): Promise<void> {
+  if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill(hard ? 'SIGKILL' : 'SIGTERM');
+  await exited;
 }
 
 export interface RedisServer {
@@ -65,33 +80,31 @@ export interface RedisServer {
   start(): Promise<void>;
 }
 
+/** A redis-server on `port`, or on a free port the kernel picks when `port` is not given. */
 export async function startRedisServer(port?: number, extraArgs: string[] = []): Promise<RedisServer> {
+  if (port === undefined) return onFreePorts(1, ([free]) => startRedisServer(free, extraArgs));
   const binary = redisServerBinary();
-  const chosen = port ?? (await freePort());
   const dir = mkdtempSync(join(tmpdir(), 'qrelay-redis-'));
+  const logFile = join(dir, 'redis.log');
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--logfile', logFile, ...extraArgs];
   let child: ChildProcess | undefined;
-
   const start = async (): Promise<void> => {
-    child = spawn(binary, ['--port', String(chosen), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...extraArgs], {
-      stdio: 'ignore',
-    });
-    await waitForPing(chosen);
+    child = await spawnRedis(binary, args, port, logFile);
   };
-  const stop = async (hard = false): Promise<void> => {
-    const running = child;
-    child = undefined;
-    if (running === undefined || running.exitCode !== null) return;
-    const exited = new Promise((r) => running.once('exit', r));
-    running.kill(hard ? 'SIGKILL' : 'SIGTERM');
-    await exited;
-  };
-  await start();
+  try {
+    await start();
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
   return {
-    port: chosen,
-    url: `redis://127.0.0.1:${chosen}`,
+    port,
+    url: `redis://127.0.0.1:${port}`,
     start,
-    stop: async (hard) => {
-      await stop(hard);
+    stop: async (hard = false) => {
+      const running = child;
+      child = undefined;
+      await kill(running, hard);
     },
   };
 }
@@ -102,49 +115,59 @@ export interface RedisCluster {
   stop(): Promise<void>;
 }
 
+/** A Redis Cluster node also listens on its port + 10000 (the cluster bus). */
+const BUS_OFFSET = 10_000;
+const SLOTS = 16_384;
+
+/** A cluster node on a free port whose bus port is free too. */
+function startClusterNode(dir: string): Promise<RedisServer> {
+  return onFreePorts(
+    1,
+    async ([port]) => {
+      const bus = port! + BUS_OFFSET;
+      // The probe shows the bus port is free now; if it is taken before redis binds it, redis exits
+      // and spawnRedis reports the clash.
+      if (bus > 65_535 || !(await portFree(bus))) throw new PortClash(`bus port ${bus} is not usable`);
+      return startRedisServer(port, ['--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--cluster-node-timeout', '2000']);
+    },
+    50,
+  );
+}
+
 /**
- * Three masters, no replicas. Each node also listens on port + 10000 (the cluster bus), so ports
- * are picked below the ephemeral range with both ports free.
+ * Three masters, no replicas, the slots split in three. Built with cluster commands (what
+ * `redis-cli --cluster create` does), so redis-server is the only binary needed.
  */
 export async function startRedisCluster(): Promise<RedisCluster> {
-  redisServerBinary();
   const servers: RedisServer[] = [];
   const dir = mkdtempSync(join(tmpdir(), 'qrelay-cluster-'));
-  let base = 0;
-  for (let attempt = 0; attempt < 50 && base === 0; attempt++) {
-    const candidate = 7_000 + Math.floor(Math.random() * 15_000);
-    const ports = [0, 1, 2].flatMap((i) => [candidate + i, candidate + i + 10_000]);
-    if ((await Promise.all(ports.map(portFree))).every(Boolean)) base = candidate;
-  }
-  if (base === 0) throw new Error('no free ports for a Redis Cluster');
+  const stop = async (): Promise<void> => {
+    await Promise.all(servers.map((s) => s.stop(true)));
+    rmSync(dir, { recursive: true, force: true });
+  };
   try {
-    for (let i = 0; i < 3; i++) {
-      servers.push(
-        await startRedisServer(base + i, [
-          '--cluster-enabled', 'yes',
-          '--cluster-config-file', join(dir, `nodes-${base + i}.conf`),
-          '--cluster-node-timeout', '2000',
-        ]),
-      );
+    for (let i = 0; i < 3; i++) servers.push(await startClusterNode(dir));
+    const share = Math.ceil(SLOTS / servers.length);
+    for (const [i, s] of servers.entries()) {
+      const slots = Array.from({ length: Math.min(share, SLOTS - i * share) }, (_, j) => i * share + j);
+      await withClient(s.port, async (c) => {
+        await c.call('CLUSTER', 'ADDSLOTS', ...slots.map(String));
+        await c.call('CLUSTER', 'SET-CONFIG-EPOCH', String(i + 1));
+      });
     }
-    const nodes = servers.map((s) => `127.0.0.1:${s.port}`);
-    execFileSync('redis-cli', ['--cluster', 'create', ...nodes, '--cluster-replicas', '0', '--cluster-yes'], { stdio: 'ignore' });
+    await withClient(servers[0]!.port, async (c) => {
+      for (const s of servers.slice(1)) await c.call('CLUSTER', 'MEET', '127.0.0.1', String(s.port));
+    });
     const deadline = Date.now() + 20_000;
     for (;;) {
-      const infos = servers.map((s) => execFileSync('redis-cli', ['-p', String(s.port), 'cluster', 'info'], { encoding: 'utf8' }));
-      if (infos.every((i) => i.includes('cluster_state:ok'))) break;
-      if (Date.now() > deadline) throw new Error('Redis Cluster did not reach cluster_state:ok');
-      await new Promise((r) => setTimeout(r, 100));
+      const infos = await Promise.all(servers.map((s) => withClient(s.port, (c) => c.call('CLUSTER', 'INFO')).catch(() => '')));
+      if (infos.every((info) => String(info).includes('cluster_state:ok') && String(info).includes(`cluster_known_nodes:${servers.length}`))) break;
+      if (Date.now() > deadline) throw new Error(`Redis Cluster did not reach cluster_state:ok:\n${infos.join('\n')}`);
+      await new Promise((r) => setTimeout(r, 50));
     }
-    return {
-      nodes,
-      stop: async () => {
-        await Promise.all(servers.map((s) => s.stop(true)));
-        rmSync(dir, { recursive: true, force: true });
-      },
-    };
+    return { nodes: servers.map((s) => `127.0.0.1:${s.port}`), stop };
   } catch (err) {
-    await Promise.all(servers.map((s) => s.stop(true)));
+    await stop();
     throw err;
   }
 }
@@ -161,31 +184,31 @@ export async function startRedisSentinel(): Promise<RedisSentinel> {
   const binary = redisServerBinary();
   const master = await startRedisServer();
   const dir = mkdtempSync(join(tmpdir(), 'qrelay-sentinel-'));
-  const port = await freePort();
-  const conf = join(dir, 'sentinel.conf');
-  writeFileSync(
-    conf,
-    [`port ${port}`, 'bind 127.0.0.1', `dir ${dir}`, `sentinel monitor qrelay-test 127.0.0.1 ${master.port} 1`, 'sentinel down-after-milliseconds qrelay-test 2000', ''].join('\n'),
-  );
-  const child = spawn(binary, [conf, '--sentinel'], { stdio: 'ignore' });
+  const name = 'qrelay-test';
   try {
-    await waitForPing(port);
+    const { port, child } = await onFreePorts(1, async ([port]) => {
+      const conf = join(dir, `sentinel-${port}.conf`);
+      const logFile = join(dir, `sentinel-${port}.log`);
+      writeFileSync(
+        conf,
+        [`port ${port}`, 'bind 127.0.0.1', `dir ${dir}`, `logfile ${logFile}`, `sentinel monitor ${name} 127.0.0.1 ${master.port} 1`, `sentinel down-after-milliseconds ${name} 2000`, ''].join('\n'),
+      );
+      return { port: port!, child: await spawnRedis(binary, [conf, '--sentinel'], port!, logFile) };
+    });
+    return {
+      sentinels: [`127.0.0.1:${port}`],
+      name,
+      stop: async () => {
+        await kill(child, true);
+        await master.stop(true);
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
   } catch (err) {
-    child.kill('SIGKILL');
     await master.stop(true);
+    rmSync(dir, { recursive: true, force: true });
     throw err;
   }
-  return {
-    sentinels: [`127.0.0.1:${port}`],
-    name: 'qrelay-test',
-    stop: async () => {
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGKILL');
-      await exited;
-      await master.stop(true);
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
 }
 
 /** Starts a Redis Cluster before the file's tests and stops it after; call at file top level. */
