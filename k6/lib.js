@@ -56,7 +56,8 @@ export function startPoll(session, since) {
 
 /** Starts POST /status/set on `base`; resolves with the Response. */
 export function startSet(base, key, status, extraParams = {}) {
-  return http.asyncRequest('POST', `${base}/status/set`, JSON.stringify({ key, status }), {
+  // The phone's backend names who scanned; the same actor confirms (qrelay binds it at the scan).
+  return http.asyncRequest('POST', `${base}/status/set`, JSON.stringify({ key, status, actor: 'k6-user' }), {
     headers: privateHeaders,
     timeout: '10s',
     tags: { name: 'status_set' },

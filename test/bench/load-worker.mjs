@@ -326,7 +326,7 @@ async function sendSet(slot, intended) {
   m.schedLag.push(p.t0 - intended);
   let res;
   try {
-    res = await conn.request('POST', '/status/set', setHeaderCache, `{"key":"${slot.key}","status":"${status}"}`, 15_000);
+    res = await conn.request('POST', '/status/set', setHeaderCache, `{"key":"${slot.key}","status":"${status}","actor":"bench"}`, 15_000);
   } catch {
     releaseSetConn(node, conn);
     if (!running) return;
