@@ -40,7 +40,9 @@ export const errors = {
     new QrelayError('data_too_large', 413, `data: its JSON encoding is larger than ${limitBytes} bytes`),
   bodyTimeout: (timeoutMs: number) =>
     new QrelayError('body_timeout', 408, `the request body did not arrive within ${timeoutMs} ms`),
-  badRequest: (message: string, cause?: unknown) => new QrelayError('bad_request', 400, message, { cause }),
+  /** A request a library refused before we saw it (a 4xx status of its own): its status kept. */
+  badRequest: (message: string, cause?: unknown, status = 400) => new QrelayError('bad_request', status, message, { cause }),
+  unknownField: (field: string) => new QrelayError('unknown_field', 400, `${field}: is not a known field`),
 
   /** Unknown key and wrong or missing poll token must be indistinguishable: one body for both. */
   sessionNotFound: () => new QrelayError('not_found', 404, 'no such session'),

@@ -21,7 +21,7 @@ export function sendEmpty(res: ServerResponse, status: number, headers: HeaderLi
   res.end();
 }
 
-/** body-parser, raw-body and the router tag their errors with `type` and `status`. */
+/** raw-body and the router tag their errors with `type` and `status`. */
 interface HttpishError {
   type?: unknown;
   status?: unknown;
@@ -32,20 +32,17 @@ interface HttpishError {
 export function toQrelayError(err: unknown): QrelayError {
   if (err instanceof QrelayError) return err;
   const e = (typeof err === 'object' && err !== null ? err : {}) as HttpishError;
+  // What raw-body (json-body.ts reads every body with it; JSON, charset and encoding are checked
+  // there) and express's router can throw; anything else is a bug.
   switch (e.type) {
-    case 'entity.parse.failed':
-      return errors.invalidJson(err);
     case 'entity.too.large':
       return errors.payloadTooLarge(BODY_LIMIT.replace('kb', ' KiB'));
-    case 'encoding.unsupported':
-    case 'charset.unsupported':
-      return errors.unsupportedMediaType(String(e.message));
     case 'request.aborted':
     case 'request.size.invalid':
       return errors.badRequest('the request body was incomplete', err);
   }
   if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) {
-    return new QrelayError('bad_request', e.status, e.expose === true ? String(e.message) : 'bad request', { cause: err });
+    return errors.badRequest(e.expose === true ? String(e.message) : 'bad request', err, e.status);
   }
   return errors.internal(err);
 }

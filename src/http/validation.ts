@@ -1,7 +1,7 @@
 // Wire-format schemas for both listeners, and the one function that turns a schema failure into
 // a catalogued 400 naming the offending field (`invalid_since`, `invalid_data`, ...).
 import { z } from 'zod';
-import { invalidField, QrelayError } from '../errors.js';
+import { errors, invalidField, type QrelayError } from '../errors.js';
 import { KEY_PATTERN, TICKET_PATTERN } from '../core/secrets.js';
 import { SESSION_STATUSES, SETTABLE_STATUSES } from '../core/session.js';
 
@@ -115,7 +115,7 @@ export function parseOr400<S extends z.ZodType>(schema: S, input: unknown): z.ou
 function issueError(issue: z.core.$ZodIssue | undefined): QrelayError {
   if (issue === undefined) return invalidField('body', 'is invalid');
   if (issue.code === 'unrecognized_keys') {
-    return new QrelayError('unknown_field', 400, `${issue.keys[0] ?? 'body'}: is not a known field`);
+    return errors.unknownField(issue.keys[0] ?? 'body');
   }
   const field = issue.path.length > 0 ? String(issue.path[0]) : 'body';
   return invalidField(field, issue.message);
