@@ -8,67 +8,6 @@ import { z } from 'zod';
 
 export type TrustProxy = boolean | number | string[];
 
-export interface Config {
-  readonly publicPort: number;
-  readonly publicHost: string;
-  readonly privatePort: number;
-  readonly privateHost: string;
-  /** Where the phone page lives; the session key is added as `?key=`. */
-  readonly scanUrlBase: string;
-  /** Express 'trust proxy': false, true, a hop count, or addresses/subnets of trusted proxies. */
-  readonly trustProxy: TrustProxy;
-  /** Session lifetime from creation, ms. */
-  readonly sessionTtlMs: number;
-  /** How long an expired session is still remembered (so polls see `expired`, not 404), ms. */
-  readonly sessionGraceMs: number;
-  /** Longest hold of one GET /status/get, ms. */
-  readonly holdMs: number;
-  /** Origins allowed by CORS on the public listener; empty means same-origin use only. */
-  readonly corsOrigins: readonly string[];
-  /** Bearer token required on the private listener when set (app backends hold it). */
-  readonly internalToken: string | undefined;
-  /** Nodes' own secret (cluster mode): authenticates and seals POST /channel/set. */
-  readonly clusterToken: string | undefined;
-  /** How long a confirmed login's ticket may be redeemed, from its hand-out, ms. */
-  readonly ticketTtlMs: number;
-  /** Let the private listener listen off loopback without INTERNAL_TOKEN (explicit opt-in). */
-  readonly allowOpenPrivate: boolean;
-  /** How long a request's headers, and then its body, may take to arrive, ms (408 after it). */
-  readonly receiveTimeoutMs: number;
-  /** How long a graceful shutdown may take before connections are cut, ms. */
-  readonly shutdownTimeoutMs: number;
-  readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
-  /** Mount the demo backend routes (never in production). */
-  readonly demo: boolean;
-  /** Redis for cluster mode; undefined means one node with the in-memory store. */
-  readonly redisUrl: string | undefined;
-  /** Redis Cluster seed nodes, host:port; non-empty means Redis Cluster mode. */
-  readonly redisClusterNodes: readonly string[];
-  /** Redis Sentinel addresses, host:port; non-empty means Sentinel mode (with redisSentinelName). */
-  readonly redisSentinels: readonly string[];
-  readonly redisSentinelName: string;
-  /** Prefix of every Redis key this deployment writes. */
-  readonly redisPrefix: string;
-  /** The private URL other nodes use to reach this node; derived from the private listener when unset. */
-  readonly nodeAddr: string | undefined;
-  /** Bounds on a node-to-node forward, ms. */
-  readonly forwardTimeoutMs: number;
-  /** Sessions one client IP may mint per minute. */
-  readonly sessionsPerIpPerMinute: number;
-  /** QR images one client IP may have rendered per minute. */
-  readonly qrPerIpPerMinute: number;
-  /** Polls one client IP may have in flight. */
-  readonly pollsPerIp: number;
-  /** Polls one node holds at most (admission control). */
-  readonly pollsPerNode: number;
-  /** Wrong poll tokens a session survives. */
-  readonly tokenFailuresPerSession: number;
-  /** Sessions the in-memory store keeps at most (memory mode; Redis bounds its own memory). */
-  readonly maxSessions: number;
-  /** On shutdown, held polls are answered over this window, ms. */
-  readonly drainMs: number;
-}
-
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
@@ -163,71 +102,118 @@ const trustProxy = z.preprocess(
     ),
 );
 
-const schema = z.object({
-  PUBLIC_PORT: integer(0, 65535, 11000),
-  PUBLIC_HOST: text('0.0.0.0'),
-  PRIVATE_PORT: integer(0, 65535, 11001),
-  PRIVATE_HOST: text('127.0.0.1'),
-  SCAN_URL_BASE: z.preprocess(unsetIfEmpty, httpUrl.optional()),
-  TRUST_PROXY: trustProxy,
-  SESSION_TTL_MS: integer(1_000, 3_600_000, 120_000),
-  SESSION_GRACE_MS: integer(1_000, 3_600_000, 60_000),
-  HOLD_MS: integer(10, 300_000, 25_000),
-  CORS_ORIGINS: list(origin, 'origins'),
-  INTERNAL_TOKEN: token,
-  CLUSTER_TOKEN: token,
-  TICKET_TTL_MS: integer(1_000, 3_600_000, 60_000),
-  ALLOW_OPEN_PRIVATE: flag,
-  RECEIVE_TIMEOUT_MS: integer(100, 60_000, 5_000),
-  SHUTDOWN_TIMEOUT_MS: integer(100, 120_000, 5_000),
-  LOG_LEVEL: z.preprocess(
-    unsetIfEmpty,
-    z
-      .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
-        message: 'must be one of fatal, error, warn, info, debug, trace, silent',
-      })
-      .default('info'),
+const hostPort = z.string().regex(/^[^\s:]+:\d{1,5}$/, { message: 'must be a comma-separated list of host:port' });
+
+/** A setting: the environment variable it is read from, and its schema (with its default). */
+const setting = <S extends z.ZodType>(env: string, schema: S) => ({ env, schema });
+
+// Every setting, declared once: its name in Config, its variable, its rule and default. Config's
+// type and the reading below are derived from this table.
+const settings = {
+  publicPort: setting('PUBLIC_PORT', integer(0, 65535, 11000)),
+  publicHost: setting('PUBLIC_HOST', text('0.0.0.0')),
+  privatePort: setting('PRIVATE_PORT', integer(0, 65535, 11001)),
+  privateHost: setting('PRIVATE_HOST', text('127.0.0.1')),
+  /** Where the phone page lives; the session key is added as `?key=` (default: the demo's page). */
+  scanUrlBase: setting('SCAN_URL_BASE', z.preprocess(unsetIfEmpty, httpUrl.optional())),
+  /** Express 'trust proxy': false, true, a hop count, or addresses/subnets of trusted proxies. */
+  trustProxy: setting('TRUST_PROXY', trustProxy),
+  /** Session lifetime from creation, ms. */
+  sessionTtlMs: setting('SESSION_TTL_MS', integer(1_000, 3_600_000, 120_000)),
+  /** How long an expired session is still remembered (so polls see `expired`, not 404), ms. */
+  sessionGraceMs: setting('SESSION_GRACE_MS', integer(1_000, 3_600_000, 60_000)),
+  /** Longest hold of one GET /status/get, ms. */
+  holdMs: setting('HOLD_MS', integer(10, 300_000, 25_000)),
+  /** Origins allowed by CORS on the public listener; empty means same-origin use only. */
+  corsOrigins: setting('CORS_ORIGINS', list(origin, 'origins')),
+  /** Bearer token required on the private listener when set (app backends hold it). */
+  internalToken: setting('INTERNAL_TOKEN', token),
+  /** Nodes' own secret (cluster mode): authenticates and seals POST /channel/set. */
+  clusterToken: setting('CLUSTER_TOKEN', token),
+  /** How long a confirmed login's ticket may be redeemed, from its hand-out, ms. */
+  ticketTtlMs: setting('TICKET_TTL_MS', integer(1_000, 3_600_000, 60_000)),
+  /** Let the private listener listen off loopback without INTERNAL_TOKEN (explicit opt-in). */
+  allowOpenPrivate: setting('ALLOW_OPEN_PRIVATE', flag),
+  /** How long a request's headers, and then its body, may take to arrive, ms (408 after it). */
+  receiveTimeoutMs: setting('RECEIVE_TIMEOUT_MS', integer(100, 60_000, 5_000)),
+  /** How long a graceful shutdown may take before connections are cut, ms. */
+  shutdownTimeoutMs: setting('SHUTDOWN_TIMEOUT_MS', integer(100, 120_000, 5_000)),
+  logLevel: setting(
+    'LOG_LEVEL',
+    z.preprocess(
+      unsetIfEmpty,
+      z
+        .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
+          message: 'must be one of fatal, error, warn, info, debug, trace, silent',
+        })
+        .default('info'),
+    ),
   ),
-  DEMO: flag,
-  REDIS_URL: z.preprocess(
-    unsetIfEmpty,
-    z
-      .string()
-      .refine((s) => /^rediss?:\/\//.test(s), { message: 'must be a redis:// or rediss:// URL' })
-      .optional(),
+  /** Mount the demo pages and backend routes (never in production). */
+  demo: setting('DEMO', flag),
+  /** Redis for cluster mode; undefined means one node with the in-memory store. */
+  redisUrl: setting(
+    'REDIS_URL',
+    z.preprocess(
+      unsetIfEmpty,
+      z
+        .string()
+        .refine((s) => /^rediss?:\/\//.test(s), { message: 'must be a redis:// or rediss:// URL' })
+        .optional(),
+    ),
   ),
-  REDIS_CLUSTER_NODES: list(
-    z.string().regex(/^[^\s:]+:\d{1,5}$/, { message: 'must be a comma-separated list of host:port' }),
-    'host:port',
+  /** Redis Cluster seed nodes, host:port; non-empty means Redis Cluster mode. */
+  redisClusterNodes: setting('REDIS_CLUSTER_NODES', list(hostPort, 'host:port')),
+  /** Redis Sentinel addresses, host:port; non-empty means Sentinel mode (with redisSentinelName). */
+  redisSentinels: setting('REDIS_SENTINELS', list(hostPort, 'host:port')),
+  redisSentinelName: setting('REDIS_SENTINEL_NAME', text('mymaster')),
+  /** Prefix of every Redis key this deployment writes. */
+  redisPrefix: setting(
+    'REDIS_PREFIX',
+    z.preprocess(
+      unsetIfEmpty,
+      z
+        .string()
+        .regex(/^[A-Za-z0-9_.:-]{1,64}$/, { message: 'must be 1 to 64 characters of A-Z a-z 0-9 _ . : -' })
+        .default('qrelay'),
+    ),
   ),
-  REDIS_SENTINELS: list(
-    z.string().regex(/^[^\s:]+:\d{1,5}$/, { message: 'must be a comma-separated list of host:port' }),
-    'host:port',
+  /** The private URL other nodes use to reach this node; derived from the private listener when unset. */
+  nodeAddr: setting(
+    'NODE_ADDR',
+    z.preprocess(
+      unsetIfEmpty,
+      httpUrl
+        .refine((s) => new URL(s).origin === s.replace(/\/$/, ''), { message: 'must be an origin like http://10.0.0.5:11001, with no path or query' })
+        .transform((s) => s.replace(/\/$/, ''))
+        .optional(),
+    ),
   ),
-  REDIS_SENTINEL_NAME: text('mymaster'),
-  REDIS_PREFIX: z.preprocess(
-    unsetIfEmpty,
-    z
-      .string()
-      .regex(/^[A-Za-z0-9_.:-]{1,64}$/, { message: 'must be 1 to 64 characters of A-Z a-z 0-9 _ . : -' })
-      .default('qrelay'),
-  ),
-  NODE_ADDR: z.preprocess(
-    unsetIfEmpty,
-    httpUrl
-      .refine((s) => new URL(s).origin === s.replace(/\/$/, ''), { message: 'must be an origin like http://10.0.0.5:11001, with no path or query' })
-      .transform((s) => s.replace(/\/$/, ''))
-      .optional(),
-  ),
-  FORWARD_TIMEOUT_MS: integer(50, 60_000, 1_000),
-  RATE_SESSIONS_PER_IP: integer(1, 1_000_000, 60),
-  RATE_QR_PER_IP: integer(1, 1_000_000, 240),
-  MAX_POLLS_PER_IP: integer(1, 1_000_000, 100),
-  MAX_POLLS_PER_NODE: integer(1, 10_000_000, 50_000),
-  MAX_TOKEN_FAILURES: integer(1, 1_000, 5),
-  MAX_SESSIONS: integer(1, 100_000_000, 1_000_000),
-  DRAIN_MS: integer(0, 60_000, 2_000),
-});
+  /** Bounds on a node-to-node forward, ms. */
+  forwardTimeoutMs: setting('FORWARD_TIMEOUT_MS', integer(50, 60_000, 1_000)),
+  /** Sessions one client IP may mint per minute. */
+  sessionsPerIpPerMinute: setting('RATE_SESSIONS_PER_IP', integer(1, 1_000_000, 60)),
+  /** QR images one client IP may have rendered per minute. */
+  qrPerIpPerMinute: setting('RATE_QR_PER_IP', integer(1, 1_000_000, 240)),
+  /** Polls one client IP may have in flight. */
+  pollsPerIp: setting('MAX_POLLS_PER_IP', integer(1, 1_000_000, 100)),
+  /** Polls one node holds at most (admission control). */
+  pollsPerNode: setting('MAX_POLLS_PER_NODE', integer(1, 10_000_000, 50_000)),
+  /** Wrong poll tokens a session survives. */
+  tokenFailuresPerSession: setting('MAX_TOKEN_FAILURES', integer(1, 1_000, 5)),
+  /** Sessions the in-memory store keeps at most (memory mode; Redis bounds its own memory). */
+  maxSessions: setting('MAX_SESSIONS', integer(1, 100_000_000, 1_000_000)),
+  /** On shutdown, held polls are answered over this window, ms. */
+  drainMs: setting('DRAIN_MS', integer(0, 60_000, 2_000)),
+};
+
+type Settings = typeof settings;
+type Read = { -readonly [K in keyof Settings]: z.output<Settings[K]['schema']> };
+
+/** The validated configuration: every setting above, read once and frozen. */
+export type Config = { readonly [K in keyof Read]: K extends 'scanUrlBase' ? string : Read[K] };
+
+const schema = z.object(Object.fromEntries(Object.values(settings).map((s) => [s.env, s.schema])));
 
 /** Reads and validates configuration from `env`; throws ConfigError naming the variable. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
@@ -239,41 +225,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     });
     throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
   }
-  const e = parsed.data;
-  const config: Config = {
-    publicPort: e.PUBLIC_PORT,
-    publicHost: e.PUBLIC_HOST,
-    privatePort: e.PRIVATE_PORT,
-    privateHost: e.PRIVATE_HOST,
-    scanUrlBase: e.SCAN_URL_BASE ?? `http://localhost:${e.PUBLIC_PORT || 11000}/scan.html`,
-    trustProxy: e.TRUST_PROXY,
-    sessionTtlMs: e.SESSION_TTL_MS,
-    sessionGraceMs: e.SESSION_GRACE_MS,
-    holdMs: e.HOLD_MS,
-    corsOrigins: Object.freeze([...e.CORS_ORIGINS]),
-    internalToken: e.INTERNAL_TOKEN,
-    clusterToken: e.CLUSTER_TOKEN,
-    ticketTtlMs: e.TICKET_TTL_MS,
-    allowOpenPrivate: e.ALLOW_OPEN_PRIVATE,
-    receiveTimeoutMs: e.RECEIVE_TIMEOUT_MS,
-    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
-    logLevel: e.LOG_LEVEL,
-    demo: e.DEMO,
-    redisUrl: e.REDIS_URL,
-    redisClusterNodes: Object.freeze([...e.REDIS_CLUSTER_NODES]),
-    redisSentinels: Object.freeze([...e.REDIS_SENTINELS]),
-    redisSentinelName: e.REDIS_SENTINEL_NAME,
-    redisPrefix: e.REDIS_PREFIX,
-    nodeAddr: e.NODE_ADDR,
-    forwardTimeoutMs: e.FORWARD_TIMEOUT_MS,
-    sessionsPerIpPerMinute: e.RATE_SESSIONS_PER_IP,
-    qrPerIpPerMinute: e.RATE_QR_PER_IP,
-    pollsPerIp: e.MAX_POLLS_PER_IP,
-    pollsPerNode: e.MAX_POLLS_PER_NODE,
-    tokenFailuresPerSession: e.MAX_TOKEN_FAILURES,
-    maxSessions: e.MAX_SESSIONS,
-    drainMs: e.DRAIN_MS,
-  };
+  const read = {} as Record<keyof Settings, unknown>;
+  for (const [name, { env: variable }] of Object.entries(settings)) read[name as keyof Settings] = parsed.data[variable];
+  const r = read as Read;
+  const config: Config = { ...r, scanUrlBase: r.scanUrlBase ?? `http://localhost:${r.publicPort || 11000}/scan.html` };
   const targets = [config.redisUrl !== undefined, config.redisClusterNodes.length > 0, config.redisSentinels.length > 0];
   if (targets.filter(Boolean).length > 1) {
     throw new ConfigError('invalid configuration:\n  REDIS_URL, REDIS_CLUSTER_NODES, REDIS_SENTINELS: set one of them, not several');
@@ -295,6 +250,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       'PRIVATE_HOST: not a loopback address, so set INTERNAL_TOKEN (anyone who reaches the private listener could set any status), or ALLOW_OPEN_PRIVATE=1 if a firewall already keeps everyone else out',
     );
   }
+  for (const value of Object.values(config)) if (Array.isArray(value)) Object.freeze(value);
   return Object.freeze(config);
 }
 
