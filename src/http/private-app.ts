@@ -22,6 +22,7 @@ import { closeUnlessBodyRead, parseJson, readJson, readJsonText } from './json-b
 import { openApiJson } from './openapi.js';
 import { requestLog } from './request-log.js';
 import { sendError, sendJson } from './respond.js';
+import { dispatcher, splitUrl } from './router.js';
 import { applyHeaders, type HeaderList } from './response-headers.js';
 import { channelBody, DATA_LIMIT_BYTES, keyQuery, parseOr400, setBody, ticketBody } from './validation.js';
 
@@ -124,26 +125,26 @@ export function privateListener(options: PrivateAppOptions): RequestListener {
   app.use(noRoute);
   app.use(errorHandler(log));
 
+  const dispatch = dispatcher(
+    {
+      'POST /status/set': set,
+      'POST /ticket/redeem': redeem,
+      // Cluster mode only: in memory mode there are no peers, and /channel/set is a 404.
+      ...(seal === undefined ? {} : { 'POST /channel/set': (req: IncomingMessage, res: ServerResponse) => channel(req, res, seal) }),
+    },
+    app,
+    (req, res, err, path) => sendError(res, err, headers, log, { method: req.method, path }),
+  );
+
   return (req, res) => {
     logRequest(req, res);
     closeUnlessBodyRead(req, res);
-    const url = req.url ?? '/';
-    const q = url.indexOf('?');
-    const path = q === -1 ? url : url.slice(0, q);
-    // In memory mode there are no peers: /channel/set is not a route, and ends in the 404 below.
+    const { path, query } = splitUrl(req.url);
     const fromPeer = peer !== undefined && req.method === 'POST' && path === '/channel/set';
     if (!(fromPeer ? peer(req) : isHealthCheck(req.method, path) || authorized(req))) {
       sendError(res, errors.unauthorized(fromPeer ? 'CLUSTER_TOKEN' : 'INTERNAL_TOKEN'), headers, log, { method: req.method, path });
       return;
     }
-    let hot: Promise<void>;
-    if (fromPeer && seal !== undefined) hot = channel(req, res, seal);
-    else if (req.method === 'POST' && path === '/status/set') hot = set(req, res);
-    else if (req.method === 'POST' && path === '/ticket/redeem') hot = redeem(req, res);
-    else {
-      app(req, res);
-      return;
-    }
-    hot.catch((err: unknown) => sendError(res, err, headers, log, { method: req.method, path }));
+    dispatch(req, res, path, query);
   };
 }

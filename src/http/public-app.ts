@@ -1,11 +1,12 @@
 // The public listener: what browsers reach. Only these routes exist here; the private routes are
 // on another listener bound to another port, so none of them can be reached from here.
 //
-// The two hot routes (POST /status/new, GET /status/get) are served straight from node:http: with
-// thousands of held polls and a stream of wake-ups, express's per-request work (prototype swap,
-// middleware chain, res.send) was about half of the CPU per status change. They share the service,
-// the schemas, the error catalog, the limits and the fixed headers with the express routes, which
-// serve everything else (QR image, the browser client, the demo).
+// The two hot routes (POST /status/new, GET /status/get) are served straight from node:http (see
+// router.ts): with thousands of held polls and a stream of wake-ups, express's per-request work
+// (prototype swap, middleware chain, res.send) would be a large share of the CPU per status change
+// (docs/performance.md). They share the service, the schemas, the error catalog, the limits and
+// the fixed headers with the express routes, which serve everything else (QR image, the browser
+// client, the demo).
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import querystring from 'node:querystring';
 import cors from 'cors';
@@ -23,6 +24,7 @@ import { crossSiteCheck } from './cross-site.js';
 import { errorHandler, noRoute } from './error-handler.js';
 import { closeUnlessBodyRead } from './json-body.js';
 import { sendEmpty, sendError, sendJson } from './respond.js';
+import { dispatcher, splitUrl } from './router.js';
 import { applyHeaders, fixedHeaders, type HeaderList } from './response-headers.js';
 import { keyQuery, parseOr400, pollQuery } from './validation.js';
 
@@ -138,25 +140,22 @@ export function publicListener(options: PublicAppOptions): RequestListener {
   app.use(noRoute);
   app.use(errorHandler(log));
 
+  const dispatch = dispatcher(
+    {
+      'GET /status/get': poll,
+      'POST /status/new': create,
+    },
+    app,
+    (req, res, err, path) => sendError(res, err, headers, log, { method: req.method, path }),
+  );
+
   return (req, res) => {
     closeUnlessBodyRead(req, res);
-    const url = req.url ?? '/';
-    const q = url.indexOf('?');
-    const path = q === -1 ? url : url.slice(0, q);
-    let hot: Promise<void> | undefined;
-    const serve = (): void => {
-      if (path === '/status/get' && req.method === 'GET') hot = poll(req, res, q === -1 ? '' : url.slice(q + 1));
-      else if (path === '/status/new' && req.method === 'POST') hot = create(req, res);
-      else {
-        app(req, res);
-        return;
-      }
-      hot.catch((err: unknown) => sendError(res, err, headers, log, { method: req.method, path }));
-    };
-    if (corsMiddleware !== undefined && (path === '/status/get' || path === '/status/new')) {
+    const { path, query } = splitUrl(req.url);
+    if (corsMiddleware !== undefined && dispatch.isHot(path)) {
       // cors answers preflights itself: give them the fixed headers (no-store, helmet's) first.
       for (let i = 0; i < headers.length; i += 2) res.setHeader(headers[i]!, headers[i + 1]!);
-      corsMiddleware(req, res, serve);
-    } else serve();
+      corsMiddleware(req, res, () => dispatch(req, res, path, query));
+    } else dispatch(req, res, path, query);
   };
 }

@@ -1,0 +1,41 @@
+// One route table per listener. The hot routes (the ones every login takes, thousands a second)
+// are served straight from node:http by method and path; every other request goes to the
+// listener's express app, whose routes are listed where it is built. Both listeners dispatch here.
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+
+/** A hot route's handler; `query` is the raw query string (without `?`). */
+export type HotRoute = (req: IncomingMessage, res: ServerResponse, query: string) => Promise<void>;
+
+/** Hot routes by `"<METHOD> <path>"`, e.g. `'GET /status/get'`. */
+export type HotRoutes = Readonly<Record<string, HotRoute>>;
+
+export interface Dispatch {
+  /** Serves `req` by its hot route, or hands it to the express app. */
+  (req: IncomingMessage, res: ServerResponse, path: string, query: string): void;
+  /** Whether `path` is the path of a hot route (by any method). */
+  isHot(path: string): boolean;
+}
+
+/** The path and the query string of a request URL. */
+export function splitUrl(url: string | undefined): { path: string; query: string } {
+  const u = url ?? '/';
+  const q = u.indexOf('?');
+  return q === -1 ? { path: u, query: '' } : { path: u.slice(0, q), query: u.slice(q + 1) };
+}
+
+export function dispatcher(
+  routes: HotRoutes,
+  app: RequestListener,
+  onError: (req: IncomingMessage, res: ServerResponse, err: unknown, path: string) => void,
+): Dispatch {
+  const hotPaths = new Set(Object.keys(routes).map((route) => route.slice(route.indexOf(' ') + 1)));
+  const dispatch = (req: IncomingMessage, res: ServerResponse, path: string, query: string): void => {
+    const route = routes[`${req.method} ${path}`];
+    if (route === undefined) {
+      app(req, res);
+      return;
+    }
+    route(req, res, query).catch((err: unknown) => onError(req, res, err, path));
+  };
+  return Object.assign(dispatch, { isHot: (path: string) => hotPaths.has(path) });
+}
