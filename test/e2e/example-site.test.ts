@@ -4,14 +4,13 @@
 // the QR. Against qrelay in memory mode, and in cluster mode (two nodes and Redis: the PC's
 // element polls node A, the site's backend sets statuses and redeems tickets on node B).
 // Screenshots of each step go to test-artifacts/site/ (not committed).
-import { existsSync, mkdirSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, inject, it, onTestFinished } from 'vitest';
 import { siteApp } from '../../examples/site/site.js';
-import { launchBrowser } from '../support/browser.js';
+import { useBrowser } from '../support/browser.js';
 import { INTERNAL_TOKEN, startNodes } from '../support/cluster.js';
 import { startNode } from '../support/node.js';
 
@@ -19,17 +18,7 @@ const ARTIFACTS = 'test-artifacts/site';
 const PC_UA = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36';
 const PHONE_UA = 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1';
 
-let browser: Browser;
-beforeAll(async () => {
-  if (!existsSync(new URL('../../dist/client/qrelay-login.js', import.meta.url))) {
-    throw new Error('dist/client/qrelay-login.js is missing: run `npm run build` first (npm test does)');
-  }
-  mkdirSync(ARTIFACTS, { recursive: true });
-  browser = await launchBrowser();
-}, 60_000);
-afterAll(async () => {
-  await browser?.close();
-});
+const browserOf = useBrowser(ARTIFACTS);
 
 type Mode = 'memory' | 'cluster';
 
@@ -76,7 +65,7 @@ interface Browsing {
 
 /** A browser context whose page errors, CSP violations and requested URLs are recorded. */
 async function open(kind: 'pc' | 'phone', url: string): Promise<Browsing> {
-  const context = await browser.newContext(
+  const context = await browserOf().newContext(
     kind === 'pc'
       ? { userAgent: PC_UA, viewport: { width: 1100, height: 720 } }
       : { userAgent: PHONE_UA, viewport: { width: 390, height: 760 }, isMobile: true },

@@ -3,11 +3,10 @@
 // <qrelay-login> element), the phone page and the demo backend against a real node, under the
 // public listener's own CSP. The element's own behaviours are tested in qrelay-login.test.ts.
 // Screenshots of each final state go to test-artifacts/e2e/ (not committed).
-import { mkdirSync } from 'node:fs';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Qrelay } from '../../src/app.js';
-import { launchBrowser } from '../support/browser.js';
+import { useBrowser } from '../support/browser.js';
 import { startNode } from '../support/node.js';
 import { onFreePorts } from '../support/ports.js';
 
@@ -15,14 +14,7 @@ const ARTIFACTS = 'test-artifacts/e2e';
 const PC_UA = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36';
 const PHONE_UA = 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1';
 
-let browser: Browser;
-beforeAll(async () => {
-  mkdirSync(ARTIFACTS, { recursive: true });
-  browser = await launchBrowser();
-}, 120_000);
-afterAll(async () => {
-  await browser?.close();
-});
+const browserOf = useBrowser(ARTIFACTS);
 
 /**
  * A node serving the pages on a port known before it starts, so the scan URL in the QR points back
@@ -44,7 +36,7 @@ interface PcPage {
 }
 
 async function openPc(node: Qrelay): Promise<PcPage> {
-  const context = await browser.newContext({ userAgent: PC_UA, viewport: { width: 1100, height: 800 } });
+  const context = await browserOf().newContext({ userAgent: PC_UA, viewport: { width: 1100, height: 800 } });
   const page = await context.newPage();
   const urls: string[] = [];
   const failed: string[] = [];
@@ -99,7 +91,7 @@ async function openPhone(pc: PcPage): Promise<Page> {
   await pc.page.waitForFunction(() => /\/scan\.html\?key=/.test(document.querySelector('#scan-link')?.getAttribute('href') ?? ''));
   const href = await pc.page.getAttribute('#scan-link', 'href');
   expect(href).toMatch(/\/scan\.html\?key=[A-Za-z0-9_-]{22}$/);
-  const context = await browser.newContext({ userAgent: PHONE_UA, viewport: { width: 375, height: 740 }, isMobile: true });
+  const context = await browserOf().newContext({ userAgent: PHONE_UA, viewport: { width: 375, height: 740 }, isMobile: true });
   const phone = await context.newPage();
   await phone.goto(href!);
   return phone;

@@ -3,14 +3,13 @@
 // another origin (a tiny static server on its own port) under a strict CSP, against real nodes
 // with CORS_ORIGINS set to that origin. Needs the client built (`npm run build`; npm test does).
 // Screenshots go to test-artifacts/client/ (not committed).
-import { existsSync, mkdirSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, inject, it, onTestFinished } from 'vitest';
 import type { Qrelay } from '../../src/app.js';
-import { launchBrowser } from '../support/browser.js';
+import { useBrowser } from '../support/browser.js';
 import { CLUSTER_TOKEN, INTERNAL_TOKEN, uniquePrefix } from '../support/cluster.js';
 import { mint, setStatus, startNode, waitFor } from '../support/node.js';
 import { freePorts } from '../support/ports.js';
@@ -18,17 +17,7 @@ import { freePorts } from '../support/ports.js';
 const ARTIFACTS = 'test-artifacts/client';
 const EVENT_TYPES = ['qr', 'scanned', 'confirmed', 'cancelled', 'expired', 'error'];
 
-let browser: Browser;
-beforeAll(async () => {
-  if (!existsSync(new URL('../../dist/client/qrelay-login.js', import.meta.url))) {
-    throw new Error('dist/client/qrelay-login.js is missing: run `npm run build` first (npm test does)');
-  }
-  mkdirSync(ARTIFACTS, { recursive: true });
-  browser = await launchBrowser();
-}, 60_000);
-afterAll(async () => {
-  await browser?.close();
-});
+const browserOf = useBrowser(ARTIFACTS);
 
 // ---------------------------------------------------------------------------------------------
 // The other site: one page embedding the element, its script and stylesheet, a strict CSP.
@@ -123,7 +112,7 @@ interface RecordedEvent {
 }
 
 async function openPage(url: string, options: { locale?: string; init?: () => void } = {}): Promise<Watched> {
-  const context = await browser.newContext({ viewport: { width: 480, height: 560 }, locale: options.locale ?? 'en-US' });
+  const context = await browserOf().newContext({ viewport: { width: 480, height: 560 }, locale: options.locale ?? 'en-US' });
   const page = await context.newPage();
   const requests: Watched['requests'] = [];
   const tokens: string[] = [];

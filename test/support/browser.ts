@@ -13,6 +13,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser } from 'playwright-core';
+import { afterAll, beforeAll } from 'vitest';
 import { childEnv } from './env.js';
 
 const FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -128,4 +129,26 @@ export async function launchBrowser(): Promise<Browser> {
   const browser = await launch(await packagedChromium());
   console.info(`browser tests: ${PACKAGE}, Chromium ${browser.version()}${skipped.length > 0 ? ` (skipped ${skipped.join('; ')})` : ''}`);
   return browser;
+}
+
+/**
+ * One browser for a test file: launched before its tests (after checking the browser client is
+ * built, and making the screenshot folder `artifacts`), closed after them. Returns its getter.
+ */
+export function useBrowser(artifacts: string): () => Browser {
+  let browser: Browser | undefined;
+  beforeAll(async () => {
+    if (!existsSync(new URL('../../dist/client/qrelay-login.js', import.meta.url))) {
+      throw new Error('dist/client/qrelay-login.js is missing: run `npm run build` first (npm test does)');
+    }
+    mkdirSync(artifacts, { recursive: true });
+    browser = await launchBrowser();
+  }, 120_000);
+  afterAll(async () => {
+    await browser?.close();
+  });
+  return () => {
+    if (browser === undefined) throw new Error('the browser is not launched (useBrowser runs in beforeAll)');
+    return browser;
+  };
 }
