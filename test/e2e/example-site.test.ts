@@ -8,7 +8,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { BrowserContext, Page } from 'playwright-core';
 import request from 'supertest';
-import { afterAll, beforeAll, describe, expect, inject, it, onTestFinished } from 'vitest';
+import { describe, expect, inject, it, onTestFinished } from 'vitest';
 import { siteApp } from '../../examples/site/site.js';
 import { useBrowser } from '../support/browser.js';
 import { INTERNAL_TOKEN, startNodes } from '../support/cluster.js';

@@ -4,7 +4,7 @@
 // public listener's own CSP. The element's own behaviours are tested in qrelay-login.test.ts.
 // Screenshots of each final state go to test-artifacts/e2e/ (not committed).
 import type { BrowserContext, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Qrelay } from '../../src/app.js';
 import { useBrowser } from '../support/browser.js';
 import { startNode } from '../support/node.js';

@@ -7,7 +7,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { BrowserContext, Page } from 'playwright-core';
 import request from 'supertest';
-import { afterAll, beforeAll, describe, expect, inject, it, onTestFinished } from 'vitest';
+import { describe, expect, inject, it, onTestFinished } from 'vitest';
 import type { Qrelay } from '../../src/app.js';
 import { useBrowser } from '../support/browser.js';
 import { CLUSTER_TOKEN, INTERNAL_TOKEN, uniquePrefix } from '../support/cluster.js';
