@@ -2,11 +2,13 @@
 // (413), valid JSON (400), and must arrive within the receive timeout (408); readJson works on
 // plain node requests (the hot routes) and, as `jsonBody`, in express.
 //
-// A body nobody reads is not drained. To reuse a connection after answering, Node reads and
-// discards whatever body is left, of any size, at the sender's pace; so every response to a
-// request that announced a body closes the connection (`closeUnlessBodyRead`, called first thing by
-// both listeners), unless readJson has read that body to its end. A body too large, unwanted, or
-// refused before it was read (401, 404, 415, 413) therefore costs a few packets, not 200 MiB.
+// A large body nobody reads is not drained. To reuse a connection after answering, Node reads and
+// discards whatever body is left, of any size, at the sender's pace; so the response to a request
+// that announced a body larger than we would ever read, or a chunked one (of unknown size), closes
+// the connection (`closeUnlessBodyRead`, called first thing by both listeners), unless readJson has
+// read that body to its end. A body too large, unwanted, or refused before it was read (401, 404,
+// 415, 413) therefore costs a few packets, not 200 MiB; a small one (a client that posts `{}` to
+// POST /status/new) is drained as usual and keeps its connection, which it reuses for the poll.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import contentType from 'content-type';
 import type { RequestHandler } from 'express';
@@ -15,11 +17,13 @@ import typeis from 'type-is';
 import { errors } from '../errors.js';
 
 export const BODY_LIMIT = '16kb';
+const BODY_LIMIT_BYTES = 16 * 1024;
 
-/** Marks the response to close the connection if the request announced a body (see above). */
+/** Marks the response to close the connection if the request announced a large or chunked body (see above). */
 export function closeUnlessBodyRead(req: IncomingMessage, res: ServerResponse): void {
   const length = req.headers['content-length'];
-  if (req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0')) res.setHeader('Connection', 'close');
+  const large = length !== undefined && !(Number(length) <= BODY_LIMIT_BYTES);
+  if (req.headers['transfer-encoding'] !== undefined || large) res.setHeader('Connection', 'close');
 }
 
 /**
