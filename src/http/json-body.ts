@@ -19,11 +19,20 @@ import { errors } from '../errors.js';
 export const BODY_LIMIT = '16kb';
 const BODY_LIMIT_BYTES = 16 * 1024;
 
-/** Marks the response to close the connection if the request announced a large or chunked body (see above). */
+/**
+ * Marks the response to close the connection if the request announced a large or chunked body
+ * (see above); a small body nobody read is drained once the response is sent, so the connection
+ * can carry the next request (left paused, it would hold that request until a timeout).
+ */
 export function closeUnlessBodyRead(req: IncomingMessage, res: ServerResponse): void {
   const length = req.headers['content-length'];
-  const large = length !== undefined && !(Number(length) <= BODY_LIMIT_BYTES);
-  if (req.headers['transfer-encoding'] !== undefined || large) res.setHeader('Connection', 'close');
+  if (req.headers['transfer-encoding'] !== undefined || (length !== undefined && !(Number(length) <= BODY_LIMIT_BYTES))) {
+    res.setHeader('Connection', 'close');
+  } else if (length !== undefined && length !== '0') {
+    res.once('finish', () => {
+      if (!req.complete) req.resume();
+    });
+  }
 }
 
 /**
