@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { sessionKeys } from '../../src/cluster/redis-keys.js';
 import type { Qrelay } from '../../src/app.js';
 import { forwardChange, inspector, INTERNAL_TOKEN, sessionKeysUnder, startNodes, type RedisEnv } from '../support/cluster.js';
-import { mint, poll, setStatus, waitFor } from '../support/node.js';
+import { holdPoll, mint, poll, setStatus, waitFor } from '../support/node.js';
 import { startRedisSentinel, useRedisCluster, type RedisSentinel } from '../support/redis.js';
 
 const redisCluster = useRedisCluster();
@@ -126,8 +126,7 @@ describe.each(backends)('three nodes on %s', (_name, redisEnv) => {
   it('a stale or repeated forward is harmless', async () => {
     const { nodes: [a] } = await startNodes(1, redisEnv(), { HOLD_MS: '10000' });
     const s = await mint(a!);
-    const held = poll(a!, s, { since: 0 }).then((r) => r);
-    await waitFor(() => a!.polls.size === 1);
+    const held = (await holdPoll(a!, s, { since: 0 })).answer;
     const stale = { key: s.key, status: 'pending', version: 0, expiresAt: s.expiresAt };
     const res = await forwardChange(a!, stale);
     expect(res.status).toBe(200);

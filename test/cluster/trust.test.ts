@@ -6,7 +6,7 @@ import { describe, expect, inject, it } from 'vitest';
 import { ChangeSeal } from '../../src/cluster/change-seal.js';
 import { sessionKeys } from '../../src/cluster/redis-keys.js';
 import { CLUSTER_TOKEN, forwardChange, inspector, INTERNAL_TOKEN, startNodes, type RedisEnv } from '../support/cluster.js';
-import { mint, poll, setStatus, startNode, waitFor } from '../support/node.js';
+import { holdPoll, mint, poll, setStatus, startNode, waitFor } from '../support/node.js';
 
 const redisEnv = (): RedisEnv => ({ REDIS_URL: inject('redisUrl') });
 
@@ -21,8 +21,7 @@ describe('a forwarded change', () => {
   it('needs CLUSTER_TOKEN, not INTERNAL_TOKEN, and a valid seal; a forged one wakes nothing', async () => {
     const { nodes: [a] } = await startNodes(1, redisEnv(), { HOLD_MS: '10000' });
     const s = await mint(a!);
-    const held = poll(a!, s).then((r) => r);
-    await waitFor(() => a!.polls.size === 1);
+    const held = (await holdPoll(a!, s)).answer;
     const forged = { key: s.key, status: 'scanned', version: 1, expiresAt: 1, data: { name: 'Your Bank Security Team' } };
     const withInternal = await forwardChange(a!, forged, { token: INTERNAL_TOKEN });
     expect(withInternal.status).toBe(401);
@@ -49,8 +48,7 @@ describe('a forwarded change', () => {
     const { nodes: [a] } = await startNodes(1, redisEnv(), { HOLD_MS: '10000' });
     const s = await mint(a!);
     await setStatus(a!, { key: s.key, status: 'scanned', actor: 'ann' }, INTERNAL_TOKEN).expect(200);
-    const held = poll(a!, s, { since: 1 }).then((r) => r);
-    await waitFor(() => a!.polls.size === 1);
+    const held = (await holdPoll(a!, s, { since: 1 })).answer;
     // A node that lies (or a stale one): sealed, but not the stored state.
     const lie = { key: s.key, status: 'confirmed', version: 2, expiresAt: s.expiresAt, data: { ticket: 'ATTACKER-TICKET' } };
     expect(await (await forwardChange(a!, lie)).json()).toEqual({ delivered: true });

@@ -3,7 +3,7 @@ import http from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { MemoryStore } from '../../src/core/memory-store.js';
 import type { SessionStatus } from '../../src/core/session.js';
-import { mint, poll, rawPoll, setStatus, startNode, waitFor } from '../support/node.js';
+import { holdPoll, mint, poll, rawPoll, setStatus, startNode, waitFor } from '../support/node.js';
 
 describe('minting a session', () => {
   it('returns key, poll token, pending state, expiry, hold and the scan URL', async () => {
@@ -135,8 +135,7 @@ describe('a held poll', () => {
   it('a newer poll for the same key ends the older one with 204', async () => {
     const node = await startNode({ HOLD_MS: '10000' });
     const s = await mint(node);
-    const older = poll(node, s).then((r) => r);
-    await waitFor(() => node.polls.size === 1);
+    const older = (await holdPoll(node, s)).answer;
     const newer = poll(node, s).then((r) => r);
     const olderRes = await older;
     expect(olderRes.status).toBe(204);
@@ -148,8 +147,7 @@ describe('a held poll', () => {
   it('a poll with a wrong token does not supersede the real one', async () => {
     const node = await startNode({ HOLD_MS: '10000' });
     const s = await mint(node);
-    const real = poll(node, s).then((r) => r);
-    await waitFor(() => node.polls.size === 1);
+    const real = (await holdPoll(node, s)).answer;
     await poll(node, { key: s.key, pollToken: 'x'.repeat(43) }).expect(404);
     await setStatus(node, { key: s.key, status: 'scanned' }).expect(200);
     expect((await real).status).toBe(200);
@@ -197,8 +195,7 @@ describe('final statuses', () => {
   it('a final status woken into a held poll is handed out once too', async () => {
     const node = await startNode({ HOLD_MS: '10000' });
     const s = await mint(node);
-    const held = poll(node, s).then((r) => r);
-    await waitFor(() => node.polls.size === 1);
+    const held = (await holdPoll(node, s)).answer;
     await setStatus(node, { key: s.key, status: 'cancelled' }).expect(200);
     expect((await held).body).toMatchObject({ status: 'cancelled', version: 1 });
     await poll(node, s, { since: 1 }).expect(410);

@@ -4,7 +4,7 @@
 import request from 'supertest';
 import { describe, expect, inject, it } from 'vitest';
 import { CLUSTER_TOKEN, forwardChange, INTERNAL_TOKEN, startNodes } from '../support/cluster.js';
-import { mint, poll, setStatus, startNode, waitFor } from '../support/node.js';
+import { holdPoll, mint, poll, setStatus, startNode, waitFor } from '../support/node.js';
 
 const TOKEN = 'edges-internal-token-0123456789';
 
@@ -45,8 +45,7 @@ describe('CLUSTER_TOKEN (cluster mode)', () => {
   it('POST /channel/set takes CLUSTER_TOKEN and nothing else: INTERNAL_TOKEN, which app backends hold, is refused', async () => {
     const { nodes: [a] } = await startNodes(1, redis(), { HOLD_MS: '5000' });
     const s = await mint(a!);
-    const held = poll(a!, s).then((r) => r);
-    await waitFor(() => a!.polls.size === 1);
+    const held = (await holdPoll(a!, s)).answer;
     const forged = { key: s.key, status: 'scanned', version: 1, expiresAt: s.expiresAt, data: { name: 'Your Bank Security Team' } };
     for (const auth of [undefined, `Bearer ${INTERNAL_TOKEN}`, `Bearer ${CLUSTER_TOKEN}x`, CLUSTER_TOKEN]) {
       const req = request(a!.privateUrl).post('/channel/set');
@@ -77,8 +76,7 @@ describe('CLUSTER_TOKEN (cluster mode)', () => {
   it('nodes present CLUSTER_TOKEN to each other: a set on B still wakes a poll held on A', async () => {
     const { nodes: [a, b] } = await startNodes(2, redis(), { HOLD_MS: '5000' });
     const s = await mint(a!);
-    const held = poll(a!, s).then((r) => r);
-    await waitFor(() => a!.polls.size === 1);
+    const held = (await holdPoll(a!, s)).answer;
     const set = await setStatus(b!, { key: s.key, status: 'scanned', actor: 'u' }, INTERNAL_TOKEN).expect(200);
     expect(set.body.delivered).toBe(true);
     expect((await held).body).toMatchObject({ status: 'scanned', version: 1 });

@@ -5,15 +5,14 @@ import { describe, expect, inject, it } from 'vitest';
 import { createLogger } from '../../src/app.js';
 import { MemoryStore } from '../../src/core/memory-store.js';
 import { startNodes } from '../support/cluster.js';
-import { mint, poll, setStatus, startNode, waitFor } from '../support/node.js';
+import { holdPoll, mint, poll, setStatus, startNode, waitFor } from '../support/node.js';
 
 describe('GET /metrics', () => {
   it('exposes held polls, poll endings by reason, sessions, sets by outcome, delivery latency and process metrics', async () => {
     const node = await startNode({ HOLD_MS: '10000' });
     const s = await mint(node);
     await poll(node, s, { wait: 50 }).expect(204); // a hold that runs out
-    const held = poll(node, s).then((r) => r); // a hold that a set ends
-    await waitFor(() => node.polls.size === 1);
+    const held = (await holdPoll(node, s)).answer; // a hold that a set ends
     let text = (await request(node.privateUrl).get('/metrics').expect(200)).text;
     expect(text).toMatch(/^qrelay_held_polls 1$/m);
     await setStatus(node, { key: s.key, status: 'scanned' }).expect(200);
@@ -44,8 +43,7 @@ describe('logs', () => {
     const internal = 'internal-token-that-must-not-leak-1234';
     const node = await startNode({ INTERNAL_TOKEN: internal }, { log: createLogger({ logLevel: 'debug' }, sink) });
     const s = await mint(node);
-    const held = poll(node, s).then((r) => r);
-    await waitFor(() => node.polls.size === 1);
+    const held = (await holdPoll(node, s)).answer;
     await setStatus(node, { key: s.key, status: 'scanned', actor: 'u1', data: { name: 'Secret Name' } }, internal).expect(200);
     await held;
     await setStatus(node, { key: s.key, status: 'confirmed', actor: 'u1', data: { ticket: 'TICKET-must-not-leak' } }, internal)
@@ -123,8 +121,7 @@ describe('limits', () => {
   it('polls per node: 503 node_full with Retry-After (admission control)', async () => {
     const node = await startNode({ MAX_POLLS_PER_NODE: '1', HOLD_MS: '5000' });
     const [a, b] = [await mint(node), await mint(node)];
-    const held = poll(node, a).then((r) => r);
-    await waitFor(() => node.polls.size === 1);
+    const held = (await holdPoll(node, a)).answer;
     const res = await poll(node, b).expect(503);
     expect(res.body.error.code).toBe('node_full');
     expect(res.headers['retry-after']).toBe('1');
@@ -135,8 +132,7 @@ describe('limits', () => {
   it('after a few wrong tokens the session is destroyed, and its held poll ends', async () => {
     const node = await startNode({ MAX_TOKEN_FAILURES: '3', HOLD_MS: '5000' });
     const s = await mint(node);
-    const held = poll(node, s).then((r) => r);
-    await waitFor(() => node.polls.size === 1);
+    const held = (await holdPoll(node, s)).answer;
     for (let i = 0; i < 4; i++) await poll(node, { key: s.key, pollToken: 'Z'.repeat(43) }).expect(404);
     expect((await held).status).toBe(204);
     await poll(node, s).expect(404);
@@ -151,8 +147,7 @@ describe('limits', () => {
     }
     const node = await startNode({ MAX_TOKEN_FAILURES: '1', HOLD_MS: '5000' }, { store: new NoDestroy({ graceMs: 60_000 }) });
     const s = await mint(node);
-    const held = poll(node, s).then((r) => r);
-    await waitFor(() => node.polls.size === 1);
+    const held = (await holdPoll(node, s)).answer;
     for (let i = 0; i < 3; i++) await poll(node, { key: s.key, pollToken: 'Z'.repeat(43) }).expect(404);
     expect(node.polls.size).toBe(1);
     await setStatus(node, { key: s.key, status: 'scanned' }).expect(200);

@@ -78,6 +78,21 @@ export async function rawPoll(node: Qrelay, s: { key: string; pollToken: string 
   };
 }
 
+/**
+ * Starts a poll and waits until the node holds it (until `held` polls are held there); `answer`
+ * is the poll's response, once something ends the hold.
+ */
+export async function holdPoll(
+  node: Qrelay,
+  s: { key: string; pollToken: string },
+  query: Record<string, string | number> = {},
+  held = 1,
+): Promise<{ answer: Promise<request.Response> }> {
+  const answer = poll(node, s, query).then((r) => r);
+  await waitFor(() => node.polls.size === held, 10_000, `${held} held poll(s)`);
+  return { answer };
+}
+
 /** Polls `cond` every few ms until it holds; fails the test after `timeoutMs`. */
 export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs = 3_000, what = 'condition'): Promise<void> {
   const deadline = Date.now() + timeoutMs;
