@@ -9,7 +9,7 @@
 // on its own, so the node recovers without a restart.
 import { readFileSync } from 'node:fs';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
-import type { HandOutStart, RedeemOutcome, SessionStore, TicketGrant, TransitionOutcome } from '../core/session-store.js';
+import type { HandOutStart, PollRead, RedeemOutcome, SessionStore, TicketGrant, TransitionOutcome } from '../core/session-store.js';
 import type { JsonObject, SessionStatus, StatusChange, StoredSession, TransitionRefusal } from '../core/session.js';
 import type { CounterFactory } from '../limits/counters.js';
 import { redisCounters } from './redis-counters.js';
@@ -22,7 +22,7 @@ type Reply = Array<string | number | null>;
 /** The scripted commands defineCommand adds to the client. */
 interface Scripts {
   qrelayTransition(session: string, route: string, ...argv: string[]): Promise<Reply>;
-  qrelayClaim(session: string, route: string, holder: string, ttlMs: number, now: number): Promise<string[]>;
+  qrelayPoll(session: string, route: string, tokenHash: string, since: number, holder: string, ttlMs: number, now: number): Promise<string[]>;
   qrelayBeginHandOut(
     session: string,
     ticket: string,
@@ -93,7 +93,7 @@ export class RedisStore implements SessionStore {
     client.on('error', options.onError ?? (() => {}));
     if (options.onReady !== undefined) client.on('ready', options.onReady);
     client.defineCommand('qrelayTransition', { numberOfKeys: 2, lua: script('transition') });
-    client.defineCommand('qrelayClaim', { numberOfKeys: 2, lua: script('claim') });
+    client.defineCommand('qrelayPoll', { numberOfKeys: 2, lua: script('poll') });
     client.defineCommand('qrelayBeginHandOut', { numberOfKeys: 2, lua: script('begin-hand-out') });
     client.defineCommand('qrelayAbandonHandOut', { numberOfKeys: 1, lua: script('abandon-hand-out') });
     client.defineCommand('qrelayCompleteHandOut', { numberOfKeys: 1, lua: script('complete-hand-out') });
@@ -137,9 +137,12 @@ export class RedisStore implements SessionStore {
     return fromHash(key, await this.#client.hgetall(sessionKeys(this.#prefix, key).session));
   }
 
-  async claim(key: string, holder: string, ttlMs: number, now: number): Promise<StoredSession | undefined> {
+  async poll(key: string, tokenHash: string, since: number, holder: string | undefined, ttlMs: number, now: number): Promise<PollRead> {
     const k = sessionKeys(this.#prefix, key);
-    return fromHash(key, pairs(await this.#client.qrelayClaim(k.session, k.route, holder, Math.ceil(ttlMs), now)));
+    const reply = await this.#client.qrelayPoll(k.session, k.route, tokenHash, since, holder ?? '', Math.ceil(ttlMs), now);
+    if (reply.length < 2) return reply.length === 0 ? UNKNOWN : WRONG_TOKEN;
+    const session = fromHash(key, pairs(reply));
+    return session === undefined ? UNKNOWN : { found: true, session };
   }
 
   async transition(key: string, change: StatusChange, now: number): Promise<TransitionOutcome> {
@@ -246,6 +249,9 @@ export class RedisStore implements SessionStore {
     }
   }
 }
+
+const UNKNOWN: PollRead = Object.freeze({ found: false, wrongToken: false });
+const WRONG_TOKEN: PollRead = Object.freeze({ found: false, wrongToken: true });
 
 function failOnReplyError(results: Array<[Error | null, unknown]> | null): void {
   if (results === null) throw new Error('transaction aborted');

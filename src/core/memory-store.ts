@@ -5,7 +5,8 @@
 // work proportional to what it forgets.
 import { applyTransition, changed, effective, refuseTransition, type SessionStatus, type StatusChange, type StoredSession } from './session.js';
 import { errors } from '../errors.js';
-import type { HandOutStart, RedeemOutcome, Redemption, SessionStore, TicketGrant, TransitionOutcome } from './session-store.js';
+import { hashesMatch } from './secrets.js';
+import type { HandOutStart, PollRead, RedeemOutcome, Redemption, SessionStore, TicketGrant, TransitionOutcome } from './session-store.js';
 
 /** A recorded ticket: its redemption until redeemed, then only the fact that it was. */
 interface TicketRecord {
@@ -23,6 +24,9 @@ export interface MemoryStoreOptions {
   maxSessions?: number;
   clock?: () => number;
 }
+
+const UNKNOWN: PollRead = Object.freeze({ found: false, wrongToken: false });
+const WRONG_TOKEN: PollRead = Object.freeze({ found: false, wrongToken: true });
 
 export class MemoryStore implements SessionStore {
   readonly #sessions = new Map<string, StoredSession>();
@@ -56,8 +60,11 @@ export class MemoryStore implements SessionStore {
     return this.#live(key);
   }
 
-  async claim(key: string): Promise<StoredSession | undefined> {
-    return this.#live(key);
+  /** No routes in memory: `since`, the holder and its claim's lifetime are not needed. */
+  async poll(key: string, tokenHash: string, _since?: number, _holder?: string, _ttlMs?: number, _now?: number): Promise<PollRead> {
+    const session = this.#live(key);
+    if (session === undefined) return UNKNOWN;
+    return hashesMatch(tokenHash, session.tokenHash) ? { found: true, session } : WRONG_TOKEN;
   }
 
   async transition(key: string, change: StatusChange, now: number): Promise<TransitionOutcome> {

@@ -1,10 +1,16 @@
-// The held polls of this node: at most one per session key.
+// The held polls of this node: at most one admitted poll per session key.
+//
+// A poll joins first (so a change that lands while the store is being asked reaches it), and is
+// admitted once the store has checked its token and claimed its route: only then does it
+// supersede an older poll for the same key (a poll with a wrong token must not end the real one)
+// and start its deadline. Joined polls of one key form a short chain behind the registry entry;
+// nearly always it is one poll long.
 //
 // A held poll is a Hold, and a Hold ends through one door: end(ending). Whatever ends it (a change
 // of status, its hold timeout, the session's expiry, a newer poll for the same key, the client
-// hanging up, shutdown, a store failure while it was being set up) calls end() with a reason,
-// and end() removes exactly what hold() added: the deadline timer, the listener on the client's
-// AbortSignal, and the registry entry (if it is still this poll's). Later calls do nothing.
+// hanging up, shutdown, a store failure or an answer given at once) calls end() with a reason,
+// and end() removes exactly what was added: the deadline timer, the listener on the client's
+// AbortSignal, and its place in the registry. Later calls do nothing.
 //
 // The client's AbortSignal is the HTTP layer's: its AbortController is aborted when the client
 // hangs up, and the hold listens to it. A wake ends the hold directly, with no abort dispatched
@@ -14,8 +20,9 @@
 // the listener (the Hold is the listener; the timer callback is shared).
 import type { SessionView } from './session.js';
 
-// `failed` is not a client-visible ending: the store failed while the poll was being set up.
-export type PollEndReason = 'changed' | 'timeout' | 'superseded' | 'client-closed' | 'expired' | 'shutdown' | 'failed';
+// Not client-visible: `failed` (the store failed while the poll was being set up) and `answered`
+// (the store's answer was given at once; the poll was never held).
+export type PollEndReason = 'changed' | 'timeout' | 'superseded' | 'client-closed' | 'expired' | 'shutdown' | 'failed' | 'answered';
 
 export type PollEnding =
   | { readonly reason: 'changed'; readonly view: SessionView }
@@ -29,18 +36,22 @@ export const PollEnd = Object.freeze({
   expired: Object.freeze({ reason: 'expired' }),
   shutdown: Object.freeze({ reason: 'shutdown' }),
   failed: Object.freeze({ reason: 'failed' }),
+  answered: Object.freeze({ reason: 'answered' }),
 } satisfies Record<string, PollEnding>);
 
 /** One held poll. `ended` resolves with the first ending given to `end()`. */
 export class Hold {
   readonly ended: Promise<PollEnding>;
+  /** A poll for the same key that joined before this one and is still open. */
+  older: Hold | undefined;
   #resolve!: (ending: PollEnding) => void;
   #timer: NodeJS.Timeout | undefined;
   #signal: AbortSignal | undefined;
   #open = true;
+  #admitted = false;
 
   constructor(
-    readonly registry: Map<string, Hold> | undefined,
+    readonly registry: PendingPolls | undefined,
     readonly key: string,
     readonly since: number,
   ) {
@@ -54,20 +65,30 @@ export class Hold {
     return this.#open;
   }
 
-  /** The one door out: removes what hold() added and resolves `ended`, once. */
+  /** Whether the poll was admitted (its token checked, its route claimed, its deadline running). */
+  get admitted(): boolean {
+    return this.#admitted;
+  }
+
+  /** The one door out: removes what join() and admit() added and resolves `ended`, once. */
   end(ending: PollEnding): void {
     if (!this.#open) return;
     this.#open = false;
     clearTimeout(this.#timer);
     this.#signal?.removeEventListener('abort', this);
-    if (this.registry?.get(this.key) === this) this.registry.delete(this.key);
+    this.registry?.remove(this);
     this.#resolve(ending);
   }
 
-  /** Starts the hold: registers with the client's signal and the deadline. */
-  start(signal: AbortSignal, ms: number, deadline: PollEnding): void {
+  /** Listens for the client hanging up. */
+  listen(signal: AbortSignal): void {
     this.#signal = signal;
     signal.addEventListener('abort', this);
+  }
+
+  /** Admits the poll: its deadline starts. */
+  start(ms: number, deadline: PollEnding): void {
+    this.#admitted = true;
     this.#timer = setTimeout(onDeadline, Math.max(0, ms), this, deadline);
     this.#timer.unref();
   }
@@ -83,71 +104,124 @@ function onDeadline(hold: Hold, ending: PollEnding): void {
 }
 
 export class PendingPolls {
-  readonly #holds = new Map<string, Hold>();
+  /** The newest open poll of each key; older ones of the same key hang off it (Hold.older). */
+  readonly #newest = new Map<string, Hold>();
+  #admitted = 0;
   /** Set by endAll: a poll still being set up when it ran ends at once with this. */
   #closedWith: PollEnding | undefined;
 
-  /** Number of polls held right now. */
+  /** Number of polls held (admitted) right now. */
   get size(): number {
-    return this.#holds.size;
+    return this.#admitted;
   }
 
-  /** Whether a poll for `key` is held here. */
+  /** Whether an admitted poll for `key` is held here. */
   has(key: string): boolean {
-    return this.#holds.has(key);
+    for (let h = this.#newest.get(key); h !== undefined; h = h.older) if (h.admitted) return true;
+    return false;
   }
 
   /**
-   * Holds a poll for `key` until something ends it; a poll already held for `key` ends as
-   * `superseded`. The hold lasts `holdMs`, or until `expiresInMs` if that is sooner (then it ends
-   * as `expired`), and ends as `client-closed` when `signal` aborts (at once if it has).
+   * A poll for `key` joins: a change newer than `since` ends it from now on, and it ends as
+   * `client-closed` when `signal` aborts (at once if it has). It supersedes nothing and has no
+   * deadline until admit().
    */
-  hold(key: string, since: number, signal: AbortSignal, holdMs: number, expiresInMs: number): Hold {
+  join(key: string, since: number, signal: AbortSignal): Hold {
     if (this.#closedWith !== undefined || signal.aborted) {
       const hold = new Hold(undefined, key, since);
       hold.end(this.#closedWith ?? PollEnd.clientClosed);
       return hold;
     }
-    this.#holds.get(key)?.end(PollEnd.superseded);
-    const hold = new Hold(this.#holds, key, since);
-    this.#holds.set(key, hold);
-    const expiresFirst = expiresInMs <= holdMs;
-    hold.start(signal, expiresFirst ? expiresInMs : holdMs, expiresFirst ? PollEnd.expired : PollEnd.timeout);
+    const hold = new Hold(this, key, since);
+    hold.older = this.#newest.get(key);
+    this.#newest.set(key, hold);
+    hold.listen(signal);
     return hold;
   }
 
   /**
-   * Ends the poll held for `view.key` with `changed` if it waits for a version older than
-   * `view.version`. Returns whether a poll was woken.
+   * Admits a joined poll: an admitted poll already held for its key ends as `superseded`, and the
+   * hold lasts `holdMs`, or until `expiresInMs` if that is sooner (then it ends as `expired`).
+   * Does nothing to a poll that has ended.
    */
-  wake(view: SessionView): boolean {
-    const hold = this.#holds.get(view.key);
-    if (hold === undefined || view.version <= hold.since) return false;
-    hold.end({ reason: 'changed', view });
-    return true;
+  admit(hold: Hold, holdMs: number, expiresInMs: number): void {
+    if (!hold.open) return;
+    for (let h = this.#newest.get(hold.key); h !== undefined; ) {
+      const older = h.older;
+      if (h !== hold && h.admitted) h.end(PollEnd.superseded);
+      h = older;
+    }
+    this.#admitted++;
+    const expiresFirst = expiresInMs <= holdMs;
+    hold.start(expiresFirst ? expiresInMs : holdMs, expiresFirst ? PollEnd.expired : PollEnd.timeout);
   }
 
-  /** Ends the poll held for `key`, if any. */
-  end(key: string, ending: PollEnding): void {
-    this.#holds.get(key)?.end(ending);
+  /** join() then admit(): a poll whose token and route need no checking (tests, tools). */
+  hold(key: string, since: number, signal: AbortSignal, holdMs: number, expiresInMs: number): Hold {
+    const hold = this.join(key, since, signal);
+    this.admit(hold, holdMs, expiresInMs);
+    return hold;
   }
 
   /**
-   * Ends every held poll with `ending`, each at a random moment within `spreadMs` (so thousands of
-   * clients do not reconnect in the same instant), and every poll held after this at once.
-   * Resolves with the number of polls that were held, once all have ended.
+   * Ends every poll for `view.key` (held, or still joining) that waits for a version older than
+   * `view.version`, with `changed`. Returns whether a poll was woken.
+   */
+  wake(view: SessionView): boolean {
+    let woken = false;
+    for (let h = this.#newest.get(view.key); h !== undefined; ) {
+      const older = h.older;
+      if (view.version > h.since) {
+        h.end({ reason: 'changed', view });
+        woken = true;
+      }
+      h = older;
+    }
+    return woken;
+  }
+
+  /** Ends every poll for `key`, if any. */
+  end(key: string, ending: PollEnding): void {
+    for (let h = this.#newest.get(key); h !== undefined; ) {
+      const older = h.older;
+      h.end(ending);
+      h = older;
+    }
+  }
+
+  /** Removes an ending hold from its key's chain (Hold.end calls this, once). */
+  remove(hold: Hold): void {
+    if (hold.admitted) this.#admitted--;
+    const newest = this.#newest.get(hold.key);
+    if (newest === hold) {
+      if (hold.older === undefined) this.#newest.delete(hold.key);
+      else this.#newest.set(hold.key, hold.older);
+    } else {
+      let h = newest;
+      while (h !== undefined && h.older !== hold) h = h.older;
+      if (h !== undefined) h.older = hold.older;
+    }
+    hold.older = undefined;
+  }
+
+  /**
+   * Ends every poll with `ending`, each held one at a random moment within `spreadMs` (so
+   * thousands of clients do not reconnect in the same instant), and every poll joining after this
+   * at once. Resolves with the number of polls that were held, once all have ended.
    */
   async endAll(ending: PollEnding, spreadMs = 0): Promise<number> {
     this.#closedWith = ending;
-    const holds = [...this.#holds.values()];
+    const holds: Hold[] = [];
+    for (const newest of this.#newest.values()) for (let h: Hold | undefined = newest; h !== undefined; h = h.older) holds.push(h);
+    const held = holds.filter((h) => h.admitted).length;
     await Promise.all(
       holds.map(async (hold) => {
-        if (spreadMs > 0 && hold.open) {
+        if (spreadMs > 0 && hold.admitted) {
           await new Promise((r) => setTimeout(r, Math.random() * spreadMs).unref());
         }
         hold.end(ending);
       }),
     );
-    return holds.length;
+    return held;
   }
 }

@@ -40,14 +40,11 @@ export function newKeyAndToken(): { key: string; pollToken: string } {
 
 export const hashToken = (token: string): string => hash('sha256', token, 'base64url');
 
-// Compared against when the key is unknown, so an unknown key costs the same as a wrong token.
-const DECOY_HASH = hashToken(newKeyAndToken().pollToken);
-
-/** Constant-time check of `token` against a stored hash (or the decoy when there is none). */
-export function tokenMatches(token: string | undefined, storedHash: string | undefined): boolean {
-  const presented = hash('sha256', token ?? '', 'buffer');
-  const expected = Buffer.from(storedHash ?? DECOY_HASH, 'base64url');
-  return expected.length === presented.length && timingSafeEqual(presented, expected) && token !== undefined && storedHash !== undefined;
+/** Constant-time check of a presented token's hash against the stored one (base64url SHA-256). */
+export function hashesMatch(presented: string, stored: string): boolean {
+  const a = Buffer.from(presented, 'base64url');
+  const b = Buffer.from(stored, 'base64url');
+  return a.length === b.length && a.length > 0 && timingSafeEqual(a, b);
 }
 
 /** Constant-time equality of two secrets of any length (compares their digests). */

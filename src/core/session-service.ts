@@ -3,19 +3,21 @@
 // nothing of HTTP, Redis or undici.
 //
 // Why a held poll cannot miss a change (cluster mode; one node is the special case with no routes):
-//   1. the poll registers its waiter in this node's PendingPolls,
-//   2. then records in the store "key K is held by this node" (next to other live holders) and
-//      reads the session, in one step,
-//   3. then wakes itself if what it read is newer than `since`.
+//   1. the poll joins this node's PendingPolls (from then on a change reaching this node ends it),
+//   2. then, in one step in the store, its token is checked, the session read and, if the poll is
+//      to be held, "key K is held by this node" recorded (next to other live holders),
+//   3. then it answers at once if what it read is final or newer than `since`, else it is admitted.
 // A set is one atomic step that writes the new version and reads the route. Either that step runs
-// before step 2, and then step 2's read sees the new version (3 wakes the poll); or it runs after,
-// and then the holders it reads include this node, whose waiter already exists since step 1, and
+// before step 2, and then step 2's read sees the new version (3 answers the poll); or it runs
+// after, and then the holders it reads include this node, whose poll has joined since step 1, and
 // the change is delivered to it (locally or through the relay). There is no third order. Claims
 // add up rather than replace each other, so a slow claim cannot hide a newer poll on another node.
+// A poll supersedes an older one for the same key only once admitted, so a wrong token ends
+// nothing.
 import { errors, type QrelayError } from '../errors.js';
 import { HandOuts, type HandedView, type HandOutReceipt } from './hand-out.js';
 import { PollEnd, type PendingPolls } from './pending-polls.js';
-import { hashToken, newKeyAndToken, tokenMatches } from './secrets.js';
+import { hashToken, newKeyAndToken } from './secrets.js';
 import {
   effective,
   isFinal,
@@ -26,7 +28,7 @@ import {
   type StoredSession,
   type TransitionRefusal,
 } from './session.js';
-import { guard, type Redemption, type SessionStore } from './session-store.js';
+import { guard, type PollRead, type Redemption, type SessionStore } from './session-store.js';
 import { NO_EVENTS, type ServiceEvents, type SetOutcome } from './service-events.js';
 
 /** Hands a change to the node holding the poll. Never throws: false when it was not delivered. */
@@ -171,51 +173,46 @@ export class SessionService {
   /** Answers GET /status/get. `signal` aborts when the client hangs up, ending the hold. */
   async poll(key: string, token: string | undefined, since: number, waitMs: number | undefined, signal: AbortSignal): Promise<PollAnswer> {
     this.#refuseWhenClosing();
-    const stored = await guard(this.#store.get(key));
-    if (!tokenMatches(token, stored?.tokenHash) || stored === undefined) {
+    const holdMs = Math.min(this.#holdMs, waitMs ?? Number.POSITIVE_INFINITY);
+    // wait=0 asks "anything newer?" and nothing more: no hold, so no route claimed away from a
+    // poll held elsewhere.
+    const hold = holdMs > 0 ? this.#polls.join(key, since, signal) : undefined; // step 1
+    let read: PollRead;
+    try {
+      const holder = hold === undefined ? undefined : this.#nodeAddr;
+      read = await this.#store.poll(key, token === undefined ? '' : hashToken(token), since, holder, holdMs + ROUTE_MARGIN_MS, this.#clock()); // step 2
+    } catch (cause) {
+      hold?.end(PollEnd.failed);
+      throw errors.storeUnavailable(cause);
+    }
+    if (!read.found) {
+      hold?.end(PollEnd.answered);
       // Counted after this answer has gone, so a wrong token takes no longer than an unknown key.
-      if (stored !== undefined) setImmediate(() => void this.#rejectToken(key).catch(() => {}));
+      if (read.wrongToken) setImmediate(() => void this.#rejectToken(key).catch(() => {}));
       throw errors.sessionNotFound();
     }
 
+    const stored = read.session;
     const now = this.#clock();
     const current = effective(stored, now);
+    if (hold !== undefined && !isFinal(current.status) && current.version <= since) {
+      this.#polls.admit(hold, holdMs, current.expiresAt - now); // step 3 (a no-op if a change or the client ended it)
+      const ending = await hold.ended;
+      this.#events.pollEnded(ending.reason);
+      if (ending.reason === 'changed') {
+        return isFinal(ending.view.status) ? this.#handOutFinal(ending.view, 'changed', since) : { reason: 'changed', view: ending.view };
+      }
+      if (ending.reason === 'expired') return this.#answerExpiry(key, stored.expiresAt, since);
+      if (ending.reason === 'failed' || ending.reason === 'answered') throw new Error(`a held poll ended as ${ending.reason}`);
+      return { reason: ending.reason };
+    }
+    hold?.end(PollEnd.answered);
     if (isFinal(current.status)) {
       if (since >= current.version) return this.#handOuts.acknowledge(key);
       return this.#handOutFinal(viewOf(current), 'ready', since);
     }
     if (current.version > since) return { reason: 'ready', view: viewOf(current) };
-
-    const holdMs = Math.min(this.#holdMs, waitMs ?? Number.POSITIVE_INFINITY);
-    // wait=0 asks "anything newer?" and nothing more: no hold, so no route claimed away from a
-    // poll held elsewhere.
-    if (holdMs <= 0) return { reason: 'timeout' };
-    const hold = this.#polls.hold(key, since, signal, holdMs, current.expiresAt - now); // step 1
-    if (hold.open) {
-      let claimed: StoredSession | undefined;
-      try {
-        claimed = await this.#store.claim(key, this.#nodeAddr, holdMs + ROUTE_MARGIN_MS, this.#clock()); // step 2
-      } catch (cause) {
-        hold.end(PollEnd.failed);
-        this.#events.pollEnded((await hold.ended).reason);
-        throw errors.storeUnavailable(cause);
-      }
-      if (claimed === undefined) {
-        hold.end(PollEnd.expired);
-      } else {
-        const latest = effective(claimed, this.#clock());
-        if (latest.version > since) hold.end({ reason: 'changed', view: viewOf(latest) }); // step 3
-      }
-    }
-
-    const ending = await hold.ended;
-    this.#events.pollEnded(ending.reason);
-    if (ending.reason === 'changed') {
-      return isFinal(ending.view.status) ? this.#handOutFinal(ending.view, 'changed', since) : { reason: 'changed', view: ending.view };
-    }
-    if (ending.reason === 'expired') return this.#answerExpiry(key, stored.expiresAt, since);
-    // `failed` ends only a poll whose claim failed, which threw above.
-    return { reason: ending.reason === 'failed' ? 'timeout' : ending.reason };
+    return { reason: 'timeout' };
   }
 
   /** Answers POST /status/set: one atomic transition, then wake the poll wherever it is held. */

@@ -41,18 +41,25 @@ export type HandOutStart =
   /** The stored session is not the one the caller is about to send (a change raced it). */
   | { readonly ok: false; readonly changed: true };
 
+/** What a poll's step in the store found: the session, or why there is none to show. */
+export type PollRead =
+  | { readonly found: true; readonly session: StoredSession }
+  | { readonly found: false; readonly wrongToken: boolean };
+
 export interface SessionStore {
   /** Adds a new session. Keys are random 128-bit values; a collision is not handled. */
   create(session: StoredSession): Promise<void>;
   /** The session as stored, or undefined when unknown or forgotten. */
   get(key: string): Promise<StoredSession | undefined>;
   /**
-   * Records that `holder` holds a poll for `key` (for `ttlMs`), next to any other live holder,
-   * then reads the session, in one step. A store without routing (memory) just reads. Claims are
-   * not removed when a poll ends: a stale one costs a forward answered `delivered: false`, and
-   * lapses on its own.
+   * A poll's one step: checks `tokenHash` against the session's (a wrong one reads nothing), reads
+   * the session and, if `holder` is given and the poll is to be held (the session, as it is at
+   * `now`, is not final and not newer than `since`), records that `holder` holds a poll for `key`
+   * for `ttlMs`, next to any other live holder. A store without routing (memory) just reads.
+   * Claims are not removed when a poll ends: a stale one costs a forward answered
+   * `delivered: false`, and lapses on its own.
    */
-  claim(key: string, holder: string, ttlMs: number, now: number): Promise<StoredSession | undefined>;
+  poll(key: string, tokenHash: string, since: number, holder: string | undefined, ttlMs: number, now: number): Promise<PollRead>;
   /**
    * Applies `change` atomically (check, bump version, write) and returns the new session with the
    * nodes whose claim to hold its poll is live. `undefined` when the key is unknown.

@@ -91,14 +91,40 @@ describe.each(stores)('the %s store', (_name, make) => {
     const s = fresh();
     await store.create(s);
     const now = Date.now();
-    expect((await store.claim(s.key, 'http://node-a:1', 5_000, now))?.version).toBe(0);
-    await store.claim(s.key, 'http://node-b:1', 5_000, now); // a newer poll elsewhere
-    await store.claim(s.key, 'http://node-a:1', 5_000, now); // the older claim landing late
-    await store.claim(s.key, 'http://node-c:1', 100, now - 1_000); // lapsed
+    expect(await store.poll(s.key, 'hash', 0, 'http://node-a:1', 5_000, now)).toEqual({ found: true, session: { ...s, actor: undefined, data: undefined } });
+    await store.poll(s.key, 'hash', 0, 'http://node-b:1', 5_000, now); // a newer poll elsewhere
+    await store.poll(s.key, 'hash', 0, 'http://node-a:1', 5_000, now); // the older claim landing late
+    await store.poll(s.key, 'hash', 0, 'http://node-c:1', 100, now - 1_000); // lapsed
     const res = await store.transition(s.key, { status: 'scanned' }, now);
     const expected = store instanceof MemoryStore ? [] : ['http://node-a:1', 'http://node-b:1'];
     expect(res?.ok === true ? [...res.holders].sort() : res).toEqual(expected);
-    expect(await store.claim('unknown-key-000000000', 'http://node-a:1', 5_000, now)).toBeUndefined();
+    expect(await store.poll('unknown-key-000000000', 'hash', 0, 'http://node-a:1', 5_000, now)).toEqual({ found: false, wrongToken: false });
+  });
+
+  it('a poll claims a route only when it is to be held, and reads nothing with a wrong token', async () => {
+    const now = Date.now();
+    const holders = async (s: StoredSession): Promise<readonly string[] | undefined> => {
+      const res = await store.transition(s.key, { status: 'cancelled' }, now);
+      return res?.ok === true ? res.holders : undefined;
+    };
+    const unheld: Array<[string, StoredSession, number, string | undefined]> = [
+      ['wrong token', fresh(), 0, 'http://node-a:1'],
+      ['no holder (wait=0)', fresh(), 0, undefined],
+      ['newer than since', fresh({ version: 1, status: 'scanned' }), 0, 'http://node-a:1'],
+      ['past its lifetime', fresh({ expiresAt: now - 1 }), 0, 'http://node-a:1'],
+    ];
+    for (const [why, s, since, holder] of unheld) {
+      await store.create(s);
+      const read = await store.poll(s.key, why === 'wrong token' ? 'hasi' : 'hash', since, holder, 5_000, now);
+      expect(read.found, why).toBe(why !== 'wrong token');
+      if (!read.found) expect(read.wrongToken, why).toBe(true);
+      if (why === 'past its lifetime') continue; // nothing can be set on it to read the route with
+      expect(await holders(s), why).toEqual([]);
+    }
+    const final = fresh();
+    await store.create(final);
+    await store.transition(final.key, { status: 'cancelled' }, now);
+    expect(await store.poll(final.key, 'hash', 0, 'http://node-a:1', 5_000, now)).toMatchObject({ found: true, session: { status: 'cancelled', version: 1 } });
   });
 
   it('hands a final status out once: one lease at a time, then delivered for good', async () => {

@@ -11,7 +11,7 @@ import type { Qrelay } from '../../src/app.js';
 import { ChangeSeal, SEAL_HEADER } from '../../src/cluster/change-seal.js';
 import { MemoryStore } from '../../src/core/memory-store.js';
 import { TICKET_PATTERN } from '../../src/core/secrets.js';
-import type { RedeemOutcome, TransitionOutcome } from '../../src/core/session-store.js';
+import type { PollRead, RedeemOutcome, TransitionOutcome } from '../../src/core/session-store.js';
 import type { StatusChange, StoredSession } from '../../src/core/session.js';
 import { openApiDocument, openApiJson } from '../../src/http/openapi.js';
 import { channelBody, keyQuery, pollQuery, setBody, ticketBody } from '../../src/http/validation.js';
@@ -114,6 +114,10 @@ class SwitchableStore extends MemoryStore {
   override async get(key: string): Promise<StoredSession | undefined> {
     this.#fail();
     return super.get(key);
+  }
+  override async poll(key: string, tokenHash: string, since: number, holder: string | undefined, ttlMs: number, now: number): Promise<PollRead> {
+    this.#fail();
+    return super.poll(key, tokenHash, since, holder, ttlMs, now);
   }
   override async transition(key: string, change: StatusChange, now: number): Promise<TransitionOutcome> {
     this.#fail();

@@ -120,4 +120,56 @@ describe('PendingPolls', () => {
     await expect(Promise.all(holds.map((h) => h.ended))).resolves.toEqual([PollEnd.shutdown, PollEnd.shutdown, PollEnd.shutdown]);
     expect(await polls.endAll(PollEnd.shutdown)).toBe(0);
   });
+
+  describe('joining before admission', () => {
+    it('a joined poll supersedes nothing and counts as held only once admitted', async () => {
+      const polls = new PendingPolls();
+      const held = polls.hold('a', 0, signal(), 10_000, 60_000);
+      const joining = polls.join('a', 0, signal()); // its token not checked yet
+      expect(polls.size).toBe(1);
+      joining.end(PollEnd.answered); // a wrong token: it never held anything
+      expect(held.open).toBe(true);
+      expect(polls.has('a')).toBe(true);
+      const next = polls.join('a', 0, signal());
+      polls.admit(next, 10_000, 60_000);
+      await expect(held.ended).resolves.toBe(PollEnd.superseded);
+      expect(polls.size).toBe(1);
+      expect(polls.wake(view('a', 1))).toBe(true);
+      await expect(next.ended).resolves.toEqual({ reason: 'changed', view: view('a', 1) });
+      expect(polls.size).toBe(0);
+      expect(polls.has('a')).toBe(false);
+    });
+
+    it('a change that lands while a poll joins ends it, and admitting it later does nothing', async () => {
+      vi.useFakeTimers();
+      const polls = new PendingPolls();
+      const client = new AbortController();
+      const joining = polls.join('a', 0, client.signal);
+      expect(vi.getTimerCount()).toBe(0); // no deadline before admission
+      expect(polls.wake(view('a', 1))).toBe(true);
+      polls.admit(joining, 10_000, 60_000);
+      await expect(joining.ended).resolves.toEqual({ reason: 'changed', view: view('a', 1) });
+      expect(vi.getTimerCount()).toBe(0);
+      expect(getEventListeners(client.signal, 'abort')).toHaveLength(0);
+      expect(polls.size).toBe(0);
+    });
+
+    it('polls of one key in any order leave nothing behind when they end', async () => {
+      const polls = new PendingPolls();
+      const clients = [0, 1, 2, 3].map(() => new AbortController());
+      const holds = clients.map((c) => polls.join('a', 0, c.signal));
+      polls.admit(holds[1]!, 10_000, 60_000);
+      polls.admit(holds[3]!, 10_000, 60_000); // supersedes 1
+      await expect(holds[1]!.ended).resolves.toBe(PollEnd.superseded);
+      clients[2]!.abort(); // from the middle of the chain
+      await expect(holds[2]!.ended).resolves.toBe(PollEnd.clientClosed);
+      expect(polls.size).toBe(1);
+      expect(polls.wake(view('a', 1))).toBe(true); // wakes 0 (joining) and 3 (held)
+      await expect(holds[0]!.ended).resolves.toEqual({ reason: 'changed', view: view('a', 1) });
+      await expect(holds[3]!.ended).resolves.toEqual({ reason: 'changed', view: view('a', 1) });
+      expect(polls.size).toBe(0);
+      expect(polls.has('a')).toBe(false);
+      expect(await polls.endAll(PollEnd.shutdown)).toBe(0);
+    });
+  });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { hashToken, KEY_PATTERN, newKeyAndToken, secretEquals, TOKEN_PATTERN, tokenMatches } from '../../src/core/secrets.js';
+import { hashToken, KEY_PATTERN, newKeyAndToken, secretEquals, TOKEN_PATTERN, hashesMatch } from '../../src/core/secrets.js';
 
 describe('session secrets', () => {
   it('are well-formed and never repeat, across many refills of the random pool', () => {
@@ -17,10 +17,11 @@ describe('session secrets', () => {
   it('a token matches its own hash only', () => {
     const { pollToken } = newKeyAndToken();
     const other = newKeyAndToken().pollToken;
-    expect(tokenMatches(pollToken, hashToken(pollToken))).toBe(true);
-    expect(tokenMatches(other, hashToken(pollToken))).toBe(false);
-    expect(tokenMatches(undefined, hashToken(pollToken))).toBe(false);
-    expect(tokenMatches(pollToken, undefined)).toBe(false);
+    expect(hashesMatch(hashToken(pollToken), hashToken(pollToken))).toBe(true);
+    expect(hashesMatch(hashToken(other), hashToken(pollToken))).toBe(false);
+    expect(hashesMatch('', hashToken(pollToken))).toBe(false);
+    expect(hashesMatch('', '')).toBe(false);
+    expect(hashesMatch(hashToken(pollToken).slice(0, 20), hashToken(pollToken))).toBe(false);
   });
 
   it('secretEquals compares secrets of any length', () => {
