@@ -8,7 +8,7 @@
 //
 // A held poll is a Hold, and a Hold ends through one door: end(ending). Whatever ends it (a change
 // of status, its hold timeout, the session's expiry, a newer poll for the same key, the client
-// hanging up, shutdown, a store failure or an answer given at once) calls end() with a reason,
+// hanging up, shutdown, or an answer given at once) calls end() with a reason,
 // and end() removes exactly what was added: the deadline timer, the listener on the client's
 // AbortSignal, and its place in the registry. Later calls do nothing.
 //
@@ -20,9 +20,9 @@
 // the listener (the Hold is the listener; the timer callback is shared).
 import type { SessionView } from './session.js';
 
-// Not client-visible: `failed` (the store failed while the poll was being set up) and `answered`
-// (the store's answer was given at once; the poll was never held).
-export type PollEndReason = 'changed' | 'timeout' | 'superseded' | 'client-closed' | 'expired' | 'shutdown' | 'failed' | 'answered';
+// `answered` is not client-visible and ends only a poll never admitted: the store's answer (or its
+// failure) was given at once, and the poll was never held.
+export type PollEndReason = 'changed' | 'timeout' | 'superseded' | 'client-closed' | 'expired' | 'shutdown' | 'answered';
 
 export type PollEnding =
   | { readonly reason: 'changed'; readonly view: SessionView }
@@ -35,7 +35,6 @@ export const PollEnd = Object.freeze({
   clientClosed: Object.freeze({ reason: 'client-closed' }),
   expired: Object.freeze({ reason: 'expired' }),
   shutdown: Object.freeze({ reason: 'shutdown' }),
-  failed: Object.freeze({ reason: 'failed' }),
   answered: Object.freeze({ reason: 'answered' }),
 } satisfies Record<string, PollEnding>);
 

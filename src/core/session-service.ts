@@ -182,7 +182,7 @@ export class SessionService {
       const holder = hold === undefined ? undefined : this.#nodeAddr;
       read = await this.#store.poll(key, token === undefined ? '' : hashToken(token), since, holder, holdMs + ROUTE_MARGIN_MS, this.#clock()); // step 2
     } catch (cause) {
-      hold?.end(PollEnd.failed);
+      hold?.end(PollEnd.answered);
       throw errors.storeUnavailable(cause);
     }
     if (!read.found) {
@@ -203,7 +203,7 @@ export class SessionService {
         return isFinal(ending.view.status) ? this.#handOutFinal(ending.view, 'changed', since) : { reason: 'changed', view: ending.view };
       }
       if (ending.reason === 'expired') return this.#answerExpiry(key, stored.expiresAt, since);
-      if (ending.reason === 'failed' || ending.reason === 'answered') throw new Error(`a held poll ended as ${ending.reason}`);
+      if (ending.reason === 'answered') throw new Error('an admitted poll ended as answered'); // only unadmitted ones do
       return { reason: ending.reason };
     }
     hold?.end(PollEnd.answered);
