@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 // qrelay load benchmark: held polls, a set stream at a fixed rate (set-to-wake latency), a closed
-// loop (maximum wake throughput), and the server's RSS per held poll and CPU time. It starts the
-// servers itself (qrelay in memory or cluster mode, or the yardstick: by default baseline.mjs, a
-// minimal node:http server speaking the same contract) so it can read
-// /proc/<pid>, or targets running servers by URL.
+// loop (maximum wake throughput), the server's RSS per held poll and CPU time (in cluster mode the
+// Redis process's too), and in cluster mode the Redis work per completed login (commands Redis ran,
+// requests the nodes sent). It starts the servers itself (qrelay in memory or cluster mode, or the
+// yardstick: by default baseline.mjs, a minimal node:http server speaking the same contract) so it
+// can read /proc/<pid>, or targets running servers by URL.
 //
 //   node test/bench/bench.mjs --quick                        # smoke: 500 polls, 200 sets/s, 5 s
 //   node test/bench/bench.mjs                                # 10,000 polls, 1,000 sets/s, 60 s
@@ -11,6 +12,8 @@
 //   node test/bench/bench.mjs --mode cluster                 # 3 nodes + Redis at 127.0.0.1:6379
 //   node test/bench/bench.mjs --closed-loop                  # maximum wake throughput
 //   node test/bench/bench.mjs --compare --duration 20        # qrelay vs yardstick, 3 runs each
+//   node test/bench/bench.mjs --compare cluster,memory       # 3 nodes + Redis vs one node
+//   node test/bench/bench.mjs --compare memory:info,memory:warn   # what info logging costs
 //   node test/bench/bench.mjs --help
 import { execFileSync, fork } from 'node:child_process';
 import fs from 'node:fs';
@@ -19,6 +22,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { targetOf } from './mini-http.mjs';
+import { NO_REDIS, RedisWatch, redisWork } from './redis-work.mjs';
 import { startDeployment, stopDeployment, sumStats } from './servers.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -53,8 +57,12 @@ const HELP = `usage: node test/bench/bench.mjs [options]
   --closed-duration T       closed-loop seconds (default 15)
   --inflight N              sets waiting for their wake in the closed loop (default 500)
   --phases open,closed      which phases each run does (default open; --compare: open,closed)
-  --runs K                  runs (default 1; with --compare, runs of each target, default 3)
-  --compare                 qrelay and the yardstick alternately; prints ratios of medians
+  --runs K                  runs (default 1; with --compare, runs of each variant, default 3)
+  --log-level L             the qrelay nodes' LOG_LEVEL (default info, the server's own default)
+  --compare [A,B]           runs A and B alternately and prints the ratios A/B of their medians.
+                            A variant: qrelay (qrelay in --mode), memory, cluster, or ceiling (the
+                            yardstick); qrelay variants may name a log level: memory:warn.
+                            --compare alone is qrelay,ceiling
   --quick                   smoke preset: 500 polls, 200 sets/s, 5 s, closed loop 3 s, 100 in flight
   --workers W               client processes (default: 1 per 15,000 polls, at most one per core)
   --oversubscribe           allow more client processes than cores (each holds at most 18,000
@@ -64,6 +72,9 @@ const HELP = `usage: node test/bench/bench.mjs [options]
   --hold-ms MS              server HOLD_MS (default 25000)
   --lost-ms MS              a set whose poll has not woken after MS is lost (default 5000)
   --redis-url URL           cluster mode Redis (default redis://127.0.0.1:6379)
+  --redis-by-route          cluster mode: also count the nodes' Redis round trips per HTTP route
+                            (per poll, per set, per mint); costs CPU on every promise, so the
+                            run's CPU and latency figures are not comparable
   --qrelay-cmd CMD          how to start a qrelay node (default "node dist/main.js", run in the repo)
   --ceiling-cmd CMD         how to start the yardstick (default "node test/bench/baseline.mjs", a
                             minimal node:http server speaking the same contract)
@@ -71,17 +82,48 @@ const HELP = `usage: node test/bench/bench.mjs [options]
   --private-url U[,U..]       unless --pids); --internal-token for qrelay cluster mode
   --internal-token T
   --pids P[,P..]            server pids to read /proc from when targeting by URL
-  --server-env K=V[,K=V..]  extra environment for the qrelay nodes (the bench already sets
-                            RATE_SESSIONS_PER_IP and MAX_POLLS_PER_IP to 1000000)
+  --server-env K=V[,K=V..]  extra environment for the qrelay nodes, over the bench's own
+                            (RATE_SESSIONS_PER_IP and MAX_POLLS_PER_IP 1000000, LOG_LEVEL)
+  --keep-logs               keep the nodes' log files (in the temp folder; deleted after a run
+                            that ends without error unless this is given)
   --out FILE                also append each run's JSON line to FILE
-  --table FILE              print the table (and ratios, if both targets are in it) of the JSON
+  --table FILE              print the table (and ratios, if two variants are in it) of the JSON
                             lines saved in FILE with --out, and exit
   --help
 `;
 
+/**
+ * @typedef {{ label: string, target: 'qrelay' | 'ceiling', mode: 'memory' | 'cluster', logLevel: string | undefined }} Variant
+ */
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+/**
+ * Reads a variant of --compare: qrelay | memory | cluster | ceiling (or yardstick), with :LEVEL.
+ * @param {string} spec
+ * @param {{ mode: 'memory' | 'cluster', logLevel: string }} o
+ * @returns {Variant}
+ */
+function variantOf(spec, o) {
+  const [name, level] = spec.split(':');
+  if (name === 'ceiling' || name === 'yardstick') {
+    if (level !== undefined) throw new Error(`--compare: the yardstick has no log level (${spec})`);
+    return { label: 'ceiling', target: 'ceiling', mode: 'memory', logLevel: undefined };
+  }
+  const mode = name === 'qrelay' ? o.mode : name;
+  if (mode !== 'memory' && mode !== 'cluster') throw new Error(`--compare: unknown variant ${spec} (qrelay, memory, cluster, ceiling)`);
+  if (level !== undefined && !LOG_LEVELS.includes(level)) throw new Error(`--compare: unknown log level in ${spec} (${LOG_LEVELS.join(', ')})`);
+  return { label: level === undefined ? mode : `${mode}:${level}`, target: 'qrelay', mode, logLevel: level ?? o.logLevel };
+}
+
 /** @returns {any} */
 function options() {
+  // `--compare` may stand alone (qrelay against the yardstick) or name its two variants.
+  const args = process.argv.slice(2);
+  const at = args.indexOf('--compare');
+  if (at >= 0 && (args[at + 1] === undefined || args[at + 1]?.startsWith('--'))) args.splice(at + 1, 0, 'qrelay,ceiling');
   const { values } = parseArgs({
+    args,
     options: {
       target: { type: 'string', default: 'qrelay' },
       mode: { type: 'string', default: 'memory' },
@@ -93,7 +135,10 @@ function options() {
       inflight: { type: 'string' },
       phases: { type: 'string' },
       runs: { type: 'string' },
-      compare: { type: 'boolean', default: false },
+      compare: { type: 'string' },
+      'log-level': { type: 'string', default: 'info' },
+      'keep-logs': { type: 'boolean', default: false },
+      'redis-by-route': { type: 'boolean', default: false },
       quick: { type: 'boolean', default: false },
       workers: { type: 'string' },
       oversubscribe: { type: 'boolean', default: false },
@@ -119,6 +164,7 @@ function options() {
     process.exit(0);
   }
   const q = values.quick;
+  const compare = values.compare !== undefined;
   const num = (/** @type {string | undefined} */ v, /** @type {number} */ d, /** @type {string} */ name) => {
     if (v === undefined) return d;
     const n = Number(v);
@@ -127,14 +173,17 @@ function options() {
   };
   const o = {
     target: values.target,
-    mode: values.mode,
+    mode: /** @type {'memory' | 'cluster'} */ (values.mode), // checked below
     polls: num(values.polls, q ? 500 : 10_000, 'polls'),
     rate: num(values.rate, q ? 200 : 1000, 'rate'),
     durationS: num(values.duration, q ? 5 : 60, 'duration'),
     closedS: num(values['closed-duration'], q ? 3 : 15, 'closed-duration'),
     inflight: num(values.inflight, q ? 100 : 500, 'inflight'),
-    runs: num(values.runs, values.compare ? 3 : 1, 'runs'),
-    compare: values.compare,
+    runs: num(values.runs, compare ? 3 : 1, 'runs'),
+    compare,
+    logLevel: values['log-level'],
+    keepLogs: values['keep-logs'],
+    redisByRoute: values['redis-by-route'],
     workers: values.workers === undefined ? undefined : num(values.workers, 1, 'workers'),
     oversubscribe: values.oversubscribe,
     sourceAddrs: num(values['source-addrs'], 8, 'source-addrs'),
@@ -158,10 +207,19 @@ function options() {
       }),
     ),
     /** @type {string[]} */
-    phases: values.phases?.split(',').filter(Boolean) ?? (values['closed-loop'] ? ['closed'] : values.compare ? ['open', 'closed'] : ['open']),
+    phases: values.phases?.split(',').filter(Boolean) ?? (values['closed-loop'] ? ['closed'] : compare ? ['open', 'closed'] : ['open']),
+    /** @type {Variant[]} */
+    variants: [],
   };
   if (!['qrelay', 'ceiling'].includes(o.target)) throw new Error('--target must be qrelay or ceiling');
   if (!['memory', 'cluster'].includes(o.mode)) throw new Error('--mode must be memory or cluster');
+  if (!LOG_LEVELS.includes(o.logLevel)) throw new Error(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
+  if (compare) {
+    o.variants = (values.compare ?? '').split(',').filter(Boolean).map((v) => variantOf(v, o));
+    if (o.variants.length !== 2 || o.variants[0]?.label === o.variants[1]?.label) throw new Error('--compare takes two different variants: A,B');
+  } else {
+    o.variants = [variantOf(o.target === 'ceiling' ? 'ceiling' : o.mode, o)];
+  }
   if (o.phases.some((p) => p !== 'open' && p !== 'closed')) throw new Error('--phases takes open and/or closed');
   if (o.polls < 1 || o.polls > 60_000) throw new Error('--polls must be 1..60000');
   if (o.sourceAddrs < 1 || o.sourceAddrs > 250) throw new Error('--source-addrs must be 1..250');
@@ -284,12 +342,15 @@ function machineDelta(a, b) {
 
 const sleep = (/** @type {number} */ ms) => new Promise((r) => setTimeout(r, ms));
 
+const r3 = (/** @type {number} */ x) => Math.round(x * 1000) / 1000;
+
 /**
  * One run: start the deployment, hold the polls, run the phases, stop everything.
  * @param {any} o options
- * @param {'qrelay' | 'ceiling'} target
+ * @param {Variant} v
  */
-async function runOnce(o, target) {
+async function runOnce(o, v) {
+  const { target, mode } = v;
   /** @type {import('./servers.mjs').Deployment | undefined} */
   let dep;
   let publicUrls = o.publicUrls;
@@ -298,8 +359,8 @@ async function runOnce(o, target) {
   let pids = o.pids;
   if (!publicUrls) {
     dep = await startDeployment({
-      target, mode: target === 'ceiling' ? 'memory' : o.mode, qrelayCmd: o.qrelayCmd, ceilingCmd: o.ceilingCmd,
-      cwd: ROOT, holdMs: o.holdMs, redisUrl: o.redisUrl, serverEnv: o.serverEnv,
+      target, mode, qrelayCmd: o.qrelayCmd, ceilingCmd: o.ceilingCmd,
+      cwd: ROOT, holdMs: o.holdMs, redisUrl: o.redisUrl, logLevel: v.logLevel ?? o.logLevel, redisByRoute: o.redisByRoute, serverEnv: o.serverEnv,
     });
     liveDeployments.add(dep);
     publicUrls = dep.publicUrls;
@@ -315,9 +376,14 @@ async function runOnce(o, target) {
   const workersN = o.oversubscribe ? wanted : Math.min(wanted, cores);
   if (Math.ceil(o.polls / workersN) > 18_000) throw new Error('too many polls per client process for the 20,000 open-files limit');
   const localAddresses = Array.from({ length: o.sourceAddrs }, (_, i) => `127.0.0.${i + 1}`);
+  const procs = dep ? dep.nodes.map((n) => n.proc) : [];
   /** @type {import('node:child_process').ChildProcess[]} */
   const workers = [];
+  /** @type {RedisWatch | undefined} */
+  let watch;
+  let failed = true;
   try {
+    if (target === 'qrelay' && mode === 'cluster') watch = await RedisWatch.open(o.redisUrl);
     await sleep(500);
     const before = stats();
     for (let i = 0; i < workersN; i++) {
@@ -353,11 +419,25 @@ async function runOnce(o, target) {
     const rampMs = Math.max(...heldMsgs.map((m) => m.rampMs));
     await sleep(1000);
     const heldStats = stats();
+    // Fresh and scanned keys alternate from here on (see prime() in load-worker.mjs).
+    const primed = await Promise.all(
+      workers.map((w) => {
+        const p = nextMessage(w, 'primed', 180_000);
+        w.send({ type: 'prime' });
+        return p;
+      }),
+    );
+    const prime = {
+      ms: Math.round(Math.max(...primed.map((m) => m.primeMs))),
+      sets: primed.reduce((a, m) => a + m.sets, 0),
+      lost: primed.reduce((a, m) => a + m.lost, 0),
+    };
 
     /** @type {Record<string, any>} */
     const phases = {};
     for (const name of o.phases) {
       const s0 = stats();
+      const r0 = await watch?.sample(procs);
       const m0 = machineSample();
       const t0 = performance.now();
       const results = await Promise.all(
@@ -373,17 +453,31 @@ async function runOnce(o, target) {
       );
       const wallS = (performance.now() - t0) / 1000;
       const s1 = stats();
+      const r1 = await watch?.sample(procs);
       const sum = (/** @type {string} */ k) => results.reduce((a, r) => a + (r[k] ?? 0), 0);
       const lat = latencySummary(results.map((r) => r.latencies));
       const lag = latencySummary(results.map((r) => r.schedLag));
       const fromSchedule = latencySummary(results.map((r) => r.fromSchedule));
       const m1 = machineSample();
-      const serverCpuS = s1.cpuS - s0.cpuS;
+      const nodesCpuS = s1.cpuS - s0.cpuS;
+      const wakes = sum('wakes');
+      const logins = sum('logins');
+      /** @type {Record<string, any>} */
+      let redis = NO_REDIS;
+      if (watch && r0 && r1) {
+        const othersActive = await watch.othersActive(r1.nodes.flatMap((n) => n?.localPorts ?? []), wallS);
+        redis = redisWork(r0, r1, { logins, wakes, othersActive });
+        if (redis.cpuSource === 'missing') process.stderr.write('bench: the Redis process\'s CPU time is missing (neither /proc nor INFO cpu had it); server CPU is reported as missing\n');
+        if (redis.roundTrips === null && procs.length > 0) process.stderr.write('bench: the nodes did not report their Redis requests (redis-count-hook.mjs not loaded?); round trips are missing\n');
+      }
+      // Server CPU: the nodes' and, in cluster mode, the Redis process's (NaN if it is missing).
+      const serverCpuS = nodesCpuS + Number(redis.cpuS);
       /** @type {Record<string, any>} */
       const ph = {
         setsSent: sum('setsSent'),
         setsOk: sum('setsOk'),
-        wakes: sum('wakes'),
+        wakes,
+        logins,
         lost: sum('lost'),
         notWokenAtEnd: sum('stillPending'),
         undelivered: sum('undelivered'),
@@ -399,7 +493,12 @@ async function runOnce(o, target) {
         machine: machineDelta(m0, m1),
         heldAtEnd: sum('heldAtEnd'),
         serverCpuS: Math.round(serverCpuS * 100) / 100,
+        nodesCpuS: Math.round(nodesCpuS * 100) / 100,
+        redisCpuS: redis.cpuS,
         serverCpuPct: Math.round((serverCpuS / wallS) * 1000) / 10,
+        serverCpuMsPerWake: r3((serverCpuS * 1000) / Math.max(1, wakes)),
+        nodesCpuMsPerWake: r3((nodesCpuS * 1000) / Math.max(1, wakes)),
+        redis,
         clientCpuS: Math.round(sum('clientCpuS') * 100) / 100,
         wallS: Math.round(wallS * 10) / 10,
       };
@@ -407,12 +506,11 @@ async function runOnce(o, target) {
       if (name === 'open') {
         const activeS = Math.max(...results.map((r) => r.elapsedMs)) / 1000;
         ph.achievedSetRate = Math.round(ph.setsSent / activeS);
-        ph.serverCpuMsPerSet = Math.round(((serverCpuS * 1000) / Math.max(1, ph.setsOk)) * 1000) / 1000;
+        ph.serverCpuMsPerSet = r3((serverCpuS * 1000) / Math.max(1, ph.setsOk));
       } else {
         const windowS = Math.max(...results.map((r) => r.windowMs)) / 1000;
         ph.inflight = o.inflight;
         ph.wakesPerSec = Math.round(sum('wakesInWindow') / windowS);
-        ph.serverCpuMsPerWake = Math.round(((serverCpuS * 1000) / Math.max(1, ph.wakes)) * 1000) / 1000;
       }
       phases[name] = ph;
     }
@@ -423,13 +521,18 @@ async function runOnce(o, target) {
         return p;
       }),
     );
+    failed = false;
     return {
+      variant: v.label,
+      redisByRoute: o.redisByRoute && mode === 'cluster' ? true : undefined,
       target,
-      mode: target === 'ceiling' ? 'memory' : o.mode,
+      mode,
+      logLevel: target === 'qrelay' ? (dep?.logLevel ?? o.serverEnv.LOG_LEVEL ?? v.logLevel) : undefined,
       nodes: pids.length || publicUrls.length,
       polls: o.polls,
       held,
       rampMs: Math.round(rampMs),
+      prime,
       rate: o.rate,
       durationS: o.durationS,
       closedS: o.closedS,
@@ -447,9 +550,11 @@ async function runOnce(o, target) {
     };
   } finally {
     for (const w of workers) if (w.exitCode === null) w.kill('SIGKILL');
+    watch?.close();
     if (dep) {
-      await stopDeployment(dep);
+      await stopDeployment(dep, { keepLogs: o.keepLogs || failed });
       liveDeployments.delete(dep);
+      if (failed) process.stderr.write(`bench: the servers' logs: ${dep.nodes.map((n) => n.logFile).join(' ')}\n`);
     }
   }
 }
@@ -459,50 +564,98 @@ async function runOnce(o, target) {
 /** @param {number} x */
 const f = (x, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : '-');
 
+/** The variant a saved run belongs to (lines saved before variants existed have none). */
+const labelOf = (/** @type {any} */ r) => r.variant ?? (r.target === 'ceiling' ? 'ceiling' : r.mode);
+
 /** @param {any[]} runs */
 function table(runs) {
-  const head = ['target', 'mode', 'polls', 'phase', 'p50 ms', 'p90', 'p99', 'p99.9', 'max', 'lost', 'err', 'sets/s', 'wakes/s', 'srv cpu%', 'srv ms/set', 'RSS/poll B'];
+  const head = ['variant', 'log', 'polls', 'phase', 'p50 ms', 'p90', 'p99', 'p99.9', 'max', 'lost', 'err', 'sets/s', 'wakes/s', 'cpu%', 'ms/wake', 'redis ms', 'cmd/login', 'rt/login', 'RSS/poll B'];
   /** @type {string[][]} */
   const rows = [];
+  const notes = new Set();
   for (const r of runs) {
     for (const name of ['open', 'closed']) {
       const ph = r[name];
       if (!ph) continue;
+      const rd = ph.redis;
+      let redisCells = ['-', '-', '-'];
+      if (rd?.present === false) {
+        redisCells = ['0', '0', '0'];
+        notes.add('0 in the Redis columns: no Redis (memory mode, the yardstick).');
+      } else if (rd) {
+        const shared = rd.otherClientsActive > 0 || rd.connectionsReceived > 0;
+        if (shared) notes.add('* other clients used Redis during the phase: their commands and CPU are in these figures.');
+        const mark = shared ? '*' : '';
+        redisCells = [f(rd.cpuMsPerWake, 3) + mark, f(rd.commandsPerLogin) + mark, f(rd.roundTripsPerLogin ?? NaN)];
+      }
       rows.push([
-        r.target, r.mode, String(r.held), name,
+        labelOf(r), r.logLevel ?? '-', String(r.held), name,
         f(ph.latencyMs.p50), f(ph.latencyMs.p90), f(ph.latencyMs.p99), f(ph.latencyMs.p999), f(ph.latencyMs.max),
         String(ph.lost), String(ph.errorCount + ph.notWokenAtEnd),
         String(ph.achievedSetRate ?? '-'), String(ph.wakesPerSec ?? Math.round(ph.wakes / Math.max(0.001, r.durationS))),
-        f(ph.serverCpuPct, 1), f(ph.serverCpuMsPerSet ?? ph.serverCpuMsPerWake, 3), String(r.server.rssPerHeldPollBytes),
+        f(ph.serverCpuPct, 1), f(ph.serverCpuMsPerWake ?? ph.serverCpuMsPerSet, 3), ...redisCells, String(r.server.rssPerHeldPollBytes),
       ]);
     }
   }
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => /** @type {string} */ (row[i]).length)));
   const line = (/** @type {string[]} */ cells) => cells.map((c, i) => c.padStart(/** @type {number} */ (widths[i]))).join('  ');
-  return [line(head), ...rows.map(line)].join('\n');
+  return [line(head), ...rows.map(line), ...notes].join('\n');
 }
 
-/** @param {any[]} runs */
-function ratios(runs) {
-  const by = (/** @type {string} */ t) => runs.filter((r) => r.target === t);
-  const med = (/** @type {string} */ t, /** @type {(r: any) => number} */ get) => median(by(t).map(get));
-  const metrics = {
-    p50LatencyMs: (/** @type {any} */ r) => r.open?.latencyMs.p50,
-    p99LatencyMs: (/** @type {any} */ r) => r.open?.latencyMs.p99,
-    p999LatencyMs: (/** @type {any} */ r) => r.open?.latencyMs.p999,
-    maxWakesPerSec: (/** @type {any} */ r) => r.closed?.wakesPerSec,
-    closedP99LatencyMs: (/** @type {any} */ r) => r.closed?.latencyMs.p99,
-    serverCpuMsPerWakeClosed: (/** @type {any} */ r) => r.closed?.serverCpuMsPerWake,
-    rssPerHeldPollBytes: (/** @type {any} */ r) => r.server.rssPerHeldPollBytes,
-    serverCpuMsPerSet: (/** @type {any} */ r) => r.open?.serverCpuMsPerSet,
-  };
+/**
+ * The nodes' Redis round trips per HTTP request of each route (--redis-by-route), per run and phase.
+ * @param {any[]} runs
+ */
+function routeTable(runs) {
+  const out = [];
+  for (const [i, r] of runs.entries()) {
+    for (const name of ['open', 'closed']) {
+      const routes = r[name]?.redis?.byRoute;
+      if (!routes) continue;
+      out.push(`Redis round trips per HTTP request, run ${i + 1} (${labelOf(r)}), ${name}:`);
+      for (const [route, x] of Object.entries(routes)) {
+        const parts = Object.entries(x.perRequest).map(([k, v]) => `${k} ${f(Number(v))}`).join(', ');
+        out.push(`  ${route.padEnd(28)} ${String(x.httpRequests).padStart(8)} requests  ${f(x.roundTripsPerRequest ?? NaN).padStart(6)} /request  ${parts}`);
+      }
+    }
+  }
+  return out.length > 0 ? `\n${out.join('\n')}\n` : '';
+}
+
+/** What --compare sets side by side, each from the runs' JSON. */
+const COMPARED = {
+  p50LatencyMs: (/** @type {any} */ r) => r.open?.latencyMs.p50,
+  p99LatencyMs: (/** @type {any} */ r) => r.open?.latencyMs.p99,
+  p999LatencyMs: (/** @type {any} */ r) => r.open?.latencyMs.p999,
+  lostOpen: (/** @type {any} */ r) => r.open?.lost,
+  achievedSetRate: (/** @type {any} */ r) => r.open?.achievedSetRate,
+  serverCpuMsPerWakeOpen: (/** @type {any} */ r) => r.open?.serverCpuMsPerWake,
+  nodesCpuMsPerWakeOpen: (/** @type {any} */ r) => r.open?.nodesCpuMsPerWake,
+  serverCpuMsPerSet: (/** @type {any} */ r) => r.open?.serverCpuMsPerSet,
+  redisCommandsPerLogin: (/** @type {any} */ r) => (r.open ?? r.closed)?.redis?.commandsPerLogin,
+  redisRoundTripsPerLogin: (/** @type {any} */ r) => (r.open ?? r.closed)?.redis?.roundTripsPerLogin,
+  maxWakesPerSec: (/** @type {any} */ r) => r.closed?.wakesPerSec,
+  closedP99LatencyMs: (/** @type {any} */ r) => r.closed?.latencyMs.p99,
+  lostClosed: (/** @type {any} */ r) => r.closed?.lost,
+  serverCpuMsPerWakeClosed: (/** @type {any} */ r) => r.closed?.serverCpuMsPerWake,
+  nodesCpuMsPerWakeClosed: (/** @type {any} */ r) => r.closed?.nodesCpuMsPerWake,
+  rssPerHeldPollBytes: (/** @type {any} */ r) => r.server.rssPerHeldPollBytes,
+};
+
+/**
+ * Medians of each variant and their ratio a/b.
+ * @param {any[]} runs
+ * @param {[string, string]} variants
+ */
+function ratios(runs, [a, b]) {
+  const med = (/** @type {string} */ label, /** @type {(r: any) => number} */ get) => median(runs.filter((r) => labelOf(r) === label).map(get));
   /** @type {Record<string, any>} */
-  const out = { type: 'compare' };
-  for (const [name, get] of Object.entries(metrics)) {
-    const q = med('qrelay', get);
-    const c = med('ceiling', get);
-    if (!Number.isFinite(q) && !Number.isFinite(c)) continue;
-    out[name] = { qrelay: q, ceiling: c, ratio: Math.round((q / c) * 100) / 100 };
+  const out = { type: 'compare', variants: [a, b], runs: runs.filter((r) => labelOf(r) === a).length };
+  for (const [name, get] of Object.entries(COMPARED)) {
+    const x = med(a, get);
+    const y = med(b, get);
+    if (!Number.isFinite(x) && !Number.isFinite(y)) continue;
+    out[name] = { [a]: x, [b]: y, ratio: Math.round((x / y) * 100) / 100 };
   }
   return out;
 }
@@ -514,28 +667,40 @@ async function cleanupAll() {
   await Promise.all([...liveDeployments].map((d) => stopDeployment(d).catch(() => undefined)));
 }
 
-/** @param {any[]} runs */
-function printSummary(runs) {
-  process.stdout.write(`\n${table(runs)}\n`);
-  if (runs.some((r) => r.target === 'qrelay') && runs.some((r) => r.target === 'ceiling')) {
-    const c = ratios(runs);
-    process.stdout.write(`${JSON.stringify(c)}\n`);
-    process.stdout.write('\nqrelay / yardstick (ratio of medians)\n');
-    for (const [k, v] of Object.entries(c)) if (k !== 'type') process.stdout.write(`  ${k.padEnd(26)} ${f(v.qrelay, 3).padStart(10)} ${f(v.ceiling, 3).padStart(10)}  x${f(v.ratio)}\n`);
-    return c;
+/**
+ * Prints the table and, when the runs hold two variants, their ratios.
+ * @param {any[]} runs
+ * @param {string[]} [variants] which two to compare, in order (default: the two in the runs, the
+ *   yardstick second)
+ */
+function printSummary(runs, variants) {
+  process.stdout.write(`\n${table(runs)}\n${routeTable(runs)}`);
+  let pair = variants;
+  if (pair === undefined) {
+    const labels = [...new Set(runs.map(labelOf))];
+    pair = labels.includes('ceiling') ? [...labels.filter((l) => l !== 'ceiling'), 'ceiling'] : labels;
   }
-  return undefined;
+  const [a, b] = pair;
+  if (pair.length !== 2 || a === undefined || b === undefined) return undefined;
+  const c = ratios(runs, [a, b]);
+  process.stdout.write(`${JSON.stringify(c)}\n`);
+  process.stdout.write(`\n${a} / ${b} (ratio of medians)\n`);
+  for (const [k, v] of Object.entries(c)) {
+    if (typeof v === 'object' && v !== null && 'ratio' in v) process.stdout.write(`  ${k.padEnd(26)} ${f(v[a], 3).padStart(10)} ${f(v[b], 3).padStart(10)}  x${f(v.ratio)}\n`);
+  }
+  return c;
 }
 
 async function main() {
   const o = options();
   if (o.table) {
-    const runs = fs.readFileSync(o.table, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)).filter((r) => r.type === undefined);
-    printSummary(runs);
+    const lines = fs.readFileSync(o.table, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    const compared = lines.filter((l) => l.type === 'compare' && Array.isArray(l.variants)).at(-1)?.variants;
+    printSummary(lines.filter((r) => r.type === undefined), compared);
     return;
   }
   // Hard bound on the whole bench: every run's phases plus generous set-up and drain time.
-  const boundMs = o.runs * (o.compare ? 2 : 1) * ((o.durationS + o.closedS) * 1000 + 240_000);
+  const boundMs = o.runs * o.variants.length * ((o.durationS + o.closedS) * 1000 + 240_000);
   const hard = setTimeout(async () => {
     process.stderr.write(`bench: still running after ${boundMs} ms; stopping\n`);
     await cleanupAll();
@@ -549,21 +714,19 @@ async function main() {
     });
   }
 
-  const order = /** @type {Array<'qrelay' | 'ceiling'>} */ ([]);
-  for (let i = 0; i < o.runs; i++) {
-    if (o.compare) order.push(...(i % 2 === 0 ? /** @type {const} */ (['qrelay', 'ceiling']) : /** @type {const} */ (['ceiling', 'qrelay'])));
-    else order.push(o.target);
-  }
+  /** @type {Variant[]} */
+  const order = [];
+  for (let i = 0; i < o.runs; i++) order.push(...(i % 2 === 0 ? o.variants : [...o.variants].reverse()));
   const runs = [];
-  for (const [i, target] of order.entries()) {
-    process.stderr.write(`bench: run ${i + 1}/${order.length}: ${target} ${target === 'qrelay' ? o.mode : ''} polls=${o.polls} phases=${o.phases.join(',')}\n`);
-    const r = await runOnce(o, target);
+  for (const [i, v] of order.entries()) {
+    process.stderr.write(`bench: run ${i + 1}/${order.length}: ${v.label}${v.logLevel ? ` (LOG_LEVEL ${o.serverEnv.LOG_LEVEL ?? v.logLevel})` : ''} polls=${o.polls} phases=${o.phases.join(',')}\n`);
+    const r = await runOnce(o, v);
     runs.push(r);
     const json = JSON.stringify(r);
     process.stdout.write(`${json}\n`);
     if (o.out) fs.appendFileSync(o.out, `${json}\n`);
   }
-  const c = printSummary(runs);
+  const c = printSummary(runs, o.compare ? o.variants.map((/** @type {Variant} */ v) => v.label) : undefined);
   if (c && o.out) fs.appendFileSync(o.out, `${JSON.stringify(c)}\n`);
   clearTimeout(hard);
 }

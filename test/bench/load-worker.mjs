@@ -11,6 +11,7 @@
 // sessions, spread over a constant number of held polls.
 //
 // Protocol with the parent (IPC): {type:'init', cfg} -> ramp up, reply {type:'held', ...};
+// {type:'prime'} -> scan every other held key (see prime()), reply {type:'primed', ...};
 // {type:'phase', name:'open'|'closed', ...} -> run, reply {type:'phase-result', ...};
 // {type:'stop'} -> close every socket, reply {type:'stopped'}, exit.
 import { performance } from 'node:perf_hooks';
@@ -64,6 +65,8 @@ function freshMetrics() {
     setsOk: 0,
     undelivered: 0,
     wakes: 0,
+    /** Sessions whose poll received their final status (confirmed): completed logins. */
+    logins: 0,
     lost: 0,
     starved: 0,
     notIssued: 0,
@@ -209,6 +212,7 @@ function onPollAnswer(slot, gen, res) {
   slot.version = version;
   if (view.status === 'confirmed' || view.status === 'cancelled' || view.status === 'expired') {
     if (view.status === 'expired') err('expired');
+    else m.logins++;
     void startSlot(slot); // final status handed out: mint a fresh session on this connection
     return;
   }
@@ -512,6 +516,41 @@ async function init() {
   return result;
 }
 
+/**
+ * Scans every other held key, then puts the FIFO back in its order, so that fresh and scanned keys
+ * alternate. Every set turns a key over (fresh -> scanned, scanned -> a new fresh session) and
+ * sends it to the back, so the FIFO keeps this pattern: sets alternate scanned and confirmed from
+ * the first phase on, and any window of a phase holds as many of each as completed logins (the
+ * Redis work per login is then that of whole logins). Without it the first `held` sets of a run
+ * would all be scans, and then all confirms.
+ */
+async function prime() {
+  const order = fifo.slice(fifoHead).filter((s) => s.inQueue && s.state === 'held' && s.pending === null);
+  const start = performance.now();
+  m = freshMetrics();
+  for (let i = 1; i < order.length && running; i += 2) {
+    for (let guard = 0; guard < 10_000 && pendingSlots.size >= cfg.rampConcurrency; guard++) await new Promise((r) => setTimeout(r, 2));
+    const slot = /** @type {Slot} */ (order[i]);
+    if (slot.state !== 'held' || !slot.inQueue) continue;
+    slot.inQueue = false;
+    void sendSet(slot, performance.now());
+  }
+  await drain();
+  // The FIFO in its old order, then any key that joined it meanwhile (a slot that started over).
+  const kept = order.filter((s) => s.state === 'held' && s.pending === null);
+  const inOrder = new Set(kept);
+  const joined = fifo.slice(fifoHead).filter((s) => s.inQueue && s.state === 'held' && s.pending === null && !inOrder.has(s));
+  fifo = [...kept, ...new Set(joined)];
+  fifoHead = 0;
+  for (const s of fifo) {
+    s.inQueue = true;
+    s.queuedAt = start;
+  }
+  const result = { type: 'primed', id: cfg.id, primeMs: performance.now() - start, sets: m.setsOk, lost: m.lost, errors: m.errors };
+  m = freshMetrics();
+  return result;
+}
+
 const lostTimer = setInterval(() => sweepLost(), 100);
 lostTimer.unref();
 
@@ -520,6 +559,8 @@ process.on('message', async (/** @type {any} */ msg) => {
     if (msg.type === 'init') {
       cfg = msg.cfg;
       send(await init());
+    } else if (msg.type === 'prime') {
+      send(await prime());
     } else if (msg.type === 'phase') {
       m = freshMetrics();
       const cpu0 = process.cpuUsage();

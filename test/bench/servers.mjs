@@ -5,12 +5,16 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const CLK_TCK = 100; // Linux USER_HZ; `getconf CLK_TCK` is 100 on every mainstream kernel build
 
+/** What each qrelay node of a cluster run preloads (NODE_OPTIONS=--import) to count its Redis requests. */
+const COUNT_HOOK = path.join(path.dirname(fileURLToPath(import.meta.url)), 'redis-count-hook.mjs');
+
 /**
  * @typedef {{ name: string, pid: number, publicUrl: string, privateUrl: string, logFile: string, proc: import('node:child_process').ChildProcess }} ServerProc
- * @typedef {{ target: 'qrelay' | 'ceiling', mode: 'memory' | 'cluster', nodes: ServerProc[], publicUrls: string[], privateUrls: string[], internalToken?: string, redisPrefix?: string, redisUrl?: string }} Deployment
+ * @typedef {{ target: 'qrelay' | 'ceiling', mode: 'memory' | 'cluster', nodes: ServerProc[], publicUrls: string[], privateUrls: string[], internalToken?: string, redisPrefix?: string, redisUrl?: string, logLevel?: string }} Deployment
  */
 
 /** @returns {Promise<number>} a port free on 127.0.0.1 right now */
@@ -62,16 +66,17 @@ function argv(cmd) {
  * @param {string} cmd
  * @param {Record<string, string>} env
  * @param {string} cwd
+ * @param {boolean} ipc give the process an IPC channel (the Redis count hook answers on it)
  * @returns {ServerProc & { ports: { pub: number, priv: number } }}
  */
-function launch(name, cmd, env, cwd) {
+function launch(name, cmd, env, cwd, ipc = false) {
   const logFile = path.join(os.tmpdir(), `qrelay-bench-${name}-${process.pid}-${Date.now()}.log`);
   const out = fs.openSync(logFile, 'w');
   const { file, args } = argv(cmd);
   // Only PATH and HOME come from this shell: a REDIS_URL or LOG_LEVEL set there must not change
   // what is measured (--server-env is the way to give the servers more).
   const inherited = Object.fromEntries(['PATH', 'HOME'].flatMap((k) => (process.env[k] === undefined ? [] : [[k, process.env[k]]])));
-  const proc = spawn(file, args, { cwd, env: { ...inherited, ...env }, stdio: ['ignore', out, out] });
+  const proc = spawn(file, args, { cwd, env: { ...inherited, ...env }, stdio: ipc ? ['ignore', out, out, 'ipc'] : ['ignore', out, out] });
   fs.closeSync(out);
   if (proc.pid === undefined) throw new Error(`could not start ${cmd}`);
   const pub = Number(env.PUBLIC_PORT);
@@ -84,8 +89,10 @@ function launch(name, cmd, env, cwd) {
 
 /**
  * Starts the deployment to measure: one qrelay node (memory), three qrelay nodes on one Redis
- * (cluster), or the yardstick.
- * @param {{ target: 'qrelay' | 'ceiling', mode: 'memory' | 'cluster', qrelayCmd: string, ceilingCmd: string, cwd: string, holdMs: number, redisUrl: string, serverEnv: Record<string, string> }} o
+ * (cluster), or the yardstick. The qrelay nodes log at `logLevel` unless serverEnv sets LOG_LEVEL;
+ * in cluster mode each preloads redis-count-hook.mjs, which counts its requests to Redis (and, with
+ * redisByRoute, which HTTP route each served).
+ * @param {{ target: 'qrelay' | 'ceiling', mode: 'memory' | 'cluster', qrelayCmd: string, ceilingCmd: string, cwd: string, holdMs: number, redisUrl: string, logLevel: string, redisByRoute?: boolean, serverEnv: Record<string, string> }} o
  * @returns {Promise<Deployment>}
  */
 export async function startDeployment(o) {
@@ -104,22 +111,25 @@ export async function startDeployment(o) {
         PUBLIC_HOST: '127.0.0.1',
         PRIVATE_HOST: '127.0.0.1',
         HOLD_MS: String(o.holdMs),
-        LOG_LEVEL: 'warn',
+        LOG_LEVEL: o.logLevel,
         // The load comes from a few loopback addresses: lift the per-IP abuse limits (they still
         // run, so their cost is measured) so they do not answer the bench 429.
         RATE_SESSIONS_PER_IP: '1000000',
         MAX_POLLS_PER_IP: '1000000',
         ...o.serverEnv,
       };
+      dep.logLevel = shared.LOG_LEVEL;
       if (o.mode === 'cluster') {
         dep.internalToken = randomBytes(18).toString('base64url');
         dep.redisPrefix = `bench-${randomBytes(6).toString('hex')}`;
         dep.redisUrl = o.redisUrl;
         Object.assign(shared, { REDIS_URL: o.redisUrl, INTERNAL_TOKEN: dep.internalToken, CLUSTER_TOKEN: randomBytes(18).toString('base64url'), REDIS_PREFIX: dep.redisPrefix });
+        shared.NODE_OPTIONS = [o.serverEnv.NODE_OPTIONS, `--import=${pathToFileURL(COUNT_HOOK).href}`].filter(Boolean).join(' ');
+        if (o.redisByRoute) shared.QRELAY_BENCH_REDIS_BY_ROUTE = '1';
       }
       for (let i = 0; i < count; i++) {
         const [pub, priv] = [await freePort(), await freePort()];
-        nodes.push(launch(`qrelay${count > 1 ? i + 1 : ''}`, o.qrelayCmd, { ...shared, PUBLIC_PORT: String(pub), PRIVATE_PORT: String(priv) }, o.cwd));
+        nodes.push(launch(`qrelay${count > 1 ? i + 1 : ''}`, o.qrelayCmd, { ...shared, PUBLIC_PORT: String(pub), PRIVATE_PORT: String(priv) }, o.cwd, o.mode === 'cluster'));
       }
     }
     for (const n of nodes) {
@@ -148,10 +158,12 @@ export async function startDeployment(o) {
 }
 
 /**
- * SIGTERM every node, SIGKILL what is still alive after 8 s; then delete this run's Redis keys.
+ * SIGTERM every node, SIGKILL what is still alive after 8 s; then delete this run's Redis keys and,
+ * unless keepLogs, the nodes' log files (at LOG_LEVEL=info a run writes tens of MB).
  * @param {Deployment} dep
+ * @param {{ keepLogs: boolean }} [opts]
  */
-export async function stopDeployment(dep) {
+export async function stopDeployment(dep, opts = { keepLogs: true }) {
   await Promise.all(
     dep.nodes.map(
       (n) =>
@@ -167,6 +179,7 @@ export async function stopDeployment(dep) {
     ),
   );
   if (dep.redisPrefix && dep.redisUrl) await deleteRedisKeys(dep.redisUrl, dep.redisPrefix);
+  if (!opts.keepLogs) for (const n of dep.nodes) fs.rmSync(n.logFile, { force: true });
 }
 
 /**
