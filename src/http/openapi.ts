@@ -136,7 +136,7 @@ const routes: readonly Route[] = [
       400: refused(refusalCodes(pollQuery, 'query'), 'A malformed parameter: the code names it.'),
       404: refused(['not_found'], 'An unknown key, or a wrong or missing poll token (indistinguishable on purpose).'),
       410: refused(['already_delivered'], 'The final status was already handed to a poll, or `since` is already its version: the client holds it.'),
-      429: refused(['rate_limited'], 'Too many polls in flight from this address (MAX_POLLS_PER_IP).'),
+      429: refused(['rate_limited'], 'Too many polls in flight from this address on this node (MAX_POLLS_PER_IP).'),
       503: refused(['store_unavailable', 'node_full', 'shutting_down', 'hand_out_in_progress'], 'Retry after `Retry-After` seconds, possibly on another node.'),
     },
   },
