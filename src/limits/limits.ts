@@ -1,7 +1,7 @@
-// Abuse limits, the policy: each answered 429 with Retry-After (or 503 when the node itself is
-// full): sessions minted and QR images rendered per client IP, polls in flight per client IP,
-// polls held per node, and wrong poll tokens per session (after which the session is destroyed).
-// "Per client IP" means per IPv4 address, or per IPv6 /64 (addressBlock).
+// Abuse limits, the policy: sessions minted and QR images rendered per client IP, polls in flight
+// per client IP (each refused `rate_limited`, with how long until a retry may succeed), polls held
+// per node (refused `node_full`), and wrong poll tokens per session (past which the session is
+// destroyed). "Per client IP" means per IPv4 address, or per IPv6 /64 (addressBlock).
 //
 // Rates (sessions, QR images, token failures) are a CounterFactory's: in memory on one node; in
 // cluster mode in Redis, so they hold across nodes (falling back to per-node memory while Redis is
@@ -23,7 +23,7 @@ export interface LimitSettings {
   qrPerIpPerMinute: number;
   /** Polls one client IP may have in flight at once on this node. */
   pollsPerIp: number;
-  /** Polls this node holds at most; beyond it, new polls get 503 (admission control). */
+  /** Polls this node holds at most; beyond it, new polls are refused `node_full` (admission control). */
   pollsPerNode: number;
   /** Wrong poll tokens a session survives; one more destroys it. */
   tokenFailuresPerSession: number;
@@ -49,20 +49,20 @@ export class Limits {
     this.#tokenFailures = counters('token-failures', settings.tokenFailuresPerSession, 600);
   }
 
-  /** Throws 429 when `ip` minted too many sessions this minute. */
+  /** Throws `rate_limited` when `ip` minted too many sessions this minute. */
   async admitSession(ip: string): Promise<void> {
     await this.#take(this.#sessions, addressBlock(ip), 'sessions_per_ip', 'too many sessions from this address; retry later');
   }
 
-  /** Throws 429 when `ip` had too many QR images rendered this minute. */
+  /** Throws `rate_limited` when `ip` had too many QR images rendered this minute. */
   async admitQr(ip: string): Promise<void> {
     await this.#take(this.#qr, addressBlock(ip), 'qr_per_ip', 'too many QR images for this address; retry later');
   }
 
   /**
    * Admits a poll from `address` while this node holds `heldHere` polls; returns the release to call
-   * when the poll ends (calls after the first do nothing). Throws 503 when the node is full, 429
-   * when the address has as many polls in flight here as it may.
+   * when the poll ends (calls after the first do nothing). Throws `node_full` when the node is full,
+   * `rate_limited` when the address has as many polls in flight here as it may.
    */
   admitPoll(address: string, heldHere: number): () => void {
     if (heldHere >= this.#settings.pollsPerNode) {
@@ -74,7 +74,7 @@ export class Limits {
     if (held >= this.#settings.pollsPerIp) {
       this.#onLimited('polls_per_ip');
       // A slot frees as soon as one of this address's polls ends, which may be any moment.
-      throw errors.rateLimited('too many polls in flight from this address', 1);
+      throw errors.rateLimited('too many polls in flight from this address', 1_000);
     }
     this.#polls.set(ip, held + 1);
     let released = false;
@@ -98,6 +98,6 @@ export class Limits {
     const taken = await counter.take(id);
     if (taken.ok) return;
     this.#onLimited(name);
-    throw errors.rateLimited(message, Math.max(1, Math.ceil(taken.retryAfterMs / 1000)));
+    throw errors.rateLimited(message, taken.retryAfterMs);
   }
 }
