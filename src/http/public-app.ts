@@ -89,8 +89,8 @@ export function publicListener(options: PublicAppOptions): RequestListener {
     const query = parseOr400(pollQuery, querystring.parse(search));
     if (service.closing) throw errors.shuttingDown();
     const release = limits.admitPoll(ipOf(req), service.heldPolls);
-    // Listen for the hang-up before the first await: a client gone while the poll waits on the
-    // store holds nothing once the store answers.
+    // Listen for the hang-up before the first await: a client gone while the poll is being set up
+    // (reading the store) is never held.
     const controller = new AbortController();
     const onClose = (): void => controller.abort();
     res.on('close', onClose); // removed below; aborting twice is a no-op, so no once-wrapper
