@@ -21,12 +21,17 @@ function scanDone() {
   steps.hidden = true;
 }
 
-login.addEventListener('qr', (event) => {
-  scanLink.href = event.detail.scanUrl;
+function showQr(qr) {
+  scanLink.href = qr.scanUrl;
   scanLink.hidden = false;
   scannedBy.hidden = true;
   steps.hidden = false;
-});
+}
+
+login.addEventListener('qr', (event) => showQr(event.detail));
+// This module may run after the element has shown its first QR (its mint can answer before this
+// file has loaded), so that QR's event was missed: show it from the element.
+if (login.qr !== undefined) showQr(login.qr);
 
 login.addEventListener('scanned', (event) => {
   scannedBy.textContent = `Scanned by ${nameOf(event.detail.data)}`;

@@ -150,9 +150,8 @@ export async function startQrelay(config: Config, options: StartOptions = {}): P
       pollsPerIp: config.pollsPerIp,
       pollsPerNode: config.pollsPerNode,
       tokenFailuresPerSession: config.tokenFailuresPerSession,
-      holdMs: config.holdMs,
     },
-    store instanceof RedisStore ? { make: store.counters(), shared: true } : { make: memoryCounters, shared: false },
+    store instanceof RedisStore ? store.counters() : memoryCounters,
     (limit) => metrics.rateLimited(limit),
   );
 

@@ -195,7 +195,7 @@ const settings = {
   sessionsPerIpPerMinute: setting('RATE_SESSIONS_PER_IP', integer(1, 1_000_000, 60)),
   /** QR images one client IP may have rendered per minute. */
   qrPerIpPerMinute: setting('RATE_QR_PER_IP', integer(1, 1_000_000, 240)),
-  /** Polls one client IP may have in flight. */
+  /** Polls one client IP may have in flight on this node (per node in every mode). */
   pollsPerIp: setting('MAX_POLLS_PER_IP', integer(1, 1_000_000, 100)),
   /** Polls one node holds at most (admission control). */
   pollsPerNode: setting('MAX_POLLS_PER_NODE', integer(1, 10_000_000, 50_000)),

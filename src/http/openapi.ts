@@ -4,11 +4,13 @@
 // Every body schema in it is converted by zod from the schema the code uses: requests from
 // validation.ts as their *input* (what a client sends, before transforms), answers from
 // answers.ts, which the code that builds each answer satisfies. What this module adds by hand is
-// what no schema holds: which routes exist on which listener, their auth, and which statuses and
-// error codes each answers. test/http/openapi.test.ts drives every route to every one of those
-// statuses and codes on real nodes and validates each answer against this document, so a status,
-// code or field that one side has and the other lacks fails there.
+// what no schema holds: which routes exist on which listener, their auth, what each answers when it
+// serves the request, and which error codes it refuses with (each under the status statuses.ts
+// gives that code). test/http/openapi.test.ts drives every route to every one of those statuses
+// and codes on real nodes and validates each answer against this document, so a status, code or
+// field that one side has and the other lacks fails there.
 import { z } from 'zod';
+import type { ErrorCode } from '../errors.js';
 import {
   channelAnswer,
   clientInfo,
@@ -22,6 +24,7 @@ import {
   setAnswer,
 } from './answers.js';
 import { BODY_LIMIT } from './json-body.js';
+import { httpRefusal } from './statuses.js';
 import { channelBody, DATA_LIMIT_BYTES, keyQuery, pollQuery, refusalCodes, setBody, ticketBody } from './validation.js';
 
 /** The package's version: the contract changes with the service (a test holds them equal). */
@@ -47,17 +50,22 @@ const answerSchemas = {
 type RequestSchema = keyof typeof requestSchemas;
 type AnswerSchema = keyof typeof answerSchemas;
 
-/** One status a route answers with. */
+/** One status a route answers with when it serves the request. */
 type Answer =
   | { readonly kind: 'json'; readonly schema: AnswerSchema | Schema; readonly description: string }
   | { readonly kind: 'text'; readonly mediaType: string; readonly description: string }
-  | { readonly kind: 'empty'; readonly description: string }
-  | { readonly kind: 'refused'; readonly codes: readonly string[]; readonly description: string };
+  | { readonly kind: 'empty'; readonly description: string };
+
+/** Error codes a route refuses with, all of one status (statuses.ts's), and why. */
+interface Refusal {
+  readonly codes: readonly ErrorCode[];
+  readonly description: string;
+}
 
 const json = (schema: AnswerSchema | Schema, description: string): Answer => ({ kind: 'json', schema, description });
 const text = (mediaType: string, description: string): Answer => ({ kind: 'text', mediaType, description });
 const empty = (description: string): Answer => ({ kind: 'empty', description });
-const refused = (codes: readonly string[], description: string): Answer => ({ kind: 'refused', codes, description });
+const refused = (codes: readonly ErrorCode[], description: string): Refusal => ({ codes, description });
 
 /** Query parameters from a query schema, with a description for each of its fields. */
 interface Query<S extends z.ZodObject> {
@@ -78,6 +86,7 @@ interface Route {
   readonly headers?: readonly Parameter[];
   readonly body?: RequestSchema;
   readonly answers: Readonly<Record<number, Answer>>;
+  readonly refusals?: readonly Refusal[];
 }
 
 interface Parameter {
@@ -89,17 +98,17 @@ interface Parameter {
 }
 
 const bodyLimit = BODY_LIMIT.replace('kb', ' KiB');
-const JSON_BODY_CODES = ['invalid_json'];
-const badBody = (body: z.ZodObject): Answer =>
+const JSON_BODY_CODES: readonly ErrorCode[] = ['invalid_json'];
+const badBody = (body: z.ZodObject): Refusal =>
   refused([...refusalCodes(body, 'body'), ...JSON_BODY_CODES], 'A malformed body: the code names the offending field (`unknown_field` for one the schema lacks).');
 const tooLarge = refused(['payload_too_large'], `A body larger than ${bodyLimit}.`);
 const notJson = refused(['unsupported_media_type'], 'A body that is not `application/json` in UTF-8, or is compressed.');
 const storeDown = refused(['store_unavailable'], 'The session store is unreachable; retry after `Retry-After` seconds.');
-const unknownKey = (what = 'session'): Answer => refused(['not_found'], `No such ${what}.`);
+const unknownKey = (what = 'session'): Refusal => refused(['not_found'], `No such ${what}.`);
 
 const key = 'The session key (`key` from POST /status/new).';
 
-/** What each listener answers. A route's statuses and codes are declared here and nowhere else. */
+/** What each listener answers. A route's answers and refusal codes are declared here and nowhere else. */
 const routes: readonly Route[] = [
   {
     listener: 'public',
@@ -110,12 +119,12 @@ const routes: readonly Route[] = [
     description:
       'No body is read. The caller\'s address, User-Agent and Accept-Language are recorded so the phone can show who asked.',
     auth: 'none',
-    answers: {
-      201: json('NewSession', 'The new session: show the QR of `key` (GET /status/qr.svg, or `scanUrl`), keep `pollToken`, and poll.'),
-      403: refused(['cross_site'], 'Asked by another site\'s page (`Sec-Fetch-Site: cross-site`, or an `Origin` that is neither this service nor in CORS_ORIGINS).'),
-      429: refused(['rate_limited'], 'Too many sessions from this address this minute (RATE_SESSIONS_PER_IP).'),
-      503: refused(['store_unavailable', 'sessions_full', 'shutting_down'], 'The store is unreachable, this node keeps MAX_SESSIONS sessions, or it is shutting down: retry after `Retry-After` seconds, possibly on another node.'),
-    },
+    answers: { 201: json('NewSession', 'The new session: show the QR of `key` (GET /status/qr.svg, or `scanUrl`), keep `pollToken`, and poll.') },
+    refusals: [
+      refused(['cross_site'], 'Asked by another site\'s page (`Sec-Fetch-Site: cross-site`, or an `Origin` that is neither this service nor in CORS_ORIGINS).'),
+      refused(['rate_limited'], 'Too many sessions from this address this minute (RATE_SESSIONS_PER_IP).'),
+      refused(['store_unavailable', 'sessions_full', 'shutting_down'], 'The store is unreachable, this node keeps MAX_SESSIONS sessions, or it is shutting down: retry after `Retry-After` seconds, possibly on another node.'),
+    ],
   },
   {
     listener: 'public',
@@ -133,12 +142,14 @@ const routes: readonly Route[] = [
     answers: {
       200: json('SessionState', 'The session at a version greater than `since` (at once if it already is), or `expired` the moment its lifetime ends. A final status is handed out once; the answer that hands out `confirmed` carries the login\'s `ticket`.'),
       204: empty('Nothing newer within the hold, a newer poll for the same key took over, or the node is shutting down: poll again.'),
-      400: refused(refusalCodes(pollQuery, 'query'), 'A malformed parameter: the code names it.'),
-      404: refused(['not_found'], 'An unknown key, or a wrong or missing poll token (indistinguishable on purpose).'),
-      410: refused(['already_delivered'], 'The final status was already handed to a poll, or `since` is already its version: the client holds it.'),
-      429: refused(['rate_limited'], 'Too many polls in flight from this address (MAX_POLLS_PER_IP).'),
-      503: refused(['store_unavailable', 'node_full', 'shutting_down', 'hand_out_in_progress'], 'Retry after `Retry-After` seconds, possibly on another node.'),
     },
+    refusals: [
+      refused(refusalCodes(pollQuery, 'query'), 'A malformed parameter: the code names it.'),
+      refused(['not_found'], 'An unknown key, or a wrong or missing poll token (indistinguishable on purpose).'),
+      refused(['already_delivered'], 'The final status was already handed to a poll, or `since` is already its version: the client holds it.'),
+      refused(['rate_limited'], 'Too many polls in flight from this address on this node (MAX_POLLS_PER_IP).'),
+      refused(['store_unavailable', 'node_full', 'shutting_down', 'hand_out_in_progress'], 'Retry after `Retry-After` seconds, possibly on another node.'),
+    ],
   },
   {
     listener: 'public',
@@ -148,13 +159,13 @@ const routes: readonly Route[] = [
     summary: 'The QR code of the session\'s scanUrl',
     auth: 'none',
     query: query(keyQuery, { key }),
-    answers: {
-      200: text('image/svg+xml', 'The QR code of `scanUrl`.'),
-      400: refused(refusalCodes(keyQuery, 'query'), 'A malformed key.'),
-      404: unknownKey(),
-      429: refused(['rate_limited'], 'Too many QR images for this address this minute (RATE_QR_PER_IP).'),
-      503: storeDown,
-    },
+    answers: { 200: text('image/svg+xml', 'The QR code of `scanUrl`.') },
+    refusals: [
+      refused(refusalCodes(keyQuery, 'query'), 'A malformed key.'),
+      unknownKey(),
+      refused(['rate_limited'], 'Too many QR images for this address this minute (RATE_QR_PER_IP).'),
+      storeDown,
+    ],
   },
   {
     listener: 'public',
@@ -185,17 +196,17 @@ const routes: readonly Route[] = [
       `Transitions: pending -> scanned -> confirmed, pending|scanned -> cancelled; each bumps \`version\` by one. \`actor\` is required for scanned and confirmed, and the actor who scanned is bound: confirm and cancel must name them. \`data\`: at most ${DATA_LIMIT_BYTES} bytes of JSON.`,
     auth: 'internalToken',
     body: 'SetStatus',
-    answers: {
-      200: json('StatusSet', 'Changed; `delivered` says whether a held poll was woken.'),
-      400: badBody(setBody),
-      404: unknownKey(),
-      408: refused(['body_timeout'], 'The body did not arrive within RECEIVE_TIMEOUT_MS; the connection is closed.'),
-      409: refused(['invalid_transition', 'actor_mismatch', 'version_mismatch'], 'A refused change: not allowed from the current status, another actor than the one who scanned, or `ifVersion` is not the current version.'),
-      410: refused(['session_expired'], 'The session\'s lifetime has ended.'),
-      413: refused(['data_too_large', 'payload_too_large'], `\`data\` larger than ${DATA_LIMIT_BYTES} bytes of JSON, or a body larger than ${bodyLimit}.`),
-      415: notJson,
-      503: storeDown,
-    },
+    answers: { 200: json('StatusSet', 'Changed; `delivered` says whether a held poll was woken.') },
+    refusals: [
+      badBody(setBody),
+      unknownKey(),
+      refused(['body_timeout'], 'The body did not arrive within RECEIVE_TIMEOUT_MS; the connection is closed.'),
+      refused(['invalid_transition', 'actor_mismatch', 'version_mismatch'], 'A refused change: not allowed from the current status, another actor than the one who scanned, or `ifVersion` is not the current version.'),
+      refused(['session_expired'], 'The session\'s lifetime has ended.'),
+      refused(['data_too_large', 'payload_too_large'], `\`data\` larger than ${DATA_LIMIT_BYTES} bytes of JSON, or a body larger than ${bodyLimit}.`),
+      notJson,
+      storeDown,
+    ],
   },
   {
     listener: 'private',
@@ -205,12 +216,12 @@ const routes: readonly Route[] = [
     summary: 'A session\'s state, without holding',
     auth: 'internalToken',
     query: query(keyQuery, { key }),
-    answers: {
-      200: json('Peek', 'The session now. Once its final status was handed out, it keeps neither `actor` nor `data`.'),
-      400: refused(refusalCodes(keyQuery, 'query'), 'A malformed key.'),
-      404: unknownKey(),
-      503: storeDown,
-    },
+    answers: { 200: json('Peek', 'The session now. Once its final status was handed out, it keeps neither `actor` nor `data`.') },
+    refusals: [
+      refused(refusalCodes(keyQuery, 'query'), 'A malformed key.'),
+      unknownKey(),
+      storeDown,
+    ],
   },
   {
     listener: 'private',
@@ -221,16 +232,16 @@ const routes: readonly Route[] = [
     description: 'Once, on any node: the site\'s backend turns the ticket its login page received into a signed-in user. A ticket lives TICKET_TTL_MS from its hand-out.',
     auth: 'internalToken',
     body: 'RedeemTicket',
-    answers: {
-      200: json('Redemption', 'Who confirmed (`actor`), for which browser (`client`).'),
-      400: badBody(ticketBody),
-      404: unknownKey('ticket, or it has lapsed'),
-      408: refused(['body_timeout'], 'The body did not arrive within RECEIVE_TIMEOUT_MS; the connection is closed.'),
-      410: refused(['already_redeemed'], 'The ticket was redeemed before.'),
-      413: tooLarge,
-      415: notJson,
-      503: storeDown,
-    },
+    answers: { 200: json('Redemption', 'Who confirmed (`actor`), for which browser (`client`).') },
+    refusals: [
+      badBody(ticketBody),
+      unknownKey('ticket, or it has lapsed'),
+      refused(['body_timeout'], 'The body did not arrive within RECEIVE_TIMEOUT_MS; the connection is closed.'),
+      refused(['already_redeemed'], 'The ticket was redeemed before.'),
+      tooLarge,
+      notJson,
+      storeDown,
+    ],
   },
   {
     listener: 'private',
@@ -251,15 +262,15 @@ const routes: readonly Route[] = [
       },
     ],
     body: 'ForwardedChange',
-    answers: {
-      200: json('Delivery', 'Received.'),
-      400: badBody(channelBody),
-      401: refused(['unauthorized', 'invalid_seal'], 'Without `Authorization: Bearer <CLUSTER_TOKEN>` (INTERNAL_TOKEN does not open it), or without the body\'s seal.'),
-      404: refused(['no_route'], 'Memory mode: one node has no peers, and no such route.'),
-      408: refused(['body_timeout'], 'The body did not arrive within RECEIVE_TIMEOUT_MS; the connection is closed.'),
-      413: tooLarge,
-      415: notJson,
-    },
+    answers: { 200: json('Delivery', 'Received.') },
+    refusals: [
+      badBody(channelBody),
+      refused(['unauthorized', 'invalid_seal'], 'Without `Authorization: Bearer <CLUSTER_TOKEN>` (INTERNAL_TOKEN does not open it), or without the body\'s seal.'),
+      refused(['no_route'], 'Memory mode: one node has no peers, and no such route.'),
+      refused(['body_timeout'], 'The body did not arrive within RECEIVE_TIMEOUT_MS; the connection is closed.'),
+      tooLarge,
+      notJson,
+    ],
   },
   {
     listener: 'private',
@@ -278,10 +289,10 @@ const routes: readonly Route[] = [
     operationId: 'readiness',
     summary: 'Readiness: whether a balancer should send traffic here',
     auth: 'none',
-    answers: {
-      200: json('Ready', 'The store is reachable.'),
-      503: refused(['not_ready', 'shutting_down'], 'The store is unreachable, or the node is shutting down.'),
-    },
+    answers: { 200: json('Ready', 'The store is reachable.') },
+    refusals: [
+      refused(['not_ready', 'shutting_down'], 'The store is unreachable, or the node is shutting down.'),
+    ],
   },
   {
     listener: 'private',
@@ -354,14 +365,15 @@ const requestId: Parameter = {
   schema: { type: 'string', pattern: '^[\\w.:-]{1,128}$' },
 };
 
-/** Every 429 and 503 in the error catalog carries Retry-After. */
-const retries = (status: number): boolean => status === 429 || status === 503;
+function answerHeaders(listener: Listener, retryAfter = false): Record<string, { $ref: string }> {
+  const headerRefs: Record<string, { $ref: string }> = { 'Cache-Control': ref('Cache-Control', 'headers') };
+  if (listener === 'private') headerRefs['X-Request-Id'] = ref('X-Request-Id', 'headers');
+  if (retryAfter) headerRefs['Retry-After'] = ref('Retry-After', 'headers');
+  return headerRefs;
+}
 
-function response(status: number, answer: Answer, listener: Listener): object {
-  const answerHeaders: Record<string, { $ref: string }> = { 'Cache-Control': ref('Cache-Control', 'headers') };
-  if (listener === 'private') answerHeaders['X-Request-Id'] = ref('X-Request-Id', 'headers');
-  if (answer.kind === 'refused' && retries(status)) answerHeaders['Retry-After'] = ref('Retry-After', 'headers');
-  const described = { description: answer.description, headers: answerHeaders };
+function response(answer: Answer, listener: Listener): object {
+  const described = { description: answer.description, headers: answerHeaders(listener) };
   switch (answer.kind) {
     case 'empty':
       return described;
@@ -371,13 +383,20 @@ function response(status: number, answer: Answer, listener: Listener): object {
       const schema = typeof answer.schema === 'string' ? ref(answer.schema, 'schemas') : answer.schema;
       return { ...described, content: { 'application/json': { schema } } };
     }
-    case 'refused': {
-      // The shared error shape, narrowed to this answer's codes.
-      const codes = answer.codes.map((c) => `\`${c}\``).join(', ');
-      const schema = { ...ref('Error', 'schemas'), type: 'object', properties: { error: { type: 'object', properties: { code: { enum: answer.codes } } } } };
-      return { ...described, description: `${codes}: ${answer.description}`, content: { 'application/json': { schema } } };
-    }
   }
+}
+
+/** A refusal's status (statuses.ts's, one for all its codes) and its response. */
+function refusalResponse(refusal: Refusal, listener: Listener, path: string): [number, object] {
+  const statuses = new Set(refusal.codes.map((c) => httpRefusal(c).status));
+  const [status] = statuses;
+  if (status === undefined || statuses.size > 1) throw new Error(`${path}: the codes ${refusal.codes.join(', ')} are not answered with one status`);
+  const retryAfter = refusal.codes.every((c) => httpRefusal(c).retryAfter !== undefined);
+  // The shared error shape, narrowed to this refusal's codes.
+  const codes = refusal.codes.map((c) => `\`${c}\``).join(', ');
+  const schema = { ...ref('Error', 'schemas'), type: 'object', properties: { error: { type: 'object', properties: { code: { enum: refusal.codes } } } } };
+  const description = `${codes}: ${refusal.description}`;
+  return [status, { description, headers: answerHeaders(listener, retryAfter), content: { 'application/json': { schema } } }];
 }
 
 function queryParameters({ schema, descriptions }: Query<z.ZodObject>): Parameter[] {
@@ -392,10 +411,16 @@ function queryParameters({ schema, descriptions }: Query<z.ZodObject>): Paramete
   }));
 }
 
+const noInternalToken = refused(['unauthorized'], 'Without `Authorization: Bearer <INTERNAL_TOKEN>` while INTERNAL_TOKEN is set.');
+
 function operation(route: Route): object {
-  const answers: Record<number, Answer> = { ...route.answers };
-  if (route.auth === 'internalToken') {
-    answers[401] ??= refused(['unauthorized'], 'Without `Authorization: Bearer <INTERNAL_TOKEN>` while INTERNAL_TOKEN is set.');
+  const responses = new Map<number, object>();
+  for (const [status, answer] of Object.entries(route.answers)) responses.set(Number(status), response(answer, route.listener));
+  const refusals = [...(route.refusals ?? []), ...(route.auth === 'internalToken' ? [noInternalToken] : [])];
+  for (const refusal of refusals) {
+    const [status, answer] = refusalResponse(refusal, route.listener, route.path);
+    if (responses.has(status)) throw new Error(`${route.path}: two descriptions of status ${status}`);
+    responses.set(status, answer);
   }
   const parameters = [
     ...(route.query === undefined ? [] : queryParameters(route.query)),
@@ -412,11 +437,7 @@ function operation(route: Route): object {
     ...(route.body === undefined
       ? {}
       : { requestBody: { required: true, content: { 'application/json': { schema: ref(route.body, 'schemas') } } } }),
-    responses: Object.fromEntries(
-      Object.entries(answers)
-        .sort(([a], [b]) => Number(a) - Number(b))
-        .map(([status, answer]) => [status, response(Number(status), answer, route.listener)]),
-    ),
+    responses: Object.fromEntries([...responses].sort(([a], [b]) => a - b)),
   };
 }
 

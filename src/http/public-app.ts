@@ -88,20 +88,18 @@ export function publicListener(options: PublicAppOptions): RequestListener {
   async function poll(req: IncomingMessage, res: ServerResponse, search: string): Promise<void> {
     const query = parseOr400(pollQuery, querystring.parse(search));
     if (service.closing) throw errors.shuttingDown();
-    // Listen for the hang-up before the first await: a client gone during admission holds nothing.
+    const release = limits.admitPoll(ipOf(req), service.heldPolls);
+    // Listen for the hang-up before the first await: a client gone while the poll is being set up
+    // (reading the store) is never held.
     const controller = new AbortController();
     const onClose = (): void => controller.abort();
     res.on('close', onClose); // removed below; aborting twice is a no-op, so no once-wrapper
     let answer: PollAnswer;
     try {
-      const release = await limits.admitPoll(ipOf(req), service.heldPolls);
-      try {
-        answer = await service.poll(query.key, bearer(req), query.since ?? 0, query.wait, controller.signal);
-      } finally {
-        release();
-      }
+      answer = await service.poll(query.key, bearer(req), query.since ?? 0, query.wait, controller.signal);
     } finally {
       res.off('close', onClose);
+      release();
     }
     if (answer.view === undefined) {
       if (answer.reason === 'client-closed') return;

@@ -7,6 +7,7 @@ import { errors, QrelayError } from '../errors.js';
 import type { ErrorBody } from './answers.js';
 import { BODY_LIMIT } from './json-body.js';
 import type { HeaderList } from './response-headers.js';
+import { clientErrorStatus, httpAnswer } from './statuses.js';
 
 const JSON_TYPE = 'application/json; charset=utf-8';
 
@@ -24,7 +25,6 @@ export function sendEmpty(res: ServerResponse, status: number, headers: HeaderLi
 /** raw-body and the router tag their errors with `type` and `status`. */
 interface HttpishError {
   type?: unknown;
-  status?: unknown;
   expose?: unknown;
   message?: unknown;
 }
@@ -41,19 +41,19 @@ export function toQrelayError(err: unknown): QrelayError {
     case 'request.size.invalid':
       return errors.badRequest('the request body was incomplete', err);
   }
-  if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) {
-    return errors.badRequest(e.expose === true ? String(e.message) : 'bad request', err, e.status);
+  if (clientErrorStatus(err) !== undefined) {
+    return errors.badRequest(e.expose === true ? String(e.message) : 'bad request', err);
   }
   return errors.internal(err);
 }
 
 /**
- * Answers with the catalogued error for `err`. Unexpected errors (500) are logged with their cause;
- * client errors only at debug level.
+ * Answers with the catalogued error for `err`, at the status statuses.ts gives its code.
+ * Unexpected errors (500) are logged with their cause; client errors only at debug level.
  */
 export function sendError(res: ServerResponse, err: unknown, headers: HeaderList, log: Logger, what: { method?: string | undefined; path: string }): void {
   const e = toQrelayError(err);
-  if (e.status >= 500 && e.code === 'internal_error') {
+  if (e.code === 'internal_error') {
     log.error({ err: e.cause ?? e, method: what.method, path: what.path }, 'request failed');
   } else {
     log.debug({ code: e.code, method: what.method, path: what.path }, 'request refused');
@@ -63,5 +63,6 @@ export function sendError(res: ServerResponse, err: unknown, headers: HeaderList
     return;
   }
   const body = { error: { code: e.code, message: e.message } } satisfies ErrorBody;
-  sendJson(res, e.status, body, headers, e.retryAfterS === undefined ? [] : ['Retry-After', String(e.retryAfterS)]);
+  const { status, retryAfterS } = httpAnswer(e);
+  sendJson(res, status, body, headers, retryAfterS === undefined ? [] : ['Retry-After', String(retryAfterS)]);
 }

@@ -1,7 +1,7 @@
 // Wire-format schemas for both listeners, and the one function that turns a schema failure into
 // a catalogued 400 naming the offending field (`invalid_since`, `invalid_data`, ...).
 import { z } from 'zod';
-import { errors, invalidField, type QrelayError } from '../errors.js';
+import { errors, invalidField, type ErrorCode, type QrelayError } from '../errors.js';
 import { KEY_PATTERN, TICKET_PATTERN } from '../core/secrets.js';
 import { SESSION_STATUSES, SETTABLE_STATUSES } from '../core/session.js';
 
@@ -100,7 +100,7 @@ export const channelBody = z.strictObject(
  * Every code parseOr400 can answer for `schema`: `invalid_<field>` for each field, and for a JSON
  * body (a strict object) `invalid_body` when it is not an object at all and `unknown_field`.
  */
-export function refusalCodes(schema: z.ZodObject, as: 'query' | 'body'): string[] {
+export function refusalCodes(schema: z.ZodObject, as: 'query' | 'body'): ErrorCode[] {
   const fields = Object.keys(schema.shape).map((field) => invalidField(field, '').code);
   return as === 'query' ? fields : [...fields, invalidField('body', '').code, 'unknown_field'];
 }

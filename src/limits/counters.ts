@@ -1,6 +1,6 @@
-// The counters behind the limits. Limits (the policy) decides what is counted and what is
-// refused; a counter only counts, in memory (one node) or in Redis (shared by every node; see
-// cluster/redis-counters.ts).
+// The counters behind the rate limits. Limits (the policy) decides what is counted and what is
+// refused; a counter only counts points per window, in memory (one node) or in Redis (shared by
+// every node; see cluster/redis-counters.ts).
 import { RateLimiterMemory, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 
 /** The outcome of taking a point: taken, or refused until `retryAfterMs` has passed. */
@@ -10,8 +10,6 @@ export type Take = { readonly ok: true } | { readonly ok: false; readonly retryA
 export interface Counter {
   /** Takes a point for `id`. A counter whose store fails lets the request through (fail open). */
   take(id: string): Promise<Take>;
-  /** Gives a point back (a poll in flight ended). Never throws. */
-  give(id: string): void;
 }
 
 /** Makes the counter named `name`: `points` per id per `durationS` seconds. */
@@ -28,9 +26,6 @@ export function limiterCounter(limiter: RateLimiterAbstract): Counter {
         if (!(err instanceof RateLimiterRes)) return { ok: true }; // the counter's store failed: fail open
         return { ok: false, retryAfterMs: err.msBeforeNext };
       }
-    },
-    give(id) {
-      limiter.reward(id, 1).catch(() => {});
     },
   };
 }

@@ -1,110 +1,89 @@
-// Abuse limits, the policy: each answered 429 with Retry-After (or 503 when the node itself is
-// full): sessions minted and QR images rendered per client IP, polls in flight per client IP,
-// polls held per node, and wrong poll tokens per session (after which the session is destroyed).
-// The counting is a CounterFactory's: in memory on one node; in cluster mode in Redis, so the
-// limits hold across nodes (falling back to per-node memory while Redis is unreachable, rather
-// than failing requests). "Per client IP" means per IPv4 address, or per IPv6 /64 (addressBlock).
+// Abuse limits, the policy: sessions minted and QR images rendered per client IP, polls in flight
+// per client IP (each refused `rate_limited`, with how long until a retry may succeed), polls held
+// per node (refused `node_full`), and wrong poll tokens per session (past which the session is
+// destroyed). "Per client IP" means per IPv4 address, or per IPv6 /64 (addressBlock).
 //
-// The per-IP poll counter is taken when a poll starts and given back when it ends. On one node it
-// is an exact count in memory. Across nodes it is a Redis counter whose window (the hold plus a
-// minute) bounds the damage if a node dies holding polls: its counts lapse. The price is drift:
-// counts taken late in a window and given back early in the next let an IP exceed the limit by up
-// to its size for one window.
+// Rates (sessions, QR images, token failures) are a CounterFactory's: in memory on one node; in
+// cluster mode in Redis, so they hold across nodes (falling back to per-node memory while Redis is
+// unreachable, rather than failing requests).
+//
+// Polls in flight are not a rate but a count of what this node holds right now: its sockets and
+// its memory. So they are counted per node, in every mode, exactly, in this process: taken when a
+// poll is admitted, given back once when it ends, with no Redis round trip and nothing left behind
+// if a node dies. The trade: behind a balancer that spreads one IP over N nodes, that IP may hold
+// up to N times MAX_POLLS_PER_IP polls in all.
 import { errors } from '../errors.js';
 import { addressBlock } from './address-block.js';
-import type { Counter, CounterFactory, Take } from './counters.js';
+import type { Counter, CounterFactory } from './counters.js';
 
 export interface LimitSettings {
   /** Sessions one client IP may mint per minute. */
   sessionsPerIpPerMinute: number;
   /** QR images one client IP may have rendered per minute (rendering costs CPU). */
   qrPerIpPerMinute: number;
-  /** Polls one client IP may have in flight at once. */
+  /** Polls one client IP may have in flight at once on this node. */
   pollsPerIp: number;
-  /** Polls this node holds at most; beyond it, new polls get 503 (admission control). */
+  /** Polls this node holds at most; beyond it, new polls are refused `node_full` (admission control). */
   pollsPerNode: number;
   /** Wrong poll tokens a session survives; one more destroys it. */
   tokenFailuresPerSession: number;
-  holdMs: number;
 }
 
 export type LimitName = 'sessions_per_ip' | 'qr_per_ip' | 'polls_per_ip' | 'polls_per_node' | 'token_failures';
-
-const POLLS_PER_IP_MESSAGE = 'too many polls in flight from this address';
-
-const retryAfterS = (take: Take & { ok: false }): number => Math.max(1, Math.ceil(take.retryAfterMs / 1000));
 
 export class Limits {
   readonly #settings: LimitSettings;
   readonly #sessions: Counter;
   readonly #qr: Counter;
-  /** Polls in flight per client IP, across nodes (shared counters only). */
-  readonly #polls: Counter | undefined;
-  /** Polls in flight per client IP on this node (one node): exact, no window. */
-  readonly #pollsHere = new Map<string, number>();
+  /** Polls in flight on this node per address block; a block with none has no entry. */
+  readonly #polls = new Map<string, number>();
   readonly #tokenFailures: Counter;
   readonly #onLimited: (limit: LimitName) => void;
 
-  /**
-   * `counters` makes the counters; `shared` says they are shared by several nodes (then polls in
-   * flight per IP are counted there too; otherwise exactly, in this process).
-   */
-  constructor(settings: LimitSettings, counters: { make: CounterFactory; shared: boolean }, onLimited: (limit: LimitName) => void) {
+  /** `counters` makes the rate counters (in memory, or shared by the nodes in Redis). */
+  constructor(settings: LimitSettings, counters: CounterFactory, onLimited: (limit: LimitName) => void) {
     this.#settings = settings;
     this.#onLimited = onLimited;
-    const { make } = counters;
-    this.#sessions = make('sessions', settings.sessionsPerIpPerMinute, 60);
-    this.#qr = make('qr', settings.qrPerIpPerMinute, 60);
-    this.#polls = counters.shared ? make('polls', settings.pollsPerIp, Math.ceil(settings.holdMs / 1000) + 60) : undefined;
-    this.#tokenFailures = make('token-failures', settings.tokenFailuresPerSession, 600);
+    this.#sessions = counters('sessions', settings.sessionsPerIpPerMinute, 60);
+    this.#qr = counters('qr', settings.qrPerIpPerMinute, 60);
+    this.#tokenFailures = counters('token-failures', settings.tokenFailuresPerSession, 600);
   }
 
-  /** Throws 429 when `ip` minted too many sessions this minute. */
+  /** Throws `rate_limited` when `ip` minted too many sessions this minute. */
   async admitSession(ip: string): Promise<void> {
     await this.#take(this.#sessions, addressBlock(ip), 'sessions_per_ip', 'too many sessions from this address; retry later');
   }
 
-  /** Throws 429 when `ip` had too many QR images rendered this minute. */
+  /** Throws `rate_limited` when `ip` had too many QR images rendered this minute. */
   async admitQr(ip: string): Promise<void> {
     await this.#take(this.#qr, addressBlock(ip), 'qr_per_ip', 'too many QR images for this address; retry later');
   }
 
   /**
    * Admits a poll from `address` while this node holds `heldHere` polls; returns the release to call
-   * exactly once when the poll ends. Throws 503 when the node is full, 429 when the IP is.
+   * when the poll ends (calls after the first do nothing). Throws `node_full` when the node is full,
+   * `rate_limited` when the address has as many polls in flight here as it may.
    */
-  async admitPoll(address: string, heldHere: number): Promise<() => void> {
+  admitPoll(address: string, heldHere: number): () => void {
     if (heldHere >= this.#settings.pollsPerNode) {
       this.#onLimited('polls_per_node');
       throw errors.nodeFull();
     }
     const ip = addressBlock(address);
-    if (this.#polls === undefined) return this.#admitPollHere(ip);
-    const polls = this.#polls;
-    await this.#take(polls, ip, 'polls_per_ip', POLLS_PER_IP_MESSAGE);
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      polls.give(ip);
-    };
-  }
-
-  #admitPollHere(ip: string): () => void {
-    const held = this.#pollsHere.get(ip) ?? 0;
+    const held = this.#polls.get(ip) ?? 0;
     if (held >= this.#settings.pollsPerIp) {
       this.#onLimited('polls_per_ip');
       // A slot frees as soon as one of this address's polls ends, which may be any moment.
-      throw errors.rateLimited(POLLS_PER_IP_MESSAGE, 1);
+      throw errors.rateLimited('too many polls in flight from this address', 1_000);
     }
-    this.#pollsHere.set(ip, held + 1);
+    this.#polls.set(ip, held + 1);
     let released = false;
     return () => {
       if (released) return;
       released = true;
-      const left = this.#pollsHere.get(ip)! - 1;
-      if (left === 0) this.#pollsHere.delete(ip);
-      else this.#pollsHere.set(ip, left);
+      const left = this.#polls.get(ip)! - 1;
+      if (left === 0) this.#polls.delete(ip);
+      else this.#polls.set(ip, left);
     };
   }
 
@@ -119,6 +98,6 @@ export class Limits {
     const taken = await counter.take(id);
     if (taken.ok) return;
     this.#onLimited(name);
-    throw errors.rateLimited(message, retryAfterS(taken));
+    throw errors.rateLimited(message, taken.retryAfterMs);
   }
 }

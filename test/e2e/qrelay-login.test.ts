@@ -6,12 +6,11 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { BrowserContext, Page } from 'playwright-core';
-import request from 'supertest';
 import { describe, expect, inject, it, onTestFinished } from 'vitest';
 import type { Qrelay } from '../../src/app.js';
 import { useBrowser } from '../support/browser.js';
 import { CLUSTER_TOKEN, INTERNAL_TOKEN, uniquePrefix } from '../support/cluster.js';
-import { mint, setStatus, startNode, waitFor } from '../support/node.js';
+import { holdPoll, mint, setStatus, startNode, waitFor } from '../support/node.js';
 import { freePorts } from '../support/ports.js';
 
 const ARTIFACTS = 'test-artifacts/client';
@@ -273,9 +272,7 @@ describe('<qrelay-login> on another origin', () => {
     const { node, site } = await setUp('<qrelay-login></qrelay-login>', { MAX_POLLS_PER_IP: '1', HOLD_MS: '20000' });
     // This address's one poll slot is taken, so the page's first poll is refused 429, Retry-After: 1.
     const other = await mint(node);
-    const held = request(node.publicUrl).get('/status/get').query({ key: other.key }).set('Authorization', `Bearer ${other.pollToken}`);
-    const answered = held.then((r) => r.status);
-    await waitFor(() => node.polls.size === 1, 10_000, 'the slot to be taken');
+    const answered = (await holdPoll(node, other)).answer.then((r) => r.status);
 
     const pc = await openPage(site);
     const error = await waitForEvent(pc.page, 'error');

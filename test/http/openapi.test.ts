@@ -17,7 +17,7 @@ import { openApiDocument, openApiJson } from '../../src/http/openapi.js';
 import { channelBody, keyQuery, pollQuery, setBody, ticketBody } from '../../src/http/validation.js';
 import { CLUSTER_TOKEN, INTERNAL_TOKEN, startNodes } from '../support/cluster.js';
 import { Contract, documentSchemas, type Checked, type RouteName } from '../support/contract.js';
-import { mint, startNode, TEST_ACTOR, waitFor } from '../support/node.js';
+import { mint, startNode, TEST_ACTOR, untilHeld } from '../support/node.js';
 
 const doc = openApiDocument();
 
@@ -247,7 +247,7 @@ describe('every route answers every status and code the document lists', () => {
         const n = await node(env);
         const [a, b] = [await mint(n), await mint(n)];
         const held = poll(n, a);
-        await waitFor(() => n.polls.size === 1);
+        await untilHeld(n, 1);
         if ('MAX_POLLS_PER_IP' in env) expectAnswer(await poll(n, b), 429, 'rate_limited');
         else expectAnswer(await poll(n, b), 503, 'node_full');
         expectAnswer(await scan(n, a.key), 200);

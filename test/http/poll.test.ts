@@ -3,7 +3,7 @@ import http from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { MemoryStore } from '../../src/core/memory-store.js';
 import type { SessionStatus } from '../../src/core/session.js';
-import { holdPoll, mint, poll, rawPoll, setStatus, startNode, waitFor } from '../support/node.js';
+import { holdPoll, mint, poll, rawPoll, setStatus, startNode, untilHeld, waitFor } from '../support/node.js';
 
 describe('minting a session', () => {
   it('returns key, poll token, pending state, expiry, hold and the scan URL', async () => {
@@ -52,8 +52,7 @@ describe('a held poll', () => {
   it('is woken by a set during the hold, and the set says it delivered', async () => {
     const node = await startNode({ HOLD_MS: '10000' });
     const s = await mint(node);
-    const held = poll(node, s, { since: 0 }).then((r) => r);
-    await waitFor(() => node.polls.size === 1, 3_000, 'the poll to be held');
+    const held = (await holdPoll(node, s, { since: 0 })).answer;
     const set = await setStatus(node, { key: s.key, status: 'scanned' }).expect(200);
     expect(set.body).toMatchObject({ key: s.key, status: 'scanned', version: 1, delivered: true });
     const res = await held;
@@ -124,7 +123,7 @@ describe('a held poll', () => {
     const s = await mint(node);
     const req = http.get(`${node.publicUrl}/status/get?key=${s.key}`, { headers: { Authorization: `Bearer ${s.pollToken}` } });
     req.on('error', () => {});
-    await waitFor(() => node.polls.size === 1, 3_000, 'the poll to be held');
+    await untilHeld(node, 1);
     req.destroy();
     await waitFor(() => node.polls.size === 0, 1_000, 'the hung-up poll to be released');
     // The session still works; nothing is delivered to the gone client.
@@ -139,7 +138,7 @@ describe('a held poll', () => {
     const newer = poll(node, s).then((r) => r);
     const olderRes = await older;
     expect(olderRes.status).toBe(204);
-    await waitFor(() => node.polls.size === 1);
+    await untilHeld(node, 1); // the newer one
     await setStatus(node, { key: s.key, status: 'scanned' }).expect(200);
     expect((await newer).body).toMatchObject({ status: 'scanned', version: 1 });
   });
@@ -244,7 +243,7 @@ describe('a client that leaves while its final status is handed out', () => {
     const node = await startNode({ HOLD_MS: '10000' }, { store });
     const s = await mint(node);
     const client = await rawPoll(node, s);
-    await waitFor(() => node.polls.size === 1, 3_000, 'the poll to be held');
+    await untilHeld(node, 1);
     const handOutStarted = store.holdHandOuts();
     await setStatus(node, { key: s.key, status: 'cancelled', data: { reason: 'user' } }).expect(200);
     const letGo = await handOutStarted;

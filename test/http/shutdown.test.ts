@@ -2,14 +2,14 @@ import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { startQrelay } from '../../src/app.js';
-import { mint, poll, TEST_ENV, waitFor } from '../support/node.js';
+import { mint, poll, TEST_ENV, untilHeld } from '../support/node.js';
 
 describe('graceful shutdown', () => {
   it('answers every held poll 204, refuses new work, and closes within its timeout', async () => {
     const node = await startQrelay(loadConfig({ ...TEST_ENV, HOLD_MS: '60000' }));
     const sessions = await Promise.all([mint(node), mint(node), mint(node)]);
     const held = sessions.map((s) => poll(node, s).then((r) => r));
-    await waitFor(() => node.polls.size === 3);
+    await untilHeld(node, 3);
     const started = Date.now();
     await Promise.all([node.close(), node.close()]);
     const answers = await Promise.all(held);

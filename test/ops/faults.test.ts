@@ -10,7 +10,7 @@ import { CLUSTER_TOKEN, INTERNAL_TOKEN, uniquePrefix } from '../support/cluster.
 import { mint, startNode, TEST_ENV, waitFor } from '../support/node.js';
 import { childEnv } from '../support/env.js';
 import { listeningLine, MAIN, spawnNode } from '../support/process-node.js';
-import { startRedisServer } from '../support/redis.js';
+import { redisServerForTest } from '../support/redis.js';
 
 interface Endpoints {
   publicUrl: string;
@@ -169,29 +169,25 @@ describe('faults under load', () => {
   }, 90_000);
 
   it('Redis restarted mid-load (with AOF): 503s while it is down, then every login completes', async () => {
-    const redis = await startRedisServer(undefined, ['--appendonly', 'yes', '--appendfsync', 'always']);
-    try {
-      const env = { REDIS_URL: redis.url, REDIS_PREFIX: uniquePrefix(), INTERNAL_TOKEN, CLUSTER_TOKEN, HOLD_MS: '5000', RATE_SESSIONS_PER_IP: '100000', MAX_POLLS_PER_IP: '100000' };
-      const nodes = await Promise.all([startNode(env), startNode(env)]);
-      const readyz = async (n: Endpoints): Promise<number> => (await fetch(`${n.privateUrl}/readyz`, { headers: auth })).status;
-      let outage: Promise<void> | undefined;
-      const seen = await logins(() => nodes, 80, (done) => {
-        if (outage === undefined && done >= 10) {
-          // Down until both nodes have noticed (their /readyz fails), then back.
-          outage = (async () => {
-            await redis.stop(true);
-            await waitFor(async () => (await Promise.all(nodes.map(readyz))).every((status) => status === 503), 10_000, 'the nodes to notice Redis is down');
-            await redis.start();
-          })();
-          outage.catch(() => {}); // awaited below, once the logins are done
-        }
-      });
-      expect(outage, 'Redis was restarted mid-load').toBeDefined();
-      await outage;
-      for (const versions of seen) expect(versions).toEqual([1, 2]);
-    } finally {
-      await redis.stop(true);
-    }
+    const redis = await redisServerForTest(['--appendonly', 'yes', '--appendfsync', 'always']);
+    const env = { REDIS_URL: redis.url, REDIS_PREFIX: uniquePrefix(), INTERNAL_TOKEN, CLUSTER_TOKEN, HOLD_MS: '5000', RATE_SESSIONS_PER_IP: '100000', MAX_POLLS_PER_IP: '100000' };
+    const nodes = await Promise.all([startNode(env), startNode(env)]);
+    const readyz = async (n: Endpoints): Promise<number> => (await fetch(`${n.privateUrl}/readyz`, { headers: auth })).status;
+    let outage: Promise<void> | undefined;
+    const seen = await logins(() => nodes, 80, (done) => {
+      if (outage === undefined && done >= 10) {
+        // Down until both nodes have noticed (their /readyz fails), then back.
+        outage = (async () => {
+          await redis.stop(true);
+          await waitFor(async () => (await Promise.all(nodes.map(readyz))).every((status) => status === 503), 10_000, 'the nodes to notice Redis is down');
+          await redis.start();
+        })();
+        outage.catch(() => {}); // awaited below, once the logins are done
+      }
+    });
+    expect(outage, 'Redis was restarted mid-load').toBeDefined();
+    await outage;
+    for (const versions of seen) expect(versions).toEqual([1, 2]);
   }, 90_000);
 
   it('a node whose log reader went away keeps serving, and still stops on SIGTERM within its budget', async () => {

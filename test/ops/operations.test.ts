@@ -4,8 +4,8 @@ import request from 'supertest';
 import { describe, expect, inject, it } from 'vitest';
 import { createLogger } from '../../src/app.js';
 import { MemoryStore } from '../../src/core/memory-store.js';
-import { startNodes } from '../support/cluster.js';
-import { holdPoll, mint, poll, setStatus, startNode, waitFor } from '../support/node.js';
+import { INTERNAL_TOKEN, startNodes } from '../support/cluster.js';
+import { holdPoll, mint, poll, setStatus, startNode, untilHeld } from '../support/node.js';
 
 describe('GET /metrics', () => {
   it('exposes held polls, poll endings by reason, sessions, sets by outcome, delivery latency and process metrics', async () => {
@@ -108,7 +108,7 @@ describe('limits', () => {
     const node = await startNode({ MAX_POLLS_PER_IP: '2', HOLD_MS: '5000' });
     const sessions = [await mint(node), await mint(node), await mint(node)];
     const held = sessions.slice(0, 2).map((s) => poll(node, s).then((r) => r));
-    await waitFor(() => node.polls.size === 2);
+    await untilHeld(node, 2);
     const refused = await poll(node, sessions[2]!).expect(429);
     expect(refused.body.error.code).toBe('rate_limited');
     expect(refused.headers['retry-after']).toBeDefined();
@@ -161,7 +161,7 @@ describe('drain', () => {
     const sessions = await Promise.all(Array.from({ length: 12 }, () => mint(node)));
     const answeredAt: number[] = [];
     const held = sessions.map((s) => poll(node, s).then((r) => (answeredAt.push(Date.now()), r.status)));
-    await waitFor(() => node.polls.size === 12);
+    await untilHeld(node, 12);
     const started = Date.now();
     const closing = node.close();
     const refused = await poll(node, sessions[0]!);
@@ -177,7 +177,7 @@ describe('drain', () => {
 });
 
 describe('limits in cluster mode', () => {
-  it('per-IP limits hold across nodes (counters in Redis)', async () => {
+  it('per-IP rates hold across nodes (counters in Redis)', async () => {
     const { nodes: [a, b] } = await startNodes(2, { REDIS_URL: inject('redisUrl') }, { RATE_SESSIONS_PER_IP: '3' });
     await mint(a!);
     await mint(b!);
@@ -186,5 +186,17 @@ describe('limits in cluster mode', () => {
     expect(res.body.error.code).toBe('rate_limited');
     expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
     await request(a!.publicUrl).post('/status/new').expect(429);
+  });
+
+  it('polls in flight per IP are counted per node: another node has slots of its own', async () => {
+    const { nodes: [a, b] } = await startNodes(2, { REDIS_URL: inject('redisUrl') }, { MAX_POLLS_PER_IP: '1', HOLD_MS: '5000' });
+    const [first, second, third] = [await mint(a!), await mint(a!), await mint(a!)];
+    const heldOnA = (await holdPoll(a!, first)).answer;
+    const refused = await poll(a!, second).expect(429);
+    expect(refused.body.error.code).toBe('rate_limited');
+    const heldOnB = (await holdPoll(b!, third)).answer;
+    for (const s of [first, third]) await setStatus(a!, { key: s.key, status: 'scanned' }, INTERNAL_TOKEN).expect(200);
+    expect((await heldOnA).body).toMatchObject({ key: first.key, version: 1 });
+    expect((await heldOnB).body).toMatchObject({ key: third.key, version: 1 });
   });
 });

@@ -14,7 +14,7 @@ export const TEST_ENV: Record<string, string> = {
   LOG_LEVEL: 'silent',
   SHUTDOWN_TIMEOUT_MS: '2000',
   DRAIN_MS: '100',
-  // Generous, so tests that mint many sessions from 127.0.0.1 are not limited; the limits tests set their own.
+  // Generous, so tests that mint many sessions from 127.0.0.1 are not limited; a test of a limit sets its own.
   RATE_SESSIONS_PER_IP: '1000000',
   RATE_QR_PER_IP: '1000000',
   MAX_POLLS_PER_IP: '1000000',
@@ -89,8 +89,13 @@ export async function holdPoll(
   held = 1,
 ): Promise<{ answer: Promise<request.Response> }> {
   const answer = poll(node, s, query).then((r) => r);
-  await waitFor(() => node.polls.size === held, 10_000, `${held} held poll(s)`);
+  await untilHeld(node, held);
   return { answer };
+}
+
+/** Waits until `node` holds `held` polls (for polls started some other way than holdPoll). */
+export function untilHeld(node: Qrelay, held: number): Promise<void> {
+  return waitFor(() => node.polls.size === held, 10_000, `${held} held poll(s)`);
 }
 
 /** Polls `cond` every few ms until it holds; fails the test after `timeoutMs`. */

@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll } from 'vitest';
+import { afterAll, beforeAll, onTestFinished } from 'vitest';
 import { childEnv } from './env.js';
 import { onFreePorts, PortClash, portFree } from './ports.js';
 
@@ -107,6 +107,13 @@ export async function startRedisServer(port?: number, extraArgs: string[] = []):
       await kill(running, hard);
     },
   };
+}
+
+/** A redis-server of the current test's own, stopped when the test finishes. */
+export async function redisServerForTest(extraArgs: string[] = []): Promise<RedisServer> {
+  const server = await startRedisServer(undefined, extraArgs);
+  onTestFinished(() => server.stop(true));
+  return server;
 }
 
 export interface RedisCluster {
