@@ -18,6 +18,7 @@ import { Limits } from './limits/limits.js';
 import { publicListener } from './http/public-app.js';
 import { allOf } from './core/service-events.js';
 import { lifecycleLog } from './observability/lifecycle-log.js';
+import { stdoutDestination } from './observability/log-destination.js';
 import { Metrics } from './observability/metrics.js';
 
 export interface StartOptions {
@@ -45,19 +46,44 @@ export interface Qrelay {
   close(): Promise<void>;
 }
 
-/** The root logger: JSON lines; secrets are redacted even if a caller passes them by mistake. */
-export function createLogger(config: Pick<Config, 'logLevel'>, destination?: pino.DestinationStream): Logger {
-  const options: pino.LoggerOptions = {
-    level: config.logLevel,
-    redact: {
-      paths: ['req.headers.authorization', 'req.headers.cookie', 'pollToken', '*.pollToken', 'data', '*.data', 'ticket', '*.ticket'],
-      censor: '[redacted]',
+/**
+ * The root logger: JSON lines, batched on their way to stdout (see log-destination.ts). No line
+ * carries a secret: lines are built from named fields (lifecycle-log.ts, request-log.ts), errors
+ * are reduced to their type, code, message and stack, and a poll token, ticket or `data` passed
+ * by mistake at the top of a line is replaced. Serializers run only for the keys a line has;
+ * pino's `redact` paths would inspect every line, and cost about as much as formatting it.
+ */
+export function createLogger(config: Pick<Config, 'logLevel'>, destination: pino.DestinationStream = stdoutDestination()): Logger {
+  return pino(
+    {
+      level: config.logLevel,
+      serializers: { err: errorFields, req: requestFields, pollToken: redacted, ticket: redacted, data: redacted },
     },
+    destination,
+  );
+}
+
+const redacted = (): string => '[redacted]';
+
+/** A request as the request line shows it: never its headers (Authorization) or body. */
+function requestFields(req: { id?: unknown; method?: unknown; url?: unknown }): unknown {
+  return { id: req.id, method: req.method, url: req.url };
+}
+
+/**
+ * An error's type, code, message and stack, and its cause's. Not its other properties: a client
+ * library's error can carry the command that failed, arguments (tickets, `data`) included.
+ */
+function errorFields(err: unknown): unknown {
+  if (!(err instanceof Error)) return err;
+  const code = (err as { code?: unknown }).code;
+  return {
+    type: err.name,
+    ...(typeof code === 'string' || typeof code === 'number' ? { code } : {}),
+    message: err.message,
+    stack: err.stack,
+    ...(err.cause instanceof Error ? { cause: errorFields(err.cause) } : {}),
   };
-  // Asynchronous writes to stdout: a log line must not block the hot path on a write syscall, and
-  // lines logged in the same tick go out in one write. Nothing waits for a buffer to fill, so a
-  // quiet node's lines still appear at once. main.ts flushes before exiting.
-  return pino(options, destination ?? pino.destination({ dest: 1, sync: false }));
 }
 
 function listen(server: http.Server, port: number, host: string): Promise<string> {

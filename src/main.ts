@@ -1,7 +1,7 @@
 // Entry point: read the configuration, start the node, stop it cleanly on SIGTERM/SIGINT.
-import pino from 'pino';
 import { ConfigError, isClustered, loadConfig, type Config } from './config.js';
 import { createLogger, startQrelay } from './app.js';
+import { stdoutDestination } from './observability/log-destination.js';
 
 let config: Config;
 try {
@@ -12,11 +12,10 @@ try {
   process.exit(2);
 }
 
-// Logs go to stdout asynchronously. If whatever reads stdout goes away, the lines are lost but the
-// service keeps serving; and the stream is destroyed before every exit, because pino's exit-time
-// flush retries a broken pipe forever and would keep the process from ever exiting.
-const destination = pino.destination({ dest: 1, sync: false });
-destination.on('error', () => {});
+// Logs go to stdout in batches (log-destination.ts). If whatever reads stdout goes away, the lines
+// are lost but the service keeps serving. Lines still waiting when the process exits are written
+// then, however it exits; a clean stop writes them before exiting.
+const destination = stdoutDestination();
 const log = createLogger(config, destination);
 const node = await startQrelay(config, { log });
 log.info(
@@ -38,14 +37,9 @@ function stop(signal: NodeJS.Signals): void {
   // requests, then closing Redis and the peer pools) stalls, exit anyway.
   setTimeout(() => {
     log.error('shutdown stalled; forcing exit');
-    destination.destroy();
     process.exit(1);
   }, config.drainMs + config.shutdownTimeoutMs + 3_000).unref();
-  const exit = (code: number) => () =>
-    destination.flush(() => {
-      destination.destroy();
-      process.exit(code);
-    });
+  const exit = (code: number) => () => destination.flush(() => process.exit(code));
   node.close().then(exit(0), (err: unknown) => {
     log.error({ err }, 'shutdown failed');
     exit(1)();

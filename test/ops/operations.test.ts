@@ -1,11 +1,16 @@
 // Operations: metrics, structured logs without secrets, limits, drain.
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
+import type { Logger } from 'pino';
 import request from 'supertest';
-import { describe, expect, inject, it } from 'vitest';
+import { describe, expect, inject, it, onTestFinished } from 'vitest';
 import { createLogger } from '../../src/app.js';
 import { MemoryStore } from '../../src/core/memory-store.js';
 import { INTERNAL_TOKEN, startNodes } from '../support/cluster.js';
-import { holdPoll, mint, poll, setStatus, startNode, untilHeld } from '../support/node.js';
+import { childEnv } from '../support/env.js';
+import { holdPoll, mint, poll, setStatus, startNode, TEST_ENV, untilHeld, waitFor } from '../support/node.js';
+import { MAIN } from '../support/process-node.js';
 
 describe('GET /metrics', () => {
   it('exposes held polls, poll endings by reason, sessions, sets by outcome, delivery latency and process metrics', async () => {
@@ -31,17 +36,23 @@ describe('GET /metrics', () => {
   });
 });
 
+/** The node's logger (its serializers) at debug level, its lines collected here. */
+function collectingLogger(): { log: Logger; lines: string[] } {
+  const lines: string[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      lines.push(...chunk.toString().split('\n').filter(Boolean));
+      done();
+    },
+  });
+  return { log: createLogger({ logLevel: 'debug' }, sink), lines };
+}
+
 describe('logs', () => {
   it('are JSON lines with request ids, and never contain a poll token, a ticket, data or the internal token', async () => {
-    const lines: string[] = [];
-    const sink = new Writable({
-      write(chunk: Buffer, _enc, done) {
-        lines.push(...chunk.toString().split('\n').filter(Boolean));
-        done();
-      },
-    });
+    const { log, lines } = collectingLogger();
     const internal = 'internal-token-that-must-not-leak-1234';
-    const node = await startNode({ INTERNAL_TOKEN: internal }, { log: createLogger({ logLevel: 'debug' }, sink) });
+    const node = await startNode({ INTERNAL_TOKEN: internal }, { log });
     const s = await mint(node);
     const held = (await holdPoll(node, s)).answer;
     await setStatus(node, { key: s.key, status: 'scanned', actor: 'u1', data: { name: 'Secret Name' } }, internal).expect(200);
@@ -65,6 +76,43 @@ describe('logs', () => {
     expect(parsed.some((l) => (l['req'] as { id?: string } | undefined)?.id === 'req-42')).toBe(true);
     const events = parsed.map((l) => l['event']).filter(Boolean);
     expect(events).toEqual(expect.arrayContaining(['session.created', 'session.status', 'session.final', 'session.bad_token', 'session.refused']));
+  });
+
+  it("keep an error's type, code, message and stack but not the properties a client library hangs on it, and replace a secret passed by mistake", () => {
+    const { log, lines } = collectingLogger();
+    // As ioredis reports a failed command: the command's arguments ride on the error.
+    const failed = Object.assign(new Error('ERR Error running script'), { code: 'ERR_SCRIPT', command: { name: 'evalsha', args: ['k', 'DATA-in-error-must-not-leak'] } });
+    log.error({ err: new Error('set failed', { cause: failed }) }, 'request failed');
+    log.info(
+      { pollToken: 'TOKEN-must-not-leak', ticket: 'TICKET-must-not-leak', data: { name: 'DATA-must-not-leak' }, req: { id: 'r1', method: 'POST', url: '/status/set', headers: { authorization: 'Bearer AUTH-must-not-leak' } } },
+      'a careless line',
+    );
+    const all = lines.join('\n');
+    for (const secret of ['DATA-in-error-must-not-leak', 'TOKEN-must-not-leak', 'TICKET-must-not-leak', 'DATA-must-not-leak', 'AUTH-must-not-leak']) {
+      expect(all).not.toContain(secret);
+    }
+    const [error, careless] = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(error?.['err']).toMatchObject({ type: 'Error', message: 'set failed', stack: expect.stringContaining('set failed'), cause: { type: 'Error', code: 'ERR_SCRIPT', message: 'ERR Error running script' } });
+    expect(careless).toMatchObject({ pollToken: '[redacted]', ticket: '[redacted]', data: '[redacted]', req: { id: 'r1', method: 'POST', url: '/status/set' } });
+  });
+
+  it("of a node process: a quiet node's line is out without waiting for a batch to fill, and a clean stop writes the last lines before exiting", async () => {
+    const child = spawn(process.execPath, [MAIN.pathname], { env: childEnv({ ...TEST_ENV, LOG_LEVEL: 'info' }), stdio: ['ignore', 'pipe', 'inherit'] });
+    // 'close': the process has exited and everything it wrote to stdout has been read.
+    const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
+    onTestFinished(() => {
+      child.kill('SIGKILL');
+    });
+    const lines: Array<Record<string, unknown>> = [];
+    createInterface({ input: child.stdout }).on('line', (line) => lines.push(JSON.parse(line) as Record<string, unknown>));
+    const logged = (what: string, test: (l: Record<string, unknown>) => boolean, timeoutMs = 2_000) => waitFor(() => lines.some(test), timeoutMs, what);
+    await logged('the listening line', (l) => l['msg'] === 'qrelay listening', 20_000); // start-up takes its time on a loaded machine
+    const listening = lines.find((l) => l['msg'] === 'qrelay listening')!;
+    expect((await fetch(`${String(listening['public'])}/status/new`, { method: 'POST' })).status).toBe(201);
+    await logged('the session.created line', (l) => l['event'] === 'session.created');
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(lines.slice(-2).map((l) => l['msg'])).toEqual(['stopping', 'draining: held polls answered']);
   });
 });
 

@@ -1,0 +1,80 @@
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it, onTestFinished, vi } from 'vitest';
+import { LogDestination } from '../../src/observability/log-destination.js';
+import { childEnv } from '../support/env.js';
+import { waitFor } from '../support/node.js';
+
+/** A destination writing to a fresh file; `text()` reads what reached the file. */
+function fileDestination(options: ConstructorParameters<typeof LogDestination>[1]) {
+  const dir = fs.mkdtempSync(join(tmpdir(), 'qrelay-log-'));
+  const path = join(dir, 'out.log');
+  const fd = fs.openSync(path, 'w');
+  onTestFinished(() => {
+    fs.closeSync(fd);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  return { destination: new LogDestination(fd, options), text: () => fs.readFileSync(path, 'utf8') };
+}
+
+const flushed = (destination: LogDestination): Promise<void> => new Promise((resolve) => destination.flush(resolve));
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+describe('LogDestination', () => {
+  it('keeps lines in memory and writes them in one write once the batch is full, in order', async () => {
+    const writes = vi.spyOn(fs, 'write');
+    const { destination, text } = fileDestination({ batchChars: 100, maxDelayMs: 60_000 });
+    const lines = Array.from({ length: 10 }, (_, i) => `line ${String(i).padStart(4, '0')}\n`); // 10 characters each
+    for (const line of lines.slice(0, 9)) destination.write(line);
+    expect(writes).not.toHaveBeenCalled();
+    for (const line of lines.slice(9)) destination.write(line); // the batch reaches 100 characters here
+    expect(writes).toHaveBeenCalledTimes(1);
+    await waitFor(() => text() === lines.join(''), 3_000, 'the batch in the file');
+  });
+
+  it('a line on a quiet destination goes out after the delay, with no batch filling', async () => {
+    const { destination, text } = fileDestination({ batchChars: 16_384, maxDelayMs: 20 });
+    destination.write('alone\n');
+    await waitFor(() => text() === 'alone\n', 3_000, 'the line in the file');
+  });
+
+  it('flush writes every waiting line and calls back once they are out, also for lines that came during a write', async () => {
+    const { destination, text } = fileDestination({ batchChars: 10, maxDelayMs: 60_000 });
+    destination.write('first batch\n'); // a write starts at once (12 characters)
+    destination.write('waits for it\n');
+    await flushed(destination);
+    expect(text()).toBe('first batch\nwaits for it\n');
+    await flushed(destination); // nothing waiting: calls back all the same
+  });
+
+  it('flushSync writes the waiting lines at once (the exit path)', () => {
+    const { destination, text } = fileDestination({ batchChars: 16_384, maxDelayMs: 60_000 });
+    destination.write('a\n');
+    destination.write('b\n');
+    destination.flushSync();
+    expect(text()).toBe('a\nb\n');
+  });
+
+  it('a process that dies of an uncaught error still writes the lines it logged just before', () => {
+    // The logger and destination of a real node (stdoutDestination() is what main.ts uses).
+    const app = new URL('../../dist/app.js', import.meta.url);
+    if (!fs.existsSync(app)) throw new Error('dist/app.js is missing: run `npm run build` first (npm test does)');
+    const script = `
+      const { createLogger } = await import(${JSON.stringify(app.href)});
+      const log = createLogger({ logLevel: 'info' });
+      log.info('the line before the crash');
+      log.error('the last words'); // not fatal: pino flushes after a fatal line by itself
+      throw new Error('crash');
+    `;
+    const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { env: childEnv(), encoding: 'utf8', timeout: 20_000 });
+    expect(child.status).not.toBe(0);
+    expect(child.stderr).toContain('crash');
+    const lines = child.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { msg: string }).msg);
+    expect(lines).toEqual(['the line before the crash', 'the last words']);
+  });
+});
