@@ -3,32 +3,33 @@ import fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, onTestFinished, vi } from 'vitest';
-import { LogDestination } from '../../src/observability/log-destination.js';
+import { logDestination, type LogDestination } from '../../src/observability/log-destination.js';
 import { childEnv } from '../support/env.js';
 import { waitFor } from '../support/node.js';
 
 /** A destination writing to a fresh file; `text()` reads what reached the file. */
-function fileDestination(options: ConstructorParameters<typeof LogDestination>[1]) {
+function fileDestination(options: Parameters<typeof logDestination>[1]) {
   const dir = fs.mkdtempSync(join(tmpdir(), 'qrelay-log-'));
   const path = join(dir, 'out.log');
   const fd = fs.openSync(path, 'w');
+  const destination = logDestination(fd, options);
   onTestFinished(() => {
-    fs.closeSync(fd);
+    destination.destroy();
     fs.rmSync(dir, { recursive: true, force: true });
   });
-  return { destination: new LogDestination(fd, options), text: () => fs.readFileSync(path, 'utf8') };
+  return { destination, text: () => fs.readFileSync(path, 'utf8') };
 }
 
-const flushed = (destination: LogDestination): Promise<void> => new Promise((resolve) => destination.flush(resolve));
+const flushed = (destination: LogDestination): Promise<void> => new Promise((resolve, reject) => destination.flush((err) => (err ? reject(err) : resolve())));
 
 afterEach(() => {
   vi.restoreAllMocks();
 });
 
-describe('LogDestination', () => {
+describe('the log destination', () => {
   it('keeps lines in memory and writes them in one write once the batch is full, in order', async () => {
     const writes = vi.spyOn(fs, 'write');
-    const { destination, text } = fileDestination({ batchChars: 100, maxDelayMs: 60_000 });
+    const { destination, text } = fileDestination({ batchBytes: 100, flushEveryMs: 60_000 });
     const lines = Array.from({ length: 10 }, (_, i) => `line ${String(i).padStart(4, '0')}\n`); // 10 characters each
     for (const line of lines.slice(0, 9)) destination.write(line);
     expect(writes).not.toHaveBeenCalled();
@@ -38,13 +39,13 @@ describe('LogDestination', () => {
   });
 
   it('a line on a quiet destination goes out after the delay, with no batch filling', async () => {
-    const { destination, text } = fileDestination({ batchChars: 16_384, maxDelayMs: 20 });
+    const { destination, text } = fileDestination({ batchBytes: 12_288, flushEveryMs: 20 });
     destination.write('alone\n');
     await waitFor(() => text() === 'alone\n', 3_000, 'the line in the file');
   });
 
   it('flush writes every waiting line and calls back once they are out, also for lines that came during a write', async () => {
-    const { destination, text } = fileDestination({ batchChars: 10, maxDelayMs: 60_000 });
+    const { destination, text } = fileDestination({ batchBytes: 10, flushEveryMs: 60_000 });
     destination.write('first batch\n'); // a write starts at once (12 characters)
     destination.write('waits for it\n');
     await flushed(destination);
@@ -53,7 +54,7 @@ describe('LogDestination', () => {
   });
 
   it('flushSync writes the waiting lines at once (the exit path)', () => {
-    const { destination, text } = fileDestination({ batchChars: 16_384, maxDelayMs: 60_000 });
+    const { destination, text } = fileDestination({ batchBytes: 12_288, flushEveryMs: 60_000 });
     destination.write('a\n');
     destination.write('b\n');
     destination.flushSync();
