@@ -179,7 +179,7 @@ export class SessionService {
     const hold = holdMs > 0 ? this.#polls.join(key, since, signal) : undefined; // step 1
     let read: PollRead;
     try {
-      const holder = hold === undefined ? undefined : this.#nodeAddr;
+      const holder = hold?.open === true ? this.#nodeAddr : undefined; // a client gone already claims no route
       read = await this.#store.poll(key, token === undefined ? '' : hashToken(token), since, holder, holdMs + ROUTE_MARGIN_MS, this.#clock()); // step 2
     } catch (cause) {
       hold?.end(PollEnd.answered);
@@ -198,7 +198,7 @@ export class SessionService {
     if (hold !== undefined && !isFinal(current.status) && current.version <= since) {
       this.#polls.admit(hold, holdMs, current.expiresAt - now); // step 3 (a no-op if a change or the client ended it)
       const ending = await hold.ended;
-      this.#events.pollEnded(ending.reason);
+      if (hold.admitted) this.#events.pollEnded(ending.reason); // a poll ended while joining was never held
       if (ending.reason === 'changed') {
         return isFinal(ending.view.status) ? this.#handOutFinal(ending.view, 'changed', since) : { reason: 'changed', view: ending.view };
       }
