@@ -235,9 +235,9 @@ export class SessionService {
     }
     const { session } = outcome;
     const remote = this.#relay === undefined ? [] : outcome.holders.filter((h) => h !== this.#nodeAddr);
-    const delivered = await this.#notify(viewOf(session), remote);
-    const via = remote.length === 0 ? 'local' : 'forward';
-    if (delivered) this.#events.delivered((performance.now() - started) / 1000, via);
+    const woke = await this.#notify(viewOf(session), remote);
+    const delivered = woke !== undefined;
+    if (woke !== undefined) this.#events.delivered((performance.now() - started) / 1000, woke);
     this.#events.statusSet(key, 'ok', { status: session.status, version: session.version, delivered });
     return { key, status: session.status, version: session.version, delivered, client: session.client };
   }
@@ -292,13 +292,16 @@ export class SessionService {
     this.#polls.end(key, PollEnd.superseded);
   }
 
-  /** Wakes a poll held here, and forwards to every other node holding one; true if any woke. */
-  async #notify(view: SessionView, remote: readonly string[]): Promise<boolean> {
+  /**
+   * Wakes a poll held here, and forwards to every other node holding one. Says how a poll was
+   * woken (here first), or undefined when none was.
+   */
+  async #notify(view: SessionView, remote: readonly string[]): Promise<'local' | 'forward' | undefined> {
     const here = this.#polls.wake(view);
-    if (remote.length === 0 || this.#relay === undefined) return here;
+    if (remote.length === 0 || this.#relay === undefined) return here ? 'local' : undefined;
     const relay = this.#relay;
     const there = await Promise.all(remote.map((holder) => relay.forward(holder, view)));
-    return here || there.includes(true);
+    return here ? 'local' : there.includes(true) ? 'forward' : undefined;
   }
 
   /** A held poll reached the session's lifetime: answer with the expired (or final) state. */

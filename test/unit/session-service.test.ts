@@ -497,8 +497,8 @@ describe('set', () => {
       expect(events.deliveries).toEqual(['forward']);
     });
 
-    it('delivered is false when no node had the poll, and true when this node did', async () => {
-      const { service, store, relay, mint, poll, held } = setUp({ cluster: true });
+    it('delivered is false when no node had the poll, and true when this node did (a local delivery)', async () => {
+      const { service, store, relay, events, mint, poll, held } = setUp({ cluster: true });
       const s = await mint();
       store.holders = ['http://node-b:9000'];
       await expect(service.set(s.key, { status: 'scanned', actor: 'alice' })).resolves.toMatchObject({ delivered: false });
@@ -511,6 +511,7 @@ describe('set', () => {
       await expect(service.set(s.key, { status: 'cancelled', actor: 'alice' })).resolves.toMatchObject({ delivered: true });
       await expect(answer).resolves.toMatchObject({ reason: 'changed', view: { status: 'cancelled' } });
       expect(relay.forwards.map((f) => f.route)).toEqual(['http://node-b:9000', 'http://node-b:9000']);
+      expect(events.deliveries).toEqual(['local']); // woken here, though a forward was made too
     });
 
     it('only this node holding the poll: nothing is forwarded', async () => {
