@@ -62,11 +62,7 @@ const hostPort = (s: string): { host: string; port: number } => {
 };
 
 function connect(target: RedisTarget, commandTimeoutMs: number): Redis | Cluster {
-  // Auto-pipelining: commands issued in the same tick go out in one write and come back in one
-  // read. Under load many requests' commands share a tick, so Redis and the node each handle one
-  // batch instead of a wakeup and a syscall per command; alone, a command still leaves at once.
   const options: RedisOptions = {
-    enableAutoPipelining: true,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
     commandTimeout: commandTimeoutMs,
@@ -74,13 +70,16 @@ function connect(target: RedisTarget, commandTimeoutMs: number): Redis | Cluster
     retryStrategy: (times) => Math.min(100 * times, 1_000),
   };
   switch (target.kind) {
+    // Auto-pipelining (one Redis or Sentinel): commands issued in the same tick go out in one
+    // write and come back in one read, so under load Redis and the node each handle one batch
+    // instead of a wakeup and a syscall per command. Not on a Redis Cluster: ioredis fails a
+    // pipelined batch on MOVED/ASK redirects instead of following them (ioredis#2075).
     case 'url':
-      return new Redis(target.url, options);
+      return new Redis(target.url, { ...options, enableAutoPipelining: true });
     case 'sentinel':
-      return new Redis({ ...options, sentinels: target.sentinels.map(hostPort), name: target.name });
+      return new Redis({ ...options, enableAutoPipelining: true, sentinels: target.sentinels.map(hostPort), name: target.name });
     case 'cluster':
       return new Cluster(target.nodes.map(hostPort), {
-        enableAutoPipelining: true,
         enableOfflineQueue: false,
         redisOptions: options,
         clusterRetryStrategy: (times) => Math.min(100 * times, 1_000),
