@@ -9,7 +9,7 @@
 // on its own, so the node recovers without a restart.
 import { readFileSync } from 'node:fs';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
-import type { HandOutStart, PollRead, RedeemOutcome, SessionStore, TicketGrant, TransitionOutcome } from '../core/session-store.js';
+import { UNKNOWN_SESSION, WRONG_TOKEN, type HandOutStart, type PollRead, type RedeemOutcome, type SessionStore, type TicketGrant, type TransitionOutcome } from '../core/session-store.js';
 import type { JsonObject, SessionStatus, StatusChange, StoredSession, TransitionRefusal } from '../core/session.js';
 import type { CounterFactory } from '../limits/counters.js';
 import { redisCounters } from './redis-counters.js';
@@ -144,9 +144,9 @@ export class RedisStore implements SessionStore {
   async poll(key: string, tokenHash: string, since: number, holder: string | undefined, ttlMs: number, now: number): Promise<PollRead> {
     const k = sessionKeys(this.#prefix, key);
     const reply = await this.#client.qrelayPoll(k.session, k.route, tokenHash, since, holder ?? '', Math.ceil(ttlMs), now);
-    if (reply.length < 2) return reply.length === 0 ? UNKNOWN : WRONG_TOKEN;
+    if (reply.length < 2) return reply.length === 0 ? UNKNOWN_SESSION : WRONG_TOKEN;
     const session = fromHash(key, pairs(reply));
-    return session === undefined ? UNKNOWN : { found: true, session };
+    return session === undefined ? UNKNOWN_SESSION : { found: true, session };
   }
 
   async transition(key: string, change: StatusChange, now: number): Promise<TransitionOutcome> {
@@ -253,9 +253,6 @@ export class RedisStore implements SessionStore {
     }
   }
 }
-
-const UNKNOWN: PollRead = Object.freeze({ found: false, wrongToken: false });
-const WRONG_TOKEN: PollRead = Object.freeze({ found: false, wrongToken: true });
 
 function failOnReplyError(results: Array<[Error | null, unknown]> | null): void {
   if (results === null) throw new Error('transaction aborted');

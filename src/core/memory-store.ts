@@ -6,7 +6,7 @@
 import { applyTransition, changed, effective, refuseTransition, type SessionStatus, type StatusChange, type StoredSession } from './session.js';
 import { errors } from '../errors.js';
 import { hashesMatch } from './secrets.js';
-import type { HandOutStart, PollRead, RedeemOutcome, Redemption, SessionStore, TicketGrant, TransitionOutcome } from './session-store.js';
+import { UNKNOWN_SESSION, WRONG_TOKEN, type HandOutStart, type PollRead, type RedeemOutcome, type Redemption, type SessionStore, type TicketGrant, type TransitionOutcome } from './session-store.js';
 
 /** A recorded ticket: its redemption until redeemed, then only the fact that it was. */
 interface TicketRecord {
@@ -24,9 +24,6 @@ export interface MemoryStoreOptions {
   maxSessions?: number;
   clock?: () => number;
 }
-
-const UNKNOWN: PollRead = Object.freeze({ found: false, wrongToken: false });
-const WRONG_TOKEN: PollRead = Object.freeze({ found: false, wrongToken: true });
 
 export class MemoryStore implements SessionStore {
   readonly #sessions = new Map<string, StoredSession>();
@@ -63,7 +60,7 @@ export class MemoryStore implements SessionStore {
   /** No routes in memory: `since`, the holder and its claim's lifetime are not needed. */
   async poll(key: string, tokenHash: string, _since?: number, _holder?: string, _ttlMs?: number, _now?: number): Promise<PollRead> {
     const session = this.#live(key);
-    if (session === undefined) return UNKNOWN;
+    if (session === undefined) return UNKNOWN_SESSION;
     return hashesMatch(tokenHash, session.tokenHash) ? { found: true, session } : WRONG_TOKEN;
   }
 

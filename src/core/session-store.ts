@@ -46,6 +46,10 @@ export type PollRead =
   | { readonly found: true; readonly session: StoredSession }
   | { readonly found: false; readonly wrongToken: boolean };
 
+/** The two PollReads without a session, shared by every store. */
+export const UNKNOWN_SESSION: PollRead = Object.freeze({ found: false, wrongToken: false });
+export const WRONG_TOKEN: PollRead = Object.freeze({ found: false, wrongToken: true });
+
 export interface SessionStore {
   /** Adds a new session. Keys are random 128-bit values; a collision is not handled. */
   create(session: StoredSession): Promise<void>;
