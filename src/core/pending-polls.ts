@@ -22,7 +22,7 @@ import type { SessionView } from './session.js';
 
 // `answered` is not client-visible and ends only a poll never admitted: the store's answer (or its
 // failure) was given at once, and the poll was never held.
-export type PollEndReason = 'changed' | 'timeout' | 'superseded' | 'client-closed' | 'expired' | 'shutdown' | 'answered';
+export type PollEndReason = 'changed' | 'timeout' | 'superseded' | 'client-closed' | 'expired' | 'destroyed' | 'shutdown' | 'answered';
 
 export type PollEnding =
   | { readonly reason: 'changed'; readonly view: SessionView }
@@ -34,6 +34,7 @@ export const PollEnd = Object.freeze({
   superseded: Object.freeze({ reason: 'superseded' }),
   clientClosed: Object.freeze({ reason: 'client-closed' }),
   expired: Object.freeze({ reason: 'expired' }),
+  destroyed: Object.freeze({ reason: 'destroyed' }),
   shutdown: Object.freeze({ reason: 'shutdown' }),
   answered: Object.freeze({ reason: 'answered' }),
 } satisfies Record<string, PollEnding>);
@@ -139,15 +140,24 @@ export class PendingPolls {
   }
 
   /**
-   * Admits a joined poll: an admitted poll already held for its key ends as `superseded`, and the
+   * Admits a joined poll: an admitted poll that joined before it ends as `superseded`, and the
    * hold lasts `holdMs`, or until `expiresInMs` if that is sooner (then it ends as `expired`).
-   * Does nothing to a poll that has ended.
+   * The newest poll wins whatever order the store answers in: if one that joined after this one
+   * is admitted already, this one ends as `superseded` instead. Does nothing to a poll that has
+   * ended or was admitted already.
    */
   admit(hold: Hold, holdMs: number, expiresInMs: number): void {
-    if (!hold.open) return;
-    for (let h = this.#newest.get(hold.key); h !== undefined; ) {
+    if (!hold.open || hold.admitted) return;
+    let h = this.#newest.get(hold.key);
+    for (; h !== undefined && h !== hold; h = h.older) {
+      if (h.admitted) {
+        hold.end(PollEnd.superseded);
+        return;
+      }
+    }
+    for (h = hold.older; h !== undefined; ) {
       const older = h.older;
-      if (h !== hold && h.admitted) h.end(PollEnd.superseded);
+      if (h.admitted) h.end(PollEnd.superseded);
       h = older;
     }
     this.#admitted++;

@@ -203,6 +203,7 @@ export class SessionService {
         return isFinal(ending.view.status) ? this.#handOutFinal(ending.view, 'changed', since) : { reason: 'changed', view: ending.view };
       }
       if (ending.reason === 'expired') return this.#answerExpiry(key, stored.expiresAt, since);
+      if (ending.reason === 'destroyed') throw errors.sessionNotFound(); // what its next poll would hear
       if (ending.reason === 'answered') throw new Error('an admitted poll ended as answered'); // only unadmitted ones do
       return { reason: ending.reason };
     }
@@ -289,7 +290,7 @@ export class SessionService {
     } catch {
       return; // the store is down: the guesser still gets 404, and the next wrong token tries again
     }
-    this.#polls.end(key, PollEnd.superseded);
+    this.#polls.end(key, PollEnd.destroyed);
   }
 
   /**

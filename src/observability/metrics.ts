@@ -31,7 +31,7 @@ export class Metrics implements ServiceEvents {
     });
     this.#pollEndings = new client.Counter({
       name: 'qrelay_poll_endings_total',
-      help: 'Held polls ended, by reason (changed, timeout, superseded, client-closed, expired, shutdown).',
+      help: 'Held polls ended, by reason (changed, timeout, superseded, client-closed, expired, destroyed, shutdown).',
       labelNames: ['reason'],
       registers,
     });

@@ -154,6 +154,23 @@ describe('PendingPolls', () => {
       expect(polls.size).toBe(0);
     });
 
+    it('the newest admitted poll wins, whatever order admissions come in', async () => {
+      const polls = new PendingPolls();
+      const first = polls.join('a', 0, signal());
+      const second = polls.join('a', 0, signal());
+      polls.admit(second, 10_000, 60_000);
+      polls.admit(first, 10_000, 60_000); // its store answer came last: too late to take over
+      await expect(first.ended).resolves.toBe(PollEnd.superseded);
+      expect(first.admitted).toBe(false);
+      expect(second.open).toBe(true);
+      expect(polls.size).toBe(1);
+      polls.admit(second, 10_000, 60_000); // admitting twice changes nothing
+      expect(polls.size).toBe(1);
+      expect(polls.wake(view('a', 1))).toBe(true);
+      await expect(second.ended).resolves.toEqual({ reason: 'changed', view: view('a', 1) });
+      expect(polls.size).toBe(0);
+    });
+
     it('polls of one key in any order leave nothing behind when they end', async () => {
       const polls = new PendingPolls();
       const clients = [0, 1, 2, 3].map(() => new AbortController());

@@ -210,11 +210,15 @@ describe('poll', () => {
   it('when tokenFailed says so, the session is destroyed and a poll held for it ends', async () => {
     const { service, store, mint, poll, held } = setUp({ tokenFailed: async () => true });
     const s = await mint();
-    const real = poll(s, 0);
+    const real = poll(s, 0).then(
+      (answer) => answer,
+      (err: unknown) => err, // caught at once: it rejects while the test waits below
+    );
     await held();
     await expect(poll(s, 0, { token: 'guess' })).rejects.toMatchObject({ code: 'not_found' });
     await until(async () => (await store.get(s.key)) === undefined, 'the session destroyed');
-    await expect(real).resolves.toEqual({ reason: 'superseded' });
+    // The held poll hears what its next poll would: the session is gone (not a 204 to retry on).
+    await expect(real).resolves.toMatchObject({ code: 'not_found' });
     expect(service.heldPolls).toBe(0);
     await expect(poll(s, 0)).rejects.toMatchObject({ code: 'not_found' }); // the real token too, now
   });
@@ -329,6 +333,25 @@ describe('poll', () => {
     await service.set(s.key, { status: 'scanned', actor: 'alice' });
     await expect(second).resolves.toMatchObject({ reason: 'changed', view: { version: 1 } });
     expect(service.heldPolls).toBe(0);
+  });
+
+  it('a newer poll stays held when an older one for the same key hears from the store last', async () => {
+    const { service, store, events, mint, poll, held } = setUp();
+    const s = await mint();
+    const release = store.pausePolls();
+    const older = poll(s, 0);
+    await until(() => store.pollClaims.length === 1, 'the older poll reading the store');
+    const releaseNewer = store.pausePolls();
+    const newer = poll(s, 0);
+    await until(() => store.pollClaims.length === 2, 'the newer poll reading the store');
+    releaseNewer(); // the newer poll's read answers first and it is admitted
+    await held();
+    release(); // then the older one's: it must not take the key from the newer
+    await expect(older).resolves.toEqual({ reason: 'superseded' });
+    expect(service.heldPolls).toBe(1);
+    expect(events.pollEnds).toEqual([]); // the older poll was never held
+    await service.set(s.key, { status: 'scanned', actor: 'alice' });
+    await expect(newer).resolves.toMatchObject({ reason: 'changed', view: { version: 1 } });
   });
 
   it('a session expiring while its poll is held answers with the expired status, handed out', async () => {

@@ -13,11 +13,16 @@ function say(text, kind = 'info') {
   note.dataset.kind = kind;
 }
 
-login.addEventListener('qr', (event) => {
+function showQr(qr) {
   say('');
-  scanLink.href = event.detail.scanUrl;
+  scanLink.href = qr.scanUrl;
   scanLink.hidden = false;
-});
+}
+
+login.addEventListener('qr', (event) => showQr(event.detail));
+// This script may run after the element has shown its first QR (its mint can answer before this
+// file has loaded), so that QR's event was missed: show it from the element.
+if (login.qr !== undefined) showQr(login.qr);
 
 login.addEventListener('scanned', (event) => {
   const name = typeof event.detail.data?.name === 'string' ? event.detail.data.name : 'someone';
