@@ -72,6 +72,7 @@ const HELP = `usage: node test/bench/bench.mjs [options]
   --hold-ms MS              server HOLD_MS (default 25000)
   --lost-ms MS              a set whose poll has not woken after MS is lost (default 5000)
   --redis-url URL           cluster mode Redis (default redis://127.0.0.1:6379)
+  --nodes N                 cluster mode: how many qrelay nodes (default 3)
   --redis-by-route          cluster mode: also count the nodes' Redis round trips per HTTP route
                             (per poll, per set, per mint); costs CPU on every promise, so the
                             run's CPU and latency figures are not comparable
@@ -139,6 +140,7 @@ function options() {
       'log-level': { type: 'string', default: 'info' },
       'keep-logs': { type: 'boolean', default: false },
       'redis-by-route': { type: 'boolean', default: false },
+      nodes: { type: 'string', default: '3' },
       quick: { type: 'boolean', default: false },
       workers: { type: 'string' },
       oversubscribe: { type: 'boolean', default: false },
@@ -184,6 +186,7 @@ function options() {
     logLevel: values['log-level'],
     keepLogs: values['keep-logs'],
     redisByRoute: values['redis-by-route'],
+    nodes: num(values.nodes, 1, 'nodes'),
     workers: values.workers === undefined ? undefined : num(values.workers, 1, 'workers'),
     oversubscribe: values.oversubscribe,
     sourceAddrs: num(values['source-addrs'], 8, 'source-addrs'),
@@ -360,7 +363,7 @@ async function runOnce(o, v) {
   if (!publicUrls) {
     dep = await startDeployment({
       target, mode, qrelayCmd: o.qrelayCmd, ceilingCmd: o.ceilingCmd,
-      cwd: ROOT, holdMs: o.holdMs, redisUrl: o.redisUrl, logLevel: v.logLevel ?? o.logLevel, redisByRoute: o.redisByRoute, serverEnv: o.serverEnv,
+      cwd: ROOT, holdMs: o.holdMs, redisUrl: o.redisUrl, logLevel: v.logLevel ?? o.logLevel, redisByRoute: o.redisByRoute, nodes: o.nodes, serverEnv: o.serverEnv,
     });
     liveDeployments.add(dep);
     publicUrls = dep.publicUrls;

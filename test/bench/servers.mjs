@@ -92,7 +92,7 @@ function launch(name, cmd, env, cwd, ipc = false) {
  * (cluster), or the yardstick. The qrelay nodes log at `logLevel` unless serverEnv sets LOG_LEVEL;
  * in cluster mode each preloads redis-count-hook.mjs, which counts its requests to Redis (and, with
  * redisByRoute, which HTTP route each served).
- * @param {{ target: 'qrelay' | 'ceiling', mode: 'memory' | 'cluster', qrelayCmd: string, ceilingCmd: string, cwd: string, holdMs: number, redisUrl: string, logLevel: string, redisByRoute?: boolean, serverEnv: Record<string, string> }} o
+ * @param {{ target: 'qrelay' | 'ceiling', mode: 'memory' | 'cluster', qrelayCmd: string, ceilingCmd: string, cwd: string, holdMs: number, redisUrl: string, logLevel: string, redisByRoute?: boolean, nodes?: number, serverEnv: Record<string, string> }} o
  * @returns {Promise<Deployment>}
  */
 export async function startDeployment(o) {
@@ -105,7 +105,7 @@ export async function startDeployment(o) {
       const [pub, priv] = [await freePort(), await freePort()];
       nodes.push(launch('ceiling', o.ceilingCmd, { PUBLIC_PORT: String(pub), PRIVATE_PORT: String(priv), HOLD_MS: String(o.holdMs) }, o.cwd));
     } else {
-      const count = o.mode === 'cluster' ? 3 : 1;
+      const count = o.mode === 'cluster' ? (o.nodes ?? 3) : 1;
       /** @type {Record<string, string>} */
       const shared = {
         PUBLIC_HOST: '127.0.0.1',
