@@ -101,6 +101,19 @@ describe.each(stores)('the %s store', (_name, make) => {
     expect(await store.poll('unknown-key-000000000', 'hash', 0, 'http://node-a:1', 5_000, now)).toEqual({ found: false, wrongToken: false });
   });
 
+  it("a claim drops the claims of polls that asked with a smaller since: their client has moved on", async () => {
+    const s = fresh();
+    await store.create(s);
+    const now = Date.now();
+    await store.poll(s.key, 'hash', 0, 'http://node-a:1', 5_000, now); // polled since 0 on a
+    await store.poll(s.key, 'hash', 0, 'http://node-b:1', 5_000, now); // again since 0 on b: both kept
+    const scanned = await store.transition(s.key, { status: 'scanned', actor: 'ann' }, now);
+    expect(scanned?.ok === true ? [...scanned.holders].sort() : scanned).toEqual(store instanceof MemoryStore ? [] : ['http://node-a:1', 'http://node-b:1']);
+    await store.poll(s.key, 'hash', 1, 'http://node-c:1', 5_000, now); // has seen version 1
+    const confirmed = await store.transition(s.key, { status: 'confirmed', actor: 'ann' }, now);
+    expect(confirmed?.ok === true ? confirmed.holders : confirmed).toEqual(store instanceof MemoryStore ? [] : ['http://node-c:1']);
+  });
+
   it('a poll claims a route only when it is to be held, and reads nothing with a wrong token', async () => {
     const now = Date.now();
     const holders = async (s: StoredSession): Promise<readonly string[] | undefined> => {

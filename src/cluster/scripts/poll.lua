@@ -3,8 +3,14 @@
 -- MemoryStore.poll.
 -- The poll is held when a holder is given and the session, as it is at ARGV[5], is neither final
 -- nor past its lifetime nor newer than `since` (the rule of effective() in src/core/session.ts).
--- The route is a hash of holder -> end of its claim (epoch ms): a slow claim that lands after a
--- newer poll's claim adds itself instead of replacing it, and a set reaches every live holder.
+-- The route is a hash of holder -> end of its claim (epoch ms), and holder .. ' since' -> the
+-- `since` its poll asked with: a slow claim that lands after a newer poll's claim adds itself
+-- instead of replacing it, and a set reaches every live holder. A claim drops the claims of polls
+-- that asked with a smaller `since`: their client has seen a newer version since, so they are
+-- over (a client's `since` never goes back), and a set need not be forwarded to their nodes.
+-- A claim with no ' since' field (a node of an older release) is kept until it lapses; such a
+-- node's scripts see the ' since' fields as claims that lapsed long ago (their values are
+-- versions, far below any time) and pass over them.
 -- KEYS[1] session hash, KEYS[2] route hash; ARGV[1] token hash, ARGV[2] since,
 -- ARGV[3] holder address ('' = the poll is not held), ARGV[4] claim lifetime (ms), ARGV[5] now (ms)
 -- Returns the session's fields (HGETALL), {} when it is unknown, {'token'} for a wrong token.
@@ -18,12 +24,24 @@ local status, now = s['@status'], tonumber(ARGV[5])
 if status == 'confirmed' or status == 'cancelled' or status == 'expired' then return fields end
 if now >= tonumber(s['@expiresAt']) or tonumber(s['@version']) > tonumber(ARGV[2]) then return fields end
 
-redis.call('HSET', KEYS[2], ARGV[3], now + tonumber(ARGV[4]))
-local latest = 0
+local since = tonumber(ARGV[2])
+redis.call('HSET', KEYS[2], ARGV[3], now + tonumber(ARGV[4]), ARGV[3] .. ' since', since)
 local holders = redis.call('HGETALL', KEYS[2])
+local ends, asked = {}, {}
 for i = 1, #holders, 2 do
-  local ends = tonumber(holders[i + 1])
-  if ends <= now then redis.call('HDEL', KEYS[2], holders[i]) elseif ends > latest then latest = ends end
+  local holder = string.match(holders[i], '^(.*) since$')
+  if holder then asked[holder] = tonumber(holders[i + 1]) else ends[holders[i]] = tonumber(holders[i + 1]) end
 end
+local latest = 0
+for holder, e in pairs(ends) do
+  local theirs = asked[holder]
+  if e <= now or (theirs ~= nil and theirs < since) then
+    redis.call('HDEL', KEYS[2], holder, holder .. ' since')
+  elseif e > latest then
+    latest = e
+  end
+  asked[holder] = nil
+end
+for holder in pairs(asked) do redis.call('HDEL', KEYS[2], holder .. ' since') end -- its claim is gone
 redis.call('PEXPIREAT', KEYS[2], latest)
 return fields
