@@ -1,8 +1,8 @@
 // The Redis store: sessions shared by every node (single Redis, Sentinel or Redis Cluster).
 //
 // Each session is one hash that Redis expires at expiresAt + grace, so nothing needs a sweeper.
-// Every write is one atomic step: creation is a MULTI, a transition / route claim / hand-out is a
-// Lua script (src/cluster/scripts). Nothing is read-then-written from here.
+// Every write is one atomic step: a Lua script (src/cluster/scripts) for creation, a transition, a
+// poll's route claim and each step of a hand-out. Nothing is read-then-written from here.
 //
 // The client runs without an offline queue: while Redis is unreachable, commands fail at once
 // (the service answers 503 store_unavailable) instead of piling up, and ioredis keeps reconnecting
@@ -21,6 +21,7 @@ type Reply = Array<string | number | null>;
 
 /** The scripted commands defineCommand adds to the client. */
 interface Scripts {
+  qrelayCreate(session: string, expireAt: number, ...fields: Array<string | number>): Promise<number>;
   qrelayTransition(session: string, route: string, ...argv: string[]): Promise<Reply>;
   qrelayPoll(session: string, route: string, tokenHash: string, since: number, holder: string, ttlMs: number, now: number): Promise<string[]>;
   qrelayBeginHandOut(
@@ -96,6 +97,7 @@ export class RedisStore implements SessionStore {
     const client = connect(options.target, options.commandTimeoutMs ?? 2_000);
     client.on('error', options.onError ?? (() => {}));
     if (options.onReady !== undefined) client.on('ready', options.onReady);
+    client.defineCommand('qrelayCreate', { numberOfKeys: 1, lua: script('create') });
     client.defineCommand('qrelayTransition', { numberOfKeys: 2, lua: script('transition') });
     client.defineCommand('qrelayPoll', { numberOfKeys: 2, lua: script('poll') });
     client.defineCommand('qrelayBeginHandOut', { numberOfKeys: 2, lua: script('begin-hand-out') });
@@ -120,21 +122,26 @@ export class RedisStore implements SessionStore {
 
   async create(s: StoredSession): Promise<void> {
     const { session } = sessionKeys(this.#prefix, s.key);
-    await this.#client
-      .multi()
-      .hset(session, {
-        [F.tokenHash]: s.tokenHash,
-        [F.status]: s.status,
-        [F.version]: s.version,
-        [F.expiresAt]: s.expiresAt,
-        [F.ip]: s.client.ip,
-        [F.userAgent]: s.client.userAgent,
-        [F.acceptLanguage]: s.client.acceptLanguage,
-        [F.createdAt]: s.client.createdAt,
-      })
-      .pexpireat(session, s.expiresAt + this.#graceMs)
-      .exec()
-      .then(failOnReplyError);
+    await this.#client.qrelayCreate(
+      session,
+      s.expiresAt + this.#graceMs,
+      F.tokenHash,
+      s.tokenHash,
+      F.status,
+      s.status,
+      F.version,
+      s.version,
+      F.expiresAt,
+      s.expiresAt,
+      F.ip,
+      s.client.ip,
+      F.userAgent,
+      s.client.userAgent,
+      F.acceptLanguage,
+      s.client.acceptLanguage,
+      F.createdAt,
+      s.client.createdAt,
+    );
   }
 
   async get(key: string): Promise<StoredSession | undefined> {
@@ -252,11 +259,6 @@ export class RedisStore implements SessionStore {
       this.#client.disconnect();
     }
   }
-}
-
-function failOnReplyError(results: Array<[Error | null, unknown]> | null): void {
-  if (results === null) throw new Error('transaction aborted');
-  for (const [err] of results) if (err !== null) throw err;
 }
 
 function pairs(flat: ReadonlyArray<string | number | null>): Record<string, string> {
