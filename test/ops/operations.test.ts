@@ -182,7 +182,9 @@ describe('limits', () => {
     const s = await mint(node);
     const held = (await holdPoll(node, s)).answer;
     for (let i = 0; i < 4; i++) await poll(node, { key: s.key, pollToken: 'Z'.repeat(43) }).expect(404);
-    expect((await held).status).toBe(204);
+    const ended = await held;
+    expect(ended.status).toBe(404); // what its next poll would hear: the session is gone
+    expect(ended.body).toMatchObject({ error: { code: 'not_found' } });
     await poll(node, s).expect(404);
     await setStatus(node, { key: s.key, status: 'scanned' }).expect(404);
   });
