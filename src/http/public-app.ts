@@ -25,6 +25,7 @@ import { crossSiteCheck } from './cross-site.js';
 import { errorHandler, noRoute } from './error-handler.js';
 import { closeUnlessBodyRead } from './json-body.js';
 import { sendEmpty, sendError, sendJson } from './respond.js';
+import { ResponseClient } from './response-client.js';
 import { dispatcher, splitUrl } from './router.js';
 import { applyHeaders, fixedHeaders, jsonAnswerHeaders, type HeaderList } from './response-headers.js';
 import { keyQuery, parseOr400, pollQuery } from './validation.js';
@@ -96,14 +97,12 @@ export function publicListener(options: PublicAppOptions): RequestListener {
     const release = limits.admitPoll(ipOf(req), service.heldPolls);
     // Listen for the hang-up before the first await: a client gone while the poll is being set up
     // (reading the store) is never held.
-    const controller = new AbortController();
-    const onClose = (): void => controller.abort();
-    res.on('close', onClose); // removed below; aborting twice is a no-op, so no once-wrapper
+    const client = new ResponseClient(res);
     let answer: PollAnswer;
     try {
-      answer = await service.poll(query.key, bearer(req), query.since ?? 0, query.wait, controller.signal);
+      answer = await service.poll(query.key, bearer(req), query.since ?? 0, query.wait, client);
     } finally {
-      res.off('close', onClose);
+      client.detach();
       release();
     }
     if (answer.view === undefined) {
