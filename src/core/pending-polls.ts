@@ -9,12 +9,13 @@
 // A held poll is a Hold, and a Hold ends through one door: end(ending). Whatever ends it (a change
 // of status, its hold timeout, the session's expiry, a newer poll for the same key, the client
 // hanging up, shutdown, or an answer given at once) calls end() with a reason,
-// and end() removes exactly what was added: the deadline timer, the listener on the client's
-// AbortSignal, and its place in the registry. Later calls do nothing.
+// and end() removes exactly what was added: the deadline timer, its place as the client's
+// listener, and its place in the registry. Later calls do nothing.
 //
-// The client's AbortSignal is the HTTP layer's: its AbortController is aborted when the client
-// hangs up, and the hold listens to it. A wake ends the hold directly, with no abort dispatched
-// (in Node 20 an abort builds an Event and walks the EventTarget, a cost every wake would pay).
+// The client is the HTTP layer's (PollClient): it says whether the client has hung up and tells
+// its one listener when it does. It is not an AbortSignal: each signal is an EventTarget, and
+// making one per poll, adding its listener and removing it was a few per cent of a wake's CPU
+// (docs/performance.md).
 //
 // Per poll this costs a Hold, one timer and one promise: no closures are made for the timer or
 // the listener (the Hold is the listener; the timer callback is shared).
@@ -39,14 +40,29 @@ export const PollEnd = Object.freeze({
   answered: Object.freeze({ reason: 'answered' }),
 } satisfies Record<string, PollEnding>);
 
+/** Told when a poll's client hangs up. */
+export interface ClientGoneListener {
+  clientGone(): void;
+}
+
+/**
+ * A poll's client, implemented by the HTTP layer: `gone` once the client has hung up, and then
+ * `listener.clientGone()` called, once, for the listener registered at the time. A poll has one
+ * listener at most: listen(undefined) removes it.
+ */
+export interface PollClient {
+  readonly gone: boolean;
+  listen(listener: ClientGoneListener | undefined): void;
+}
+
 /** One held poll. `ended` resolves with the first ending given to `end()`. */
-export class Hold {
+export class Hold implements ClientGoneListener {
   readonly ended: Promise<PollEnding>;
   /** A poll for the same key that joined before this one and is still open. */
   older: Hold | undefined;
   #resolve!: (ending: PollEnding) => void;
   #timer: NodeJS.Timeout | undefined;
-  #signal: AbortSignal | undefined;
+  #client: PollClient | undefined;
   #open = true;
   #admitted = false;
 
@@ -75,15 +91,15 @@ export class Hold {
     if (!this.#open) return;
     this.#open = false;
     clearTimeout(this.#timer);
-    this.#signal?.removeEventListener('abort', this);
+    this.#client?.listen(undefined);
     this.registry?.remove(this);
     this.#resolve(ending);
   }
 
   /** Listens for the client hanging up. */
-  listen(signal: AbortSignal): void {
-    this.#signal = signal;
-    signal.addEventListener('abort', this);
+  listen(client: PollClient): void {
+    this.#client = client;
+    client.listen(this);
   }
 
   /** Admits the poll: its deadline starts. */
@@ -94,7 +110,7 @@ export class Hold {
   }
 
   /** The client hung up. */
-  handleEvent(): void {
+  clientGone(): void {
     this.end(PollEnd.clientClosed);
   }
 }
@@ -123,11 +139,11 @@ export class PendingPolls {
 
   /**
    * A poll for `key` joins: a change newer than `since` ends it from now on, and it ends as
-   * `client-closed` when `signal` aborts (at once if it has). It supersedes nothing and has no
+   * `client-closed` when `client` hangs up (at once if it has). It supersedes nothing and has no
    * deadline until admit().
    */
-  join(key: string, since: number, signal: AbortSignal): Hold {
-    if (this.#closedWith !== undefined || signal.aborted) {
+  join(key: string, since: number, client: PollClient): Hold {
+    if (this.#closedWith !== undefined || client.gone) {
       const hold = new Hold(undefined, key, since);
       hold.end(this.#closedWith ?? PollEnd.clientClosed);
       return hold;
@@ -135,7 +151,7 @@ export class PendingPolls {
     const hold = new Hold(this, key, since);
     hold.older = this.#newest.get(key);
     this.#newest.set(key, hold);
-    hold.listen(signal);
+    hold.listen(client);
     return hold;
   }
 
@@ -166,8 +182,8 @@ export class PendingPolls {
   }
 
   /** join() then admit(): a poll whose token and route need no checking (tests, tools). */
-  hold(key: string, since: number, signal: AbortSignal, holdMs: number, expiresInMs: number): Hold {
-    const hold = this.join(key, since, signal);
+  hold(key: string, since: number, client: PollClient, holdMs: number, expiresInMs: number): Hold {
+    const hold = this.join(key, since, client);
     this.admit(hold, holdMs, expiresInMs);
     return hold;
   }

@@ -16,7 +16,7 @@
 // nothing.
 import { errors, type QrelayError } from '../errors.js';
 import { HandOuts, type HandedView, type HandOutReceipt } from './hand-out.js';
-import { PollEnd, type PendingPolls } from './pending-polls.js';
+import { PollEnd, type PendingPolls, type PollClient } from './pending-polls.js';
 import { hashToken, newKeyAndToken } from './secrets.js';
 import {
   effective,
@@ -170,13 +170,13 @@ export class SessionService {
     return this.#scanUrlHead + key + this.#scanUrlTail;
   }
 
-  /** Answers GET /status/get. `signal` aborts when the client hangs up, ending the hold. */
-  async poll(key: string, token: string | undefined, since: number, waitMs: number | undefined, signal: AbortSignal): Promise<PollAnswer> {
+  /** Answers GET /status/get. The hold ends when `client` hangs up. */
+  async poll(key: string, token: string | undefined, since: number, waitMs: number | undefined, client: PollClient): Promise<PollAnswer> {
     this.#refuseWhenClosing();
     const holdMs = Math.min(this.#holdMs, waitMs ?? Number.POSITIVE_INFINITY);
     // wait=0 asks "anything newer?" and nothing more: no hold, so no route claimed away from a
     // poll held elsewhere.
-    const hold = holdMs > 0 ? this.#polls.join(key, since, signal) : undefined; // step 1
+    const hold = holdMs > 0 ? this.#polls.join(key, since, client) : undefined; // step 1
     let read: PollRead;
     try {
       const holder = hold?.open === true ? this.#nodeAddr : undefined; // a client gone already claims no route

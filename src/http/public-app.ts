@@ -5,8 +5,9 @@
 // router.ts): with thousands of held polls and a stream of wake-ups, express's per-request work
 // (prototype swap, middleware chain, res.send) would be a large share of the CPU per status change
 // (docs/performance.md). They share the service, the schemas, the error catalog, the limits and
-// the fixed headers with the express routes, which serve everything else (QR image, the browser
-// client, the demo).
+// Cache-Control: no-store with the express routes, which serve everything else (QR image, the
+// browser client, the demo); their JSON answers carry a shorter set of helmet's headers than
+// those documents (response-headers.ts says which and why).
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import querystring from 'node:querystring';
 import cors from 'cors';
@@ -24,8 +25,9 @@ import { crossSiteCheck } from './cross-site.js';
 import { errorHandler, noRoute } from './error-handler.js';
 import { closeUnlessBodyRead } from './json-body.js';
 import { sendEmpty, sendError, sendJson } from './respond.js';
+import { ResponseClient } from './response-client.js';
 import { dispatcher, splitUrl } from './router.js';
-import { applyHeaders, fixedHeaders, type HeaderList } from './response-headers.js';
+import { applyHeaders, fixedHeaders, jsonAnswerHeaders, type HeaderList } from './response-headers.js';
 import { keyQuery, parseOr400, pollQuery } from './validation.js';
 
 export interface PublicAppOptions {
@@ -52,13 +54,17 @@ function bearer(req: IncomingMessage): string | undefined {
 
 export function publicListener(options: PublicAppOptions): RequestListener {
   const { service, limits, log } = options;
-  const headers = fixedHeaders({
+  // With CORS origins configured, integrators embed the QR image from their own origin.
+  const shared = { crossOriginResourcePolicy: { policy: options.corsOrigins.length > 0 ? 'cross-origin' : 'same-origin' } } as const;
+  // Pages, scripts, the QR image and every express route: helmet's full document set.
+  const pageHeaders = fixedHeaders({
     // No upgrade-insecure-requests: the pages load only same-origin relative URLs (already https
     // behind TLS), and on a plain-http LAN address (the demo on a phone) it breaks every script.
     contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } },
-    // With CORS origins configured, integrators embed the QR image from their own origin.
-    crossOriginResourcePolicy: { policy: options.corsOrigins.length > 0 ? 'cross-origin' : 'same-origin' },
+    ...shared,
   });
+  // The hot routes' JSON answers (and their errors, 204s and CORS preflights): the data set.
+  const answerHeaders = jsonAnswerHeaders(shared);
   const ipOf = clientAddress(options.trustProxy);
   const refuseCrossSite = crossSiteCheck(options.corsOrigins);
   const corsMiddleware =
@@ -82,7 +88,7 @@ export function publicListener(options: PublicAppOptions): RequestListener {
       acceptLanguage: clip(req.headers['accept-language'], 128),
     };
     await limits.admitSession(client.ip);
-    sendJson(res, 201, (await service.create(client)) satisfies NewSessionAnswer, headers);
+    sendJson(res, 201, (await service.create(client)) satisfies NewSessionAnswer, answerHeaders);
   }
 
   async function poll(req: IncomingMessage, res: ServerResponse, search: string): Promise<void> {
@@ -91,20 +97,18 @@ export function publicListener(options: PublicAppOptions): RequestListener {
     const release = limits.admitPoll(ipOf(req), service.heldPolls);
     // Listen for the hang-up before the first await: a client gone while the poll is being set up
     // (reading the store) is never held.
-    const controller = new AbortController();
-    const onClose = (): void => controller.abort();
-    res.on('close', onClose); // removed below; aborting twice is a no-op, so no once-wrapper
+    const client = new ResponseClient(res);
     let answer: PollAnswer;
     try {
-      answer = await service.poll(query.key, bearer(req), query.since ?? 0, query.wait, controller.signal);
+      answer = await service.poll(query.key, bearer(req), query.since ?? 0, query.wait, client);
     } finally {
-      res.off('close', onClose);
+      client.detach();
       release();
     }
     if (answer.view === undefined) {
       if (answer.reason === 'client-closed') return;
       // On shutdown, also ask the client to reconnect elsewhere rather than reuse this socket.
-      sendEmpty(res, 204, headers, answer.reason === 'shutdown' ? CONNECTION_CLOSE : []);
+      sendEmpty(res, 204, answerHeaders, answer.reason === 'shutdown' ? CONNECTION_CLOSE : []);
       return;
     }
     const { handOut } = answer;
@@ -116,14 +120,14 @@ export function publicListener(options: PublicAppOptions): RequestListener {
       }
       res.once('close', () => handOut.settle(res.writableFinished));
     }
-    sendJson(res, 200, answer.view satisfies PollAnswerBody, headers);
+    sendJson(res, 200, answer.view satisfies PollAnswerBody, answerHeaders);
   }
 
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
   app.set('trust proxy', options.trustProxy);
-  app.use(applyHeaders(headers));
+  app.use(applyHeaders(pageHeaders));
   if (corsMiddleware !== undefined) app.use(corsMiddleware);
   app.get('/status/qr.svg', async (req: Request, res: Response) => {
     const { key } = parseOr400(keyQuery, req.query);
@@ -144,15 +148,15 @@ export function publicListener(options: PublicAppOptions): RequestListener {
       'POST /status/new': create,
     },
     app,
-    (req, res, err, path) => sendError(res, err, headers, log, { method: req.method, path }),
+    (req, res, err, path) => sendError(res, err, answerHeaders, log, { method: req.method, path }),
   );
 
   return (req, res) => {
     closeUnlessBodyRead(req, res);
     const { path, query } = splitUrl(req.url);
     if (corsMiddleware !== undefined && dispatch.isHot(path)) {
-      // cors answers preflights itself: give them the fixed headers (no-store, helmet's) first.
-      for (let i = 0; i < headers.length; i += 2) res.setHeader(headers[i]!, headers[i + 1]!);
+      // cors answers preflights itself: give them the JSON answers' headers (no-store, helmet's) first.
+      for (let i = 0; i < answerHeaders.length; i += 2) res.setHeader(answerHeaders[i]!, answerHeaders[i + 1]!);
       corsMiddleware(req, res, () => dispatch(req, res, path, query));
     } else dispatch(req, res, path, query);
   };

@@ -12,6 +12,12 @@
 // pino.destination() also writes what is waiting when the process exits, however it exits (a
 // crash, the shutdown watchdog), and stops logging, rather than serving, if stdout's reader goes
 // away (EPIPE). One write is in flight at a time, so lines keep their order.
+//
+// Lines reach SonicBoom as UTF-8 buffers (its `buffer` content mode), not strings. With strings it
+// keeps the waiting lines in one string grown by `+=` and measures that string's UTF-8 length
+// (Buffer.byteLength) on every write, which flattens it: each line copied the whole batch so far,
+// a third of all the bytes a busy node allocated (docs/performance.md). Buffers are kept in a list
+// and joined once per write.
 import pino from 'pino';
 
 /** A write starts once this many bytes of lines are waiting (below SonicBoom's 16 KiB maxWrite). */
@@ -19,11 +25,35 @@ const BATCH_BYTES = 12 * 1024;
 /** How often what is waiting is written anyway, ms: the longest a line waits. */
 const FLUSH_EVERY_MS = 100;
 
-export type LogDestination = ReturnType<typeof pino.destination>;
+/** What pino writes lines to, and what the process flushes on its way out. */
+export interface LogDestination {
+  write(line: string): void;
+  /** Calls back once every waiting line is out. */
+  flush(cb: (err?: Error | null) => void): void;
+  /** Writes every waiting line now, synchronously (the exit path). */
+  flushSync(): void;
+  destroy(): void;
+}
 
 /** A batching destination writing to `fd` (stdout by default). */
 export function logDestination(fd = 1, options: { batchBytes?: number; flushEveryMs?: number } = {}): LogDestination {
-  return pino.destination({ dest: fd, sync: false, minLength: options.batchBytes ?? BATCH_BYTES, periodicFlush: options.flushEveryMs ?? FLUSH_EVERY_MS });
+  const boom = pino.destination({
+    dest: fd,
+    sync: false,
+    contentMode: 'buffer',
+    minLength: options.batchBytes ?? BATCH_BYTES,
+    periodicFlush: options.flushEveryMs ?? FLUSH_EVERY_MS,
+  });
+  // SonicBoom's types know only its string mode; in buffer mode write() takes a Buffer.
+  const writeBuffer = boom.write.bind(boom) as unknown as (chunk: Buffer) => boolean;
+  return {
+    write: (line) => {
+      writeBuffer(Buffer.from(line));
+    },
+    flush: (cb) => boom.flush(cb),
+    flushSync: () => boom.flushSync(),
+    destroy: () => boom.destroy(),
+  };
 }
 
 let stdout: LogDestination | undefined;

@@ -31,6 +31,15 @@ const { SessionService } = await load('core/session-service.js');
 // Builds since the hand-out module: a poll takes the request's AbortSignal, and a final status
 // comes with a receipt (`handOut`) settled once its response has left.
 const RECEIPTS = fs.existsSync(path.join(dist, 'core/hand-out.js'));
+// Builds since http/response-client.js: a poll takes a PollClient (a flag and one listener) rather
+// than an AbortSignal; this stands in for the HTTP layer's, without the response.
+const POLL_CLIENT = fs.existsSync(path.join(dist, 'http/response-client.js'));
+/** What a poll is given to hear its client hang up (which never happens here). */
+function pollClient() {
+  if (POLL_CLIENT) return { gone: false, listener: undefined, listen(l) { this.listener = l; } };
+  const controller = new AbortController();
+  return RECEIPTS ? controller.signal : controller;
+}
 
 const HOLD_MS = 600_000;
 const store = new MemoryStore({ graceMs: 60_000 });
@@ -40,8 +49,7 @@ const client = { ip: '192.0.2.1', userAgent: 'Mozilla/5.0 (bench)', acceptLangua
 /** Mints a session and holds its poll; returns what the next steps need. */
 async function mintAndHold() {
   const s = await service.create(client);
-  const controller = new AbortController();
-  return { s, poll: service.poll(s.key, s.pollToken, 0, undefined, RECEIPTS ? controller.signal : controller) };
+  return { s, poll: service.poll(s.key, s.pollToken, 0, undefined, pollClient()) };
 }
 
 /** One login: scan wakes the held poll, re-poll, confirm wakes it, the final status is handed out. */
@@ -50,8 +58,7 @@ async function cycle(/** @type {{ s: { key: string, pollToken: string }, poll: P
   await service.set(s.key, { status: 'scanned', actor: 'u' });
   const first = await held.poll;
   if (first.view?.version !== 1) throw new Error(`expected version 1, got ${JSON.stringify(first)}`);
-  const controller = new AbortController();
-  const second = service.poll(s.key, s.pollToken, 1, undefined, RECEIPTS ? controller.signal : controller);
+  const second = service.poll(s.key, s.pollToken, 1, undefined, pollClient());
   await service.set(s.key, { status: 'confirmed', actor: 'u', data: { ticket: 't' } });
   const final = await second;
   // (builds before 804f3a5 marked a hand-out with `handedOut: true` instead of a lease id)

@@ -1,7 +1,7 @@
 // The private listener: status changes, peek, health, INTERNAL_TOKEN, and the wall between ports.
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
-import { mint, poll, setStatus, startNode } from '../support/node.js';
+import { holdPoll, mint, poll, setStatus, startNode } from '../support/node.js';
 
 describe('POST /status/set', () => {
   it('walks pending -> scanned -> confirmed, bumping the version and naming the asking client', async () => {
@@ -153,6 +153,49 @@ describe('headers', () => {
     for (const r of responses) expect(r.headers['cache-control']).toBe('no-store');
     expect(responses[2]?.headers['content-security-policy']).toContain("default-src 'self'");
     expect(responses[2]?.headers['x-content-type-options']).toBe('nosniff');
+  });
+
+  it("the hot routes' JSON answers carry the data set of helmet's headers; pages and the QR the document set", async () => {
+    const node = await startNode();
+    const s = await mint(node);
+    const bad = await mint(node);
+    const answers = {
+      minted: await request(node.publicUrl).post('/status/new').expect(201),
+      timedOut: await poll(node, s, { wait: 10 }).expect(204),
+      refused: await poll(node, { ...bad, pollToken: 'x'.repeat(43) }, { wait: 10 }).expect(404),
+    };
+    // A woken poll, answered 200.
+    const held = await holdPoll(node, s);
+    await setStatus(node, { key: s.key, status: 'scanned' }).expect(200);
+    const woken = await held.answer;
+    expect(woken.status).toBe(200);
+    const dataSet = {
+      'cache-control': 'no-store',
+      'content-security-policy': "default-src 'none';frame-ancestors 'none'",
+      'cross-origin-resource-policy': 'same-origin',
+      'referrer-policy': 'no-referrer',
+      'strict-transport-security': 'max-age=31536000; includeSubDomains',
+      'x-content-type-options': 'nosniff',
+      'x-frame-options': 'DENY',
+    };
+    const documentOnly = [
+      'cross-origin-opener-policy',
+      'origin-agent-cluster',
+      'x-dns-prefetch-control',
+      'x-download-options',
+      'x-permitted-cross-domain-policies',
+      'x-xss-protection',
+    ];
+    for (const [what, r] of Object.entries({ ...answers, woken })) {
+      expect(r.headers, what).toMatchObject(dataSet);
+      for (const name of documentOnly) expect(r.headers[name], `${what}: ${name}`).toBeUndefined();
+    }
+    const qr = await request(node.publicUrl).get(`/status/qr.svg?key=${bad.key}`).expect(200);
+    for (const r of [qr, await request(node.publicUrl).get('/')]) {
+      expect(r.headers['content-security-policy']).toContain("default-src 'self'");
+      expect(r.headers['x-frame-options']).toBe('SAMEORIGIN');
+      for (const name of documentOnly) expect(r.headers[name], name).toBeDefined();
+    }
   });
 
   it('CORS is off by default and allows only listed origins', async () => {

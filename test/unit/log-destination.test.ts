@@ -38,6 +38,17 @@ describe('the log destination', () => {
     await waitFor(() => text() === lines.join(''), 3_000, 'the batch in the file');
   });
 
+  it('counts the batch in UTF-8 bytes and writes lines with multi-byte characters intact', async () => {
+    const writes = vi.spyOn(fs, 'write');
+    const { destination, text } = fileDestination({ batchBytes: 20, flushEveryMs: 60_000 });
+    const line = `${'é'.repeat(6)}\n`; // 7 characters, 13 bytes
+    destination.write(line);
+    expect(writes).not.toHaveBeenCalled();
+    destination.write(line); // 26 bytes
+    expect(writes).toHaveBeenCalledTimes(1);
+    await waitFor(() => text() === line + line, 3_000, 'both lines in the file');
+  });
+
   it('a line on a quiet destination goes out after the delay, with no batch filling', async () => {
     const { destination, text } = fileDestination({ batchBytes: 12_288, flushEveryMs: 20 });
     destination.write('alone\n');

@@ -9,6 +9,7 @@ import type { ServiceEvents, SetOutcome } from '../../src/core/service-events.js
 import { SessionService, type NewSession, type PollAnswer, type Relay } from '../../src/core/session-service.js';
 import type { SessionStatus, SessionView, StatusChange } from '../../src/core/session.js';
 import type { PollRead, TransitionOutcome } from '../../src/core/session-store.js';
+import { TestClient } from '../support/test-client.js';
 
 const HOLD_MS = 10_000;
 const SESSION_TTL_MS = 60_000;
@@ -125,8 +126,8 @@ function setUp(options: SetUpOptions = {}) {
   });
 
   const mint = (): Promise<NewSession> => service.create({ ip: '192.0.2.1', userAgent: 'test', acceptLanguage: 'en' });
-  const poll = (s: NewSession, since: number, opts: { wait?: number; signal?: AbortSignal; token?: string } = {}): Promise<PollAnswer> =>
-    service.poll(s.key, 'token' in opts ? opts.token : s.pollToken, since, opts.wait, opts.signal ?? new AbortController().signal);
+  const poll = (s: NewSession, since: number, opts: { wait?: number; client?: TestClient; token?: string } = {}): Promise<PollAnswer> =>
+    service.poll(s.key, 'token' in opts ? opts.token : s.pollToken, since, opts.wait, opts.client ?? new TestClient());
   /** Resolves once the service holds `count` polls. */
   const held = (count = 1): Promise<void> => until(() => service.heldPolls === count, `${count} held poll(s)`);
   return { service, store, relay, events, clock, tokenFailures, mint, poll, held };
@@ -195,7 +196,7 @@ describe('poll', () => {
   it('an unknown key and a wrong token get the same not_found; only the wrong token is counted', async () => {
     const { service, events, tokenFailures, mint, poll } = setUp();
     const s = await mint();
-    const unknown = service.poll('AAAAAAAAAAAAAAAAAAAAAA', s.pollToken, 0, undefined, new AbortController().signal);
+    const unknown = service.poll('AAAAAAAAAAAAAAAAAAAAAA', s.pollToken, 0, undefined, new TestClient());
     await expect(unknown).rejects.toMatchObject({ code: 'not_found' });
     await expect(poll(s, 0, { token: 'not-the-token' })).rejects.toMatchObject({ code: 'not_found' });
     await expect(poll(s, 0, { token: undefined })).rejects.toMatchObject({ code: 'not_found' });
@@ -306,10 +307,11 @@ describe('poll', () => {
   it('the client hanging up ends the hold as client-closed', async () => {
     const { service, events, mint, poll, held } = setUp();
     const s = await mint();
-    const client = new AbortController();
-    const answer = poll(s, 0, { signal: client.signal });
+    const client = new TestClient();
+    const answer = poll(s, 0, { client });
     await held();
-    client.abort();
+    expect(client.listener).toBeDefined();
+    client.hangUp();
     await expect(answer).resolves.toEqual({ reason: 'client-closed' });
     expect(service.heldPolls).toBe(0);
     expect(events.pollEnds).toEqual(['client-closed']);

@@ -1,0 +1,20 @@
+// A poll's client for tests of the core: hangUp() is the client hanging up, and `listener` shows
+// what listens to it (the HTTP layer's is http/response-client.ts).
+import type { ClientGoneListener, PollClient } from '../../src/core/pending-polls.js';
+
+export class TestClient implements PollClient {
+  gone = false;
+  listener: ClientGoneListener | undefined;
+
+  listen(listener: ClientGoneListener | undefined): void {
+    this.listener = listener;
+  }
+
+  hangUp(): void {
+    if (this.gone) return;
+    this.gone = true;
+    const listener = this.listener;
+    this.listener = undefined;
+    listener?.clientGone();
+  }
+}
