@@ -156,8 +156,8 @@ describe('PendingPolls', () => {
 
     it('the newest admitted poll wins, whatever order admissions come in', async () => {
       const polls = new PendingPolls();
-      const first = polls.join('a', 0, signal());
-      const second = polls.join('a', 0, signal());
+      const first = polls.join('a', 0, anyClient());
+      const second = polls.join('a', 0, anyClient());
       polls.admit(second, 10_000, 60_000);
       polls.admit(first, 10_000, 60_000); // its store answer came last: too late to take over
       await expect(first.ended).resolves.toBe(PollEnd.superseded);
