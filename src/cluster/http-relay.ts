@@ -1,10 +1,18 @@
 // Node-to-node delivery: a set that lands on one node hands the change to the node holding the
 // poll with POST /channel/set on that node's private listener.
 //
-// One undici Agent keeps a pool of kept-alive connections per peer. Every forward is bounded
-// (connect, headers and body timeouts, plus an overall deadline), and never throws: the new state
-// is already in Redis, so a forward that fails only means the poll learns of it on its next
-// request instead of at once. Failures are counted by cause for the operators.
+// Changes for the same holder within one turn of the event loop go in one request: forward()
+// queues the change and the queue is sent at setImmediate, as one change (the single form, which
+// every version of the holder reads) or as an array of them (batch form), answered with one
+// `delivered` per change in the same order. A batch stays within the holder's limits (at most
+// `maxChanges` changes and `maxBytes` of body), and one seal covers its whole body. A holder that
+// answers 400 to an array (one older than the batch form, during a rolling upgrade) gets each of
+// its changes again on its own, so an upgrade costs requests, not wake-ups.
+//
+// One undici Agent keeps a pool of kept-alive connections per peer. Every request is bounded by
+// undici's connect, headers and body timeouts, and a forward never throws: the new state is
+// already in Redis, so a forward that fails only means the poll learns of it on its next request
+// instead of at once. Failures are counted by cause, per change, for the operators.
 import { Agent, errors as undiciErrors } from 'undici';
 import type { Relay } from '../core/session-service.js';
 import type { SessionView } from '../core/session.js';
@@ -15,11 +23,14 @@ export type ForwardFailure = 'timeout' | 'refused' | 'status' | 'error';
 export interface HttpRelayOptions {
   /** CLUSTER_TOKEN: nodes authenticate to each other with it. */
   clusterToken: string;
-  /** Seals every forwarded change, so the holder knows it comes from a node of this cluster. */
+  /** Seals every forwarded body, so the holder knows it comes from a node of this cluster. */
   seal: ChangeSeal;
-  /** Bound on each phase and on the whole forward, ms. */
+  /** Bound on each phase of a forward (connect, headers, body), ms. */
   timeoutMs: number;
-  onFailure?: (cause: ForwardFailure, route: string, err?: unknown) => void;
+  /** What a holder accepts in one request: changes, and bytes of body. */
+  batch: { readonly maxChanges: number; readonly maxBytes: number };
+  /** `changes` forwards failed together (one request), for `cause`. */
+  onFailure?: (cause: ForwardFailure, route: string, changes: number, err?: unknown) => void;
   onForward?: () => void;
 }
 
@@ -27,8 +38,7 @@ function classify(err: unknown): ForwardFailure {
   if (
     err instanceof undiciErrors.ConnectTimeoutError ||
     err instanceof undiciErrors.HeadersTimeoutError ||
-    err instanceof undiciErrors.BodyTimeoutError ||
-    (err instanceof DOMException && err.name === 'TimeoutError')
+    err instanceof undiciErrors.BodyTimeoutError
   ) {
     return 'timeout';
   }
@@ -37,18 +47,30 @@ function classify(err: unknown): ForwardFailure {
   return 'error';
 }
 
+/** One change waiting for its request: its JSON, its size, and who waits for its answer. */
+interface Queued {
+  readonly text: string;
+  readonly bytes: number;
+  readonly settle: (delivered: boolean) => void;
+}
+
 export class HttpRelay implements Relay {
   readonly #agent: Agent;
   readonly #authorization: string;
   readonly #seal: ChangeSeal;
-  readonly #timeoutMs: number;
+  readonly #maxChanges: number;
+  readonly #maxBytes: number;
   readonly #onFailure: NonNullable<HttpRelayOptions['onFailure']>;
   readonly #onForward: () => void;
+  /** This turn's changes, by holder; sent, and emptied, at the next setImmediate. */
+  #queued = new Map<string, Queued[]>();
+  #flushing = false;
 
   constructor(options: HttpRelayOptions) {
-    this.#timeoutMs = options.timeoutMs;
     this.#authorization = `Bearer ${options.clusterToken}`;
     this.#seal = options.seal;
+    this.#maxChanges = options.batch.maxChanges;
+    this.#maxBytes = options.batch.maxBytes;
     this.#onFailure = options.onFailure ?? (() => {});
     this.#onForward = options.onForward ?? (() => {});
     this.#agent = new Agent({
@@ -60,29 +82,19 @@ export class HttpRelay implements Relay {
     });
   }
 
-  async forward(route: string, view: SessionView): Promise<boolean> {
+  forward(route: string, view: SessionView): Promise<boolean> {
     this.#onForward();
-    try {
-      const body = JSON.stringify(view);
-      const res = await this.#agent.request({
-        origin: route,
-        path: '/channel/set',
-        method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: this.#authorization, [SEAL_HEADER]: this.#seal.seal(body) },
-        body,
-        signal: AbortSignal.timeout(this.#timeoutMs),
-      });
-      if (res.statusCode !== 200) {
-        await res.body.dump();
-        this.#onFailure('status', route, new Error(`HTTP ${res.statusCode}`));
-        return false;
+    const text = JSON.stringify(view);
+    return new Promise((settle) => {
+      const queue = this.#queued.get(route);
+      const change = { text, bytes: Buffer.byteLength(text), settle };
+      if (queue === undefined) this.#queued.set(route, [change]);
+      else queue.push(change);
+      if (!this.#flushing) {
+        this.#flushing = true;
+        setImmediate(() => this.#flush());
       }
-      const answer = (await res.body.json()) as { delivered?: unknown };
-      return answer.delivered === true;
-    } catch (err) {
-      this.#onFailure(classify(err), route, err);
-      return false;
-    }
+    });
   }
 
   /** Lets in-flight forwards finish, then closes the pools. */
@@ -93,5 +105,70 @@ export class HttpRelay implements Relay {
   /** Cuts every connection now. */
   destroy(): Promise<void> {
     return this.#agent.destroy();
+  }
+
+  /** Sends this turn's changes: one request per holder, more only past a batch's limits. */
+  #flush(): void {
+    const queued = this.#queued;
+    this.#queued = new Map();
+    this.#flushing = false;
+    for (const [route, changes] of queued) {
+      let batch: Queued[] = [];
+      let bytes = 1; // the array's brackets and commas: one byte per change, and one
+      for (const change of changes) {
+        if (batch.length > 0 && (batch.length === this.#maxChanges || bytes + change.bytes + 1 > this.#maxBytes)) {
+          void this.#send(route, batch);
+          batch = [];
+          bytes = 1;
+        }
+        batch.push(change);
+        bytes += change.bytes + 1;
+      }
+      void this.#send(route, batch);
+    }
+  }
+
+  async #send(route: string, batch: readonly Queued[]): Promise<void> {
+    const single = batch.length === 1;
+    const body = single ? batch[0]!.text : `[${batch.map((c) => c.text).join(',')}]`;
+    let delivered: readonly boolean[];
+    try {
+      const res = await this.#agent.request({
+        origin: route,
+        path: '/channel/set',
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: this.#authorization, [SEAL_HEADER]: this.#seal.seal(body) },
+        body,
+      });
+      if (res.statusCode === 400 && !single) {
+        // A holder that reads no arrays yet (an older version, mid-upgrade): one change at a time.
+        await res.body.dump();
+        for (const change of batch) void this.#send(route, [change]);
+        return;
+      }
+      if (res.statusCode !== 200) {
+        await res.body.dump();
+        this.#failed('status', route, batch, new Error(`HTTP ${res.statusCode}`));
+        return;
+      }
+      const answer = ((await res.body.json()) as { delivered?: unknown }).delivered;
+      if (single) {
+        delivered = [answer === true];
+      } else if (Array.isArray(answer) && answer.length === batch.length) {
+        delivered = answer.map((d) => d === true);
+      } else {
+        this.#failed('error', route, batch, new Error('the answer does not match the batch'));
+        return;
+      }
+    } catch (err) {
+      this.#failed(classify(err), route, batch, err);
+      return;
+    }
+    for (let i = 0; i < batch.length; i++) batch[i]!.settle(delivered[i]!);
+  }
+
+  #failed(cause: ForwardFailure, route: string, batch: readonly Queued[], err: unknown): void {
+    this.#onFailure(cause, route, batch.length, err);
+    for (const change of batch) change.settle(false);
   }
 }
