@@ -13,7 +13,7 @@
 // undici's connect, headers and body timeouts, and a forward never throws: the new state is
 // already in Redis, so a forward that fails only means the poll learns of it on its next request
 // instead of at once. Failures are counted by cause, per change, for the operators.
-import { Agent, errors as undiciErrors } from 'undici';
+import { Agent, errors as undiciErrors, type Dispatcher } from 'undici';
 import type { Relay } from '../core/session-service.js';
 import type { SessionView } from '../core/session.js';
 import { SEAL_HEADER, type ChangeSeal } from './change-seal.js';
@@ -45,6 +45,46 @@ function classify(err: unknown): ForwardFailure {
   const code = (err as { code?: unknown } | null)?.code;
   if (code === 'ECONNREFUSED' || code === 'ECONNRESET' || code === 'EHOSTUNREACH') return 'refused';
   return 'error';
+}
+
+/** A holder's answer to one request. */
+interface Answer {
+  readonly status: number;
+  readonly text: string;
+}
+
+/**
+ * Reads an answer into a string. request() would wrap each one in a Readable stream and an
+ * AsyncResource, which cost more than the small JSON they carry; a dispatch handler is undici's
+ * plain interface underneath it, and the pool's timeouts bound it all the same.
+ */
+class AnswerReader implements Dispatcher.DispatchHandler {
+  #status = 0;
+  readonly #chunks: Buffer[] = [];
+
+  constructor(
+    readonly resolve: (answer: Answer) => void,
+    readonly reject: (err: Error) => void,
+  ) {}
+
+  onRequestStart(): void {}
+
+  onResponseStart(_controller: Dispatcher.DispatchController, status: number): void {
+    this.#status = status;
+  }
+
+  onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    this.#chunks.push(chunk);
+  }
+
+  onResponseEnd(): void {
+    const text = this.#chunks.length === 1 ? this.#chunks[0]!.toString('utf8') : Buffer.concat(this.#chunks).toString('utf8');
+    this.resolve({ status: this.#status, text });
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+    this.reject(err);
+  }
 }
 
 /** One change waiting for its request: its JSON, its size, and who waits for its answer. */
@@ -133,25 +173,28 @@ export class HttpRelay implements Relay {
     const body = single ? batch[0]!.text : `[${batch.map((c) => c.text).join(',')}]`;
     let delivered: readonly boolean[];
     try {
-      const res = await this.#agent.request({
-        origin: route,
-        path: '/channel/set',
-        method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: this.#authorization, [SEAL_HEADER]: this.#seal.seal(body) },
-        body,
+      const res = await new Promise<Answer>((resolve, reject) => {
+        this.#agent.dispatch(
+          {
+            origin: route,
+            path: '/channel/set',
+            method: 'POST',
+            headers: { 'content-type': 'application/json', authorization: this.#authorization, [SEAL_HEADER]: this.#seal.seal(body) },
+            body,
+          },
+          new AnswerReader(resolve, reject),
+        );
       });
-      if (res.statusCode === 400 && !single) {
+      if (res.status === 400 && !single) {
         // A holder that reads no arrays yet (an older version, mid-upgrade): one change at a time.
-        await res.body.dump();
         for (const change of batch) void this.#send(route, [change]);
         return;
       }
-      if (res.statusCode !== 200) {
-        await res.body.dump();
-        this.#failed('status', route, batch, new Error(`HTTP ${res.statusCode}`));
+      if (res.status !== 200) {
+        this.#failed('status', route, batch, new Error(`HTTP ${res.status}`));
         return;
       }
-      const answer = ((await res.body.json()) as { delivered?: unknown }).delivered;
+      const answer = (JSON.parse(res.text) as { delivered?: unknown }).delivered;
       if (single) {
         delivered = [answer === true];
       } else if (Array.isArray(answer) && answer.length === batch.length) {
