@@ -59,13 +59,15 @@ interface Answer {
  * plain interface underneath it, and the pool's timeouts bound it all the same.
  */
 class AnswerReader implements Dispatcher.DispatchHandler {
+  readonly #resolve: (answer: Answer) => void;
+  readonly #reject: (err: Error) => void;
   #status = 0;
   readonly #chunks: Buffer[] = [];
 
-  constructor(
-    readonly resolve: (answer: Answer) => void,
-    readonly reject: (err: Error) => void,
-  ) {}
+  constructor(resolve: (answer: Answer) => void, reject: (err: Error) => void) {
+    this.#resolve = resolve;
+    this.#reject = reject;
+  }
 
   onRequestStart(): void {}
 
@@ -79,11 +81,11 @@ class AnswerReader implements Dispatcher.DispatchHandler {
 
   onResponseEnd(): void {
     const text = this.#chunks.length === 1 ? this.#chunks[0]!.toString('utf8') : Buffer.concat(this.#chunks).toString('utf8');
-    this.resolve({ status: this.#status, text });
+    this.#resolve({ status: this.#status, text });
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
-    this.reject(err);
+    this.#reject(err);
   }
 }
 
