@@ -1,9 +1,13 @@
 // Node-to-node delivery: a set that lands on one node hands the change to the node holding the
 // poll with POST /channel/set on that node's private listener.
 //
-// Changes for the same holder within one turn of the event loop go in one request: forward()
-// queues the change and the queue is sent at setImmediate, as one change (the single form, which
-// every version of the holder reads) or as an array of them (batch form), answered with one
+// Changes for the same holder that come out of one callback of the event loop go in one request:
+// forward() queues the change, and the queue is sent at process.nextTick, once the callback and the
+// promise continuations it set off are done. Sets whose transitions come back in one read from
+// Redis (auto-pipelined, or replies that arrived together) reach it in one callback; waiting longer
+// (setImmediate, after all the I/O of the loop's turn) delays every wake-up, and did not do better
+// in the cluster benchmark (docs/performance.md). The queue goes as one change (the single form,
+// which every version of the holder reads) or as an array of them (batch form), answered with one
 // `delivered` per change in the same order. A batch stays within the holder's limits (at most
 // `maxChanges` changes and `maxBytes` of body), and one seal covers its whole body. A holder that
 // answers 400 to an array (one older than the batch form, during a rolling upgrade) gets each of
@@ -104,7 +108,7 @@ export class HttpRelay implements Relay {
   readonly #maxBytes: number;
   readonly #onFailure: NonNullable<HttpRelayOptions['onFailure']>;
   readonly #onForward: () => void;
-  /** This turn's changes, by holder; sent, and emptied, at the next setImmediate. */
+  /** This callback's changes, by holder; sent, and emptied, at process.nextTick. */
   #queued = new Map<string, Queued[]>();
   #flushing = false;
 
@@ -134,7 +138,7 @@ export class HttpRelay implements Relay {
       else queue.push(change);
       if (!this.#flushing) {
         this.#flushing = true;
-        setImmediate(() => this.#flush());
+        process.nextTick(() => this.#flush());
       }
     });
   }
@@ -149,7 +153,7 @@ export class HttpRelay implements Relay {
     return this.#agent.destroy();
   }
 
-  /** Sends this turn's changes: one request per holder, more only past a batch's limits. */
+  /** Sends the queued changes: one request per holder, more only past a batch's limits. */
   #flush(): void {
     const queued = this.#queued;
     this.#queued = new Map();

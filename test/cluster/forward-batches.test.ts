@@ -1,8 +1,8 @@
 // Changes for polls held on one node travel together: POST /channel/set takes one change (the
 // form every version reads) or an array of them, sealed whole, checked whole before any poll wakes,
 // and answered with one `delivered` per change, in order. A node sends the changes it has for one
-// holder within one turn of its event loop in one request, and falls back to one change per
-// request when the holder refuses arrays (an older version, during a rolling upgrade).
+// holder at once (out of one callback of its event loop) in one request, and falls back to one
+// change per request when the holder refuses arrays (an older version, during a rolling upgrade).
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, inject, it, onTestFinished } from 'vitest';
@@ -149,7 +149,7 @@ describe('POST /channel/set with an array of changes', () => {
 });
 
 describe('a node forwarding changes', () => {
-  it('sends the changes of one turn for one holder in one request, and each set hears of its own poll', async () => {
+  it('sends the changes it has at once for one holder in one request, and each set hears of its own poll', async () => {
     let holder = '';
     const proxy = await holderAt(passTo(() => holder));
     const { nodes: [b], prefix } = await startNodes(1, redisEnv(), { HOLD_MS: '10000' });
@@ -161,7 +161,7 @@ describe('a node forwarding changes', () => {
     for (let i = 0; i < 5; i++) sessions.push(await mint(a!));
     const held = [];
     for (const [i, s] of sessions.entries()) held.push((await holdPoll(viaProxy!, s, {}, i + 1)).answer);
-    // Five sets started in one turn: their transitions come back together, their forwards too.
+    // Five sets started together: their transitions come back in one read, their forwards go together.
     const sets = await Promise.all(sessions.map((s) => b!.service.set(s.key, { status: 'scanned', actor: 'ann' })));
     expect(sets.map((r) => r.delivered)).toEqual([true, true, true, true, true]);
     expect(proxy.received).toHaveLength(1);
@@ -183,7 +183,7 @@ describe('a node forwarding changes', () => {
     expect(proxy.received.map((x) => Array.isArray(x.body))).toEqual([true, false]);
   });
 
-  it('splits a turn\'s changes at the batch limits, in changes and in bytes', async () => {
+  it('splits the changes it has at once at the batch limits, in changes and in bytes', async () => {
     const holder = await holderAt(async (body) => [200, JSON.stringify({ delivered: Array.isArray(body) ? body.map(() => true) : true })]);
     const changes = (n: number) => Array.from({ length: n }, (_, i) => view('A'.repeat(21) + String.fromCharCode(65 + (i % 26)), i + 1, 1));
     const byCount = relay({ maxChanges: 100 });
