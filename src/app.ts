@@ -11,7 +11,9 @@ import { MemoryStore } from './core/memory-store.js';
 import { PendingPolls } from './core/pending-polls.js';
 import { SessionService } from './core/session-service.js';
 import type { SessionStore } from './core/session-store.js';
+import { BODY_LIMIT_BYTES } from './http/json-body.js';
 import { privateListener } from './http/private-app.js';
+import { CHANNEL_BATCH_MAX } from './http/validation.js';
 import { demoRoutes } from './http/demo-routes.js';
 import { memoryCounters } from './limits/counters.js';
 import { Limits } from './limits/limits.js';
@@ -162,10 +164,11 @@ export async function startQrelay(config: Config, options: StartOptions = {}): P
         clusterToken: config.clusterToken ?? '',
         seal,
         timeoutMs: config.forwardTimeoutMs,
+        batch: { maxChanges: CHANNEL_BATCH_MAX, maxBytes: BODY_LIMIT_BYTES },
         onForward: () => metrics.forwarded(),
-        onFailure: (cause, route) => {
-          metrics.forwardFailed(cause);
-          log.warn({ cause, route }, 'forward to the holding node failed');
+        onFailure: (cause, route, changes) => {
+          metrics.forwardFailed(cause, changes);
+          log.warn({ cause, route, changes }, 'forward to the holding node failed');
         },
       })
     : undefined;

@@ -1,11 +1,23 @@
 // Node-to-node delivery: a set that lands on one node hands the change to the node holding the
 // poll with POST /channel/set on that node's private listener.
 //
-// One undici Agent keeps a pool of kept-alive connections per peer. Every forward is bounded
-// (connect, headers and body timeouts, plus an overall deadline), and never throws: the new state
-// is already in Redis, so a forward that fails only means the poll learns of it on its next
-// request instead of at once. Failures are counted by cause for the operators.
-import { Agent, errors as undiciErrors } from 'undici';
+// Changes for the same holder that come out of one callback of the event loop go in one request:
+// forward() queues the change, and the queue is sent at process.nextTick, once the callback and the
+// promise continuations it set off are done. Sets whose transitions come back in one read from
+// Redis (auto-pipelined, or replies that arrived together) reach it in one callback; waiting longer
+// (setImmediate, after all the I/O of the loop's turn) delays every wake-up, and did not do better
+// in the cluster benchmark (docs/performance.md). The queue goes as one change (the single form,
+// which every version of the holder reads) or as an array of them (batch form), answered with one
+// `delivered` per change in the same order. A batch stays within the holder's limits (at most
+// `maxChanges` changes and `maxBytes` of body), and one seal covers its whole body. A holder that
+// answers 400 to an array (one older than the batch form, during a rolling upgrade) gets each of
+// its changes again on its own, so an upgrade costs requests, not wake-ups.
+//
+// One undici Agent keeps a pool of kept-alive connections per peer. Every request is bounded by
+// undici's connect, headers and body timeouts, and a forward never throws: the new state is
+// already in Redis, so a forward that fails only means the poll learns of it on its next request
+// instead of at once. Failures are counted by cause, per change, for the operators.
+import { Agent, errors as undiciErrors, type Dispatcher } from 'undici';
 import type { Relay } from '../core/session-service.js';
 import type { SessionView } from '../core/session.js';
 import { SEAL_HEADER, type ChangeSeal } from './change-seal.js';
@@ -15,11 +27,14 @@ export type ForwardFailure = 'timeout' | 'refused' | 'status' | 'error';
 export interface HttpRelayOptions {
   /** CLUSTER_TOKEN: nodes authenticate to each other with it. */
   clusterToken: string;
-  /** Seals every forwarded change, so the holder knows it comes from a node of this cluster. */
+  /** Seals every forwarded body, so the holder knows it comes from a node of this cluster. */
   seal: ChangeSeal;
-  /** Bound on each phase and on the whole forward, ms. */
+  /** Bound on each phase of a forward (connect, headers, body), ms. */
   timeoutMs: number;
-  onFailure?: (cause: ForwardFailure, route: string, err?: unknown) => void;
+  /** What a holder accepts in one request: changes, and bytes of body. */
+  batch: { readonly maxChanges: number; readonly maxBytes: number };
+  /** `changes` forwards failed together (one request), for `cause`. */
+  onFailure?: (cause: ForwardFailure, route: string, changes: number, err?: unknown) => void;
   onForward?: () => void;
 }
 
@@ -27,8 +42,7 @@ function classify(err: unknown): ForwardFailure {
   if (
     err instanceof undiciErrors.ConnectTimeoutError ||
     err instanceof undiciErrors.HeadersTimeoutError ||
-    err instanceof undiciErrors.BodyTimeoutError ||
-    (err instanceof DOMException && err.name === 'TimeoutError')
+    err instanceof undiciErrors.BodyTimeoutError
   ) {
     return 'timeout';
   }
@@ -37,18 +51,79 @@ function classify(err: unknown): ForwardFailure {
   return 'error';
 }
 
+/** A holder's answer to one request. */
+interface Answer {
+  readonly status: number;
+  readonly text: string;
+}
+
+/**
+ * Reads an answer into a string. request() would wrap each one in a Readable stream and an
+ * AsyncResource, which cost more than the small JSON they carry; a dispatch handler is undici's
+ * plain interface underneath it, and the pool's timeouts bound it all the same.
+ */
+/** An answer to a batch of at most CHANNEL_BATCH_MAX changes is far smaller. */
+const ANSWER_LIMIT_BYTES = 64 * 1024;
+
+class AnswerReader implements Dispatcher.DispatchHandler {
+  readonly #resolve: (answer: Answer) => void;
+  readonly #reject: (err: Error) => void;
+  #status = 0;
+  readonly #chunks: Buffer[] = [];
+  #bytes = 0;
+
+  constructor(resolve: (answer: Answer) => void, reject: (err: Error) => void) {
+    this.#resolve = resolve;
+    this.#reject = reject;
+  }
+
+  onRequestStart(): void {}
+
+  onResponseStart(_controller: Dispatcher.DispatchController, status: number): void {
+    this.#status = status;
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    // A holder answers a few bytes per change; a peer that sends more is not read to the end.
+    this.#bytes += chunk.length;
+    if (this.#bytes > ANSWER_LIMIT_BYTES) controller.abort(new Error(`the answer is larger than ${ANSWER_LIMIT_BYTES} bytes`));
+    else this.#chunks.push(chunk);
+  }
+
+  onResponseEnd(): void {
+    const text = this.#chunks.length === 1 ? this.#chunks[0]!.toString('utf8') : Buffer.concat(this.#chunks).toString('utf8');
+    this.#resolve({ status: this.#status, text });
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+    this.#reject(err);
+  }
+}
+
+/** One change waiting for its request: its JSON, its size, and who waits for its answer. */
+interface Queued {
+  readonly text: string;
+  readonly bytes: number;
+  readonly settle: (delivered: boolean) => void;
+}
+
 export class HttpRelay implements Relay {
   readonly #agent: Agent;
   readonly #authorization: string;
   readonly #seal: ChangeSeal;
-  readonly #timeoutMs: number;
+  readonly #maxChanges: number;
+  readonly #maxBytes: number;
   readonly #onFailure: NonNullable<HttpRelayOptions['onFailure']>;
   readonly #onForward: () => void;
+  /** This callback's changes, by holder; sent, and emptied, at process.nextTick. */
+  #queued = new Map<string, Queued[]>();
+  #flushing = false;
 
   constructor(options: HttpRelayOptions) {
-    this.#timeoutMs = options.timeoutMs;
     this.#authorization = `Bearer ${options.clusterToken}`;
     this.#seal = options.seal;
+    this.#maxChanges = options.batch.maxChanges;
+    this.#maxBytes = options.batch.maxBytes;
     this.#onFailure = options.onFailure ?? (() => {});
     this.#onForward = options.onForward ?? (() => {});
     this.#agent = new Agent({
@@ -60,29 +135,19 @@ export class HttpRelay implements Relay {
     });
   }
 
-  async forward(route: string, view: SessionView): Promise<boolean> {
+  forward(route: string, view: SessionView): Promise<boolean> {
     this.#onForward();
-    try {
-      const body = JSON.stringify(view);
-      const res = await this.#agent.request({
-        origin: route,
-        path: '/channel/set',
-        method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: this.#authorization, [SEAL_HEADER]: this.#seal.seal(body) },
-        body,
-        signal: AbortSignal.timeout(this.#timeoutMs),
-      });
-      if (res.statusCode !== 200) {
-        await res.body.dump();
-        this.#onFailure('status', route, new Error(`HTTP ${res.statusCode}`));
-        return false;
+    const text = JSON.stringify(view);
+    return new Promise((settle) => {
+      const queue = this.#queued.get(route);
+      const change = { text, bytes: Buffer.byteLength(text), settle };
+      if (queue === undefined) this.#queued.set(route, [change]);
+      else queue.push(change);
+      if (!this.#flushing) {
+        this.#flushing = true;
+        process.nextTick(() => this.#flush());
       }
-      const answer = (await res.body.json()) as { delivered?: unknown };
-      return answer.delivered === true;
-    } catch (err) {
-      this.#onFailure(classify(err), route, err);
-      return false;
-    }
+    });
   }
 
   /** Lets in-flight forwards finish, then closes the pools. */
@@ -93,5 +158,73 @@ export class HttpRelay implements Relay {
   /** Cuts every connection now. */
   destroy(): Promise<void> {
     return this.#agent.destroy();
+  }
+
+  /** Sends the queued changes: one request per holder, more only past a batch's limits. */
+  #flush(): void {
+    const queued = this.#queued;
+    this.#queued = new Map();
+    this.#flushing = false;
+    for (const [route, changes] of queued) {
+      let batch: Queued[] = [];
+      let bytes = 1; // the array's brackets and commas: one byte per change, and one
+      for (const change of changes) {
+        if (batch.length > 0 && (batch.length === this.#maxChanges || bytes + change.bytes + 1 > this.#maxBytes)) {
+          void this.#send(route, batch);
+          batch = [];
+          bytes = 1;
+        }
+        batch.push(change);
+        bytes += change.bytes + 1;
+      }
+      void this.#send(route, batch);
+    }
+  }
+
+  async #send(route: string, batch: readonly Queued[]): Promise<void> {
+    const single = batch.length === 1;
+    const body = single ? batch[0]!.text : `[${batch.map((c) => c.text).join(',')}]`;
+    let delivered: readonly boolean[];
+    try {
+      const res = await new Promise<Answer>((resolve, reject) => {
+        this.#agent.dispatch(
+          {
+            origin: route,
+            path: '/channel/set',
+            method: 'POST',
+            headers: { 'content-type': 'application/json', authorization: this.#authorization, [SEAL_HEADER]: this.#seal.seal(body) },
+            body,
+          },
+          new AnswerReader(resolve, reject),
+        );
+      });
+      if (res.status === 400 && !single) {
+        // A holder that reads no arrays yet (an older version, mid-upgrade): one change at a time.
+        for (const change of batch) void this.#send(route, [change]);
+        return;
+      }
+      if (res.status !== 200) {
+        this.#failed('status', route, batch, new Error(`HTTP ${res.status}`));
+        return;
+      }
+      const answer = (JSON.parse(res.text) as { delivered?: unknown }).delivered;
+      if (single) {
+        delivered = [answer === true];
+      } else if (Array.isArray(answer) && answer.length === batch.length) {
+        delivered = answer.map((d) => d === true);
+      } else {
+        this.#failed('error', route, batch, new Error('the answer does not match the batch'));
+        return;
+      }
+    } catch (err) {
+      this.#failed(classify(err), route, batch, err);
+      return;
+    }
+    for (let i = 0; i < batch.length; i++) batch[i]!.settle(delivered[i]!);
+  }
+
+  #failed(cause: ForwardFailure, route: string, batch: readonly Queued[], err: unknown): void {
+    this.#onFailure(cause, route, batch.length, err);
+    for (const change of batch) change.settle(false);
   }
 }

@@ -72,9 +72,11 @@ export const redemptionAnswer = z.object({
   confirmedAt: epochMs,
 });
 
-export const channelAnswer = z.object({
-  delivered: z.boolean().meta({ description: 'Whether a poll held on this node was woken.' }),
-});
+/** One change: whether it woke a poll; a batch: the same for each change, in the batch's order. */
+export const channelAnswer = z.union([
+  z.object({ delivered: z.boolean().meta({ description: 'Whether a poll held on this node was woken.' }) }),
+  z.object({ delivered: z.array(z.boolean()).meta({ description: 'For a batch: whether each change woke a poll held on this node, in the batch\'s order.' }) }),
+]);
 
 export const healthAnswer = z.object({ status: z.literal('ok') });
 export const readyAnswer = z.object({ status: z.literal('ready') });

@@ -17,7 +17,7 @@ import typeis from 'type-is';
 import { errors } from '../errors.js';
 
 export const BODY_LIMIT = '16kb';
-const BODY_LIMIT_BYTES = 16 * 1024;
+export const BODY_LIMIT_BYTES = 16 * 1024;
 
 /**
  * Marks the response to close the connection if the request announced a large or chunked body

@@ -25,7 +25,18 @@ import {
 } from './answers.js';
 import { BODY_LIMIT } from './json-body.js';
 import { httpRefusal } from './statuses.js';
-import { channelBody, DATA_LIMIT_BYTES, keyQuery, pollQuery, refusalCodes, setBody, ticketBody } from './validation.js';
+import {
+  CHANNEL_BATCH_MAX,
+  channelBatch,
+  channelBody,
+  channelRequest,
+  DATA_LIMIT_BYTES,
+  keyQuery,
+  pollQuery,
+  refusalCodes,
+  setBody,
+  ticketBody,
+} from './validation.js';
 
 /** The package's version: the contract changes with the service (a test holds them equal). */
 const VERSION = '0.1.0';
@@ -34,7 +45,7 @@ type Schema = z.core.JSONSchema.JSONSchema;
 type Listener = 'public' | 'private';
 type Auth = 'none' | 'pollToken' | 'internalToken' | 'clusterToken';
 
-const requestSchemas = { SetStatus: setBody, RedeemTicket: ticketBody, ForwardedChange: channelBody };
+const requestSchemas = { SetStatus: setBody, RedeemTicket: ticketBody, ForwardedChange: channelBody, ForwardedBatch: channelBatch, Forward: channelRequest };
 const answerSchemas = {
   NewSession: newSessionAnswer,
   SessionState: pollAnswerBody,
@@ -250,21 +261,24 @@ const routes: readonly Route[] = [
     operationId: 'forwardChange',
     summary: 'Node to node: hand a change to the node holding the poll (cluster mode)',
     description:
-      'Cluster mode only. Wakes a poll held here for an older version; a final status is answered with what the store holds, never with what the message carries. Never forwards again.',
+      `Cluster mode only. The body is one change, or an array of 1 to ${CHANNEL_BATCH_MAX} (several changes for polls held here, sent together): the answer's \`delivered\` is then an array, one entry per change in the same order. Every change of an array is checked before any poll wakes, so one malformed change refuses them all. Wakes a poll held here for an older version; a final status is answered with what the store holds, never with what the message carries. Never forwards again.`,
     auth: 'clusterToken',
     headers: [
       {
         name: 'X-Qrelay-Seal',
         in: 'header',
         required: true,
-        description: 'HMAC-SHA256 of the body, base64url, keyed from CLUSTER_TOKEN.',
+        description: 'HMAC-SHA256 of the body (the whole array, for a batch), base64url, keyed from CLUSTER_TOKEN.',
         schema: { type: 'string', pattern: '^[A-Za-z0-9_-]{43}$' },
       },
     ],
-    body: 'ForwardedChange',
+    body: 'Forward',
     answers: { 200: json('Delivery', 'Received.') },
     refusals: [
-      badBody(channelBody),
+      refused(
+        [...refusalCodes(channelBody, 'body'), ...JSON_BODY_CODES],
+        `A malformed body, or a malformed change in an array: the code names the offending field (\`unknown_field\` for one the schema lacks; \`invalid_body\` for an empty array or one of more than ${CHANNEL_BATCH_MAX}).`,
+      ),
       refused(['unauthorized', 'invalid_seal'], 'Without `Authorization: Bearer <CLUSTER_TOKEN>` (INTERNAL_TOKEN does not open it), or without the body\'s seal.'),
       refused(['no_route'], 'Memory mode: one node has no peers, and no such route.'),
       refused(['body_timeout'], 'The body did not arrive within RECEIVE_TIMEOUT_MS; the connection is closed.'),

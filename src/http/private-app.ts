@@ -2,9 +2,9 @@
 // checks and metrics. Bound to its own port (127.0.0.1 by default). Two secrets, two audiences:
 // when INTERNAL_TOKEN is set, every request but the health checks must carry it; POST /channel/set
 // (node to node, cluster mode only) takes CLUSTER_TOKEN and nothing else, so an app backend, which
-// holds INTERNAL_TOKEN, cannot hand a held poll a forged change; and each change it carries must
-// bear its seal (cluster/change-seal.ts). GET /openapi.json describes both listeners. Every request
-// is logged, one line, with a request id.
+// holds INTERNAL_TOKEN, cannot hand a held poll a forged change; and its body (one change, or a
+// batch of them) must bear its seal (cluster/change-seal.ts). GET /openapi.json describes both
+// listeners. Every request is logged, one line, with a request id.
 //
 // The hot routes (POST /status/set, POST /channel/set) are served straight from node:http, like the
 // public listener's (see public-app.ts for why); express serves the rest.
@@ -24,7 +24,7 @@ import { requestLog } from './request-log.js';
 import { sendError, sendJson } from './respond.js';
 import { dispatcher, splitUrl } from './router.js';
 import { applyHeaders, type HeaderList } from './response-headers.js';
-import { channelBody, DATA_LIMIT_BYTES, keyQuery, parseOr400, setBody, ticketBody } from './validation.js';
+import { channelBatch, channelBody, DATA_LIMIT_BYTES, keyQuery, parseOr400, setBody, ticketBody } from './validation.js';
 
 /** Checks the seal on a change another node forwards (cluster mode). */
 export interface SealCheck {
@@ -85,8 +85,13 @@ export function privateListener(options: PrivateAppOptions): RequestListener {
     const text = await readJsonText(req, res, receiveTimeoutMs);
     const presented = req.headers[check.header];
     if (!check.verify(text, typeof presented === 'string' ? presented : undefined)) throw errors.invalidSeal();
-    const view = parseOr400(channelBody, parseJson(text));
-    sendJson(res, 200, { delivered: service.receive(view) } satisfies ChannelAnswer, headers);
+    const body = parseJson(text);
+    // A batch (an array, from a node that had several changes for this one in one tick) is
+    // checked whole before any poll wakes: one malformed change refuses them all.
+    const answer: ChannelAnswer = Array.isArray(body)
+      ? { delivered: parseOr400(channelBatch, body).map((view) => service.receive(view)) }
+      : { delivered: service.receive(parseOr400(channelBody, body)) };
+    sendJson(res, 200, answer, headers);
   }
 
   async function redeem(req: IncomingMessage, res: ServerResponse): Promise<void> {

@@ -96,6 +96,22 @@ export const channelBody = z.strictObject(
   { error: 'must be a JSON object' },
 );
 
+/** Most changes one POST /channel/set carries (the sender also keeps a batch under BODY_LIMIT). */
+export const CHANNEL_BATCH_MAX = 100;
+
+/** Several changes for polls held on one node, forwarded in one request; each is a channelBody. */
+export const channelBatch = z
+  .array(channelBody, { error: 'must be a JSON object or an array of them' })
+  .min(1, { error: `must hold 1 to ${CHANNEL_BATCH_MAX} changes` })
+  .max(CHANNEL_BATCH_MAX, { error: `must hold 1 to ${CHANNEL_BATCH_MAX} changes` });
+
+/**
+ * POST /channel/set's body as the document describes it: one change, or a batch of them. The
+ * route parses with channelBody or channelBatch by the body's shape, so that a malformed field is
+ * named (a union's failure names none).
+ */
+export const channelRequest = z.union([channelBody, channelBatch]);
+
 /**
  * Every code parseOr400 can answer for `schema`: `invalid_<field>` for each field, and for a JSON
  * body (a strict object) `invalid_body` when it is not an object at all and `unknown_field`.
@@ -117,6 +133,10 @@ function issueError(issue: z.core.$ZodIssue | undefined): QrelayError {
   if (issue.code === 'unrecognized_keys') {
     return errors.unknownField(issue.keys[0] ?? 'body');
   }
-  const field = issue.path.length > 0 ? String(issue.path[0]) : 'body';
-  return invalidField(field, issue.message);
+  // In a batch the path starts with the change's index: the code names the field all the same.
+  const [first, ...rest] = issue.path;
+  const at = typeof first === 'number' ? first : undefined;
+  const path = at === undefined ? issue.path : rest;
+  const field = path.length > 0 ? String(path[0]) : 'body';
+  return invalidField(field, at === undefined ? issue.message : `${issue.message} (change ${at})`);
 }

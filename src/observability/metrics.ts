@@ -94,8 +94,8 @@ export class Metrics implements ServiceEvents {
   forwarded(): void {
     this.#forwards.inc();
   }
-  forwardFailed(cause: ForwardFailure): void {
-    this.#forwardFailures.inc({ cause });
+  forwardFailed(cause: ForwardFailure, changes = 1): void {
+    this.#forwardFailures.inc({ cause }, changes);
   }
   redisError(): void {
     this.#redisErrors.inc();

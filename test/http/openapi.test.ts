@@ -14,7 +14,7 @@ import { TICKET_PATTERN } from '../../src/core/secrets.js';
 import type { PollRead, RedeemOutcome, TransitionOutcome } from '../../src/core/session-store.js';
 import type { StatusChange, StoredSession } from '../../src/core/session.js';
 import { openApiDocument, openApiJson } from '../../src/http/openapi.js';
-import { channelBody, keyQuery, pollQuery, setBody, ticketBody } from '../../src/http/validation.js';
+import { CHANNEL_BATCH_MAX, channelBody, channelRequest, keyQuery, pollQuery, setBody, ticketBody } from '../../src/http/validation.js';
 import { CLUSTER_TOKEN, INTERNAL_TOKEN, startNodes } from '../support/cluster.js';
 import { Contract, documentSchemas, type Checked, type RouteName } from '../support/contract.js';
 import { mint, startNode, TEST_ACTOR, untilHeld } from '../support/node.js';
@@ -79,6 +79,17 @@ describe("the document's request schemas accept and refuse what the code does", 
       { key, status: 'gone', version: 1, expiresAt: 1 },
       { key, status: 'scanned', version: '1', expiresAt: 1 },
       { key, status: 'scanned', version: 1 },
+    ] },
+    { name: 'Forward', code: channelRequest, samples: [
+      { key, status: 'scanned', version: 1, expiresAt: 1 },
+      [{ key, status: 'scanned', version: 1, expiresAt: 1 }, { key, status: 'confirmed', version: 2, expiresAt: 1, data: { a: 1 } }],
+      Array(CHANNEL_BATCH_MAX).fill({ key, status: 'scanned', version: 1, expiresAt: 1 }),
+      Array(CHANNEL_BATCH_MAX + 1).fill({ key, status: 'scanned', version: 1, expiresAt: 1 }),
+      [],
+      [{ key, status: 'scanned', version: 1, expiresAt: 1 }, { key, status: 'scanned', version: 1 }],
+      [{ key, status: 'scanned', version: 1, expiresAt: 1, extra: 1 }],
+      ['scanned'],
+      [[{ key, status: 'scanned', version: 1, expiresAt: 1 }]],
     ] },
   ] as const;
 
@@ -382,7 +393,7 @@ describe('every route answers every status and code the document lists', () => {
       expectAnswer(answer, 404, 'no_route');
     });
 
-    it('POST /channel/set in cluster mode: 200; 400 per field; 401 unauthorized, invalid_seal; 413; 415', async () => {
+    it('POST /channel/set in cluster mode: 200 for a change or an array; 400 per field; 401 unauthorized, invalid_seal; 413; 415', async () => {
       const { nodes: [a] } = await startNodes(1, { REDIS_URL: inject('redisUrl') });
       const seal = new ChangeSeal(CLUSTER_TOKEN);
       /** Sent as a peer sends it: CLUSTER_TOKEN and the body's seal, unless told otherwise. */
@@ -401,6 +412,7 @@ describe('every route answers every status and code the document lists', () => {
       const s = await mint(a!);
       const change = { key: s.key, status: 'scanned', version: 1, expiresAt: s.expiresAt };
       expect((await forward(change)).body).toEqual({ delivered: false });
+      expect((await forward([change, change])).body).toEqual({ delivered: [false, false] });
 
       const bad: [unknown, string][] = [
         [{ ...change, key: 'short' }, 'invalid_key'],
@@ -409,6 +421,8 @@ describe('every route answers every status and code the document lists', () => {
         [{ ...change, expiresAt: 'soon' }, 'invalid_expires_at'],
         [{ ...change, data: 'x' }, 'invalid_data'],
         [[], 'invalid_body'],
+        [Array(CHANNEL_BATCH_MAX + 1).fill(change), 'invalid_body'],
+        [[change, { ...change, key: 'short' }], 'invalid_key'],
         [{ ...change, ticket: 'x' }, 'unknown_field'],
         ['{"key":', 'invalid_json'],
       ];
