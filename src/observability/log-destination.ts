@@ -44,11 +44,13 @@ export function logDestination(fd = 1, options: { batchBytes?: number; flushEver
     minLength: options.batchBytes ?? BATCH_BYTES,
     periodicFlush: options.flushEveryMs ?? FLUSH_EVERY_MS,
   });
-  // SonicBoom's types know only its string mode; in buffer mode write() takes a Buffer.
-  const writeBuffer = boom.write.bind(boom) as unknown as (chunk: Buffer) => boolean;
+  // SonicBoom's types know only its string mode; in buffer mode write() takes a Buffer. Looked up
+  // on every line, not bound once: on EPIPE pino replaces `write` with a no-op, and a bound copy
+  // would keep queueing lines that can never be written.
+  const sink = boom as unknown as { write(chunk: Buffer): boolean };
   return {
     write: (line) => {
-      writeBuffer(Buffer.from(line));
+      sink.write(Buffer.from(line));
     },
     flush: (cb) => boom.flush(cb),
     flushSync: () => boom.flushSync(),

@@ -64,6 +64,36 @@ describe('the log destination', () => {
     await flushed(destination); // nothing waiting: calls back all the same
   });
 
+  it("stops taking lines once stdout's reader is gone (EPIPE), instead of keeping them all in memory", async () => {
+    const dir = fs.mkdtempSync(join(tmpdir(), 'qrelay-log-'));
+    onTestFinished(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const fifo = join(dir, 'pipe');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    const reader = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    const fd = fs.openSync(fifo, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
+    fs.closeSync(reader); // the reader leaves: every write now fails with EPIPE
+    let failedWrites = 0;
+    const write = fs.write;
+    vi.spyOn(fs, 'write').mockImplementation(((...args: unknown[]) => {
+      const done = args.pop() as (err: NodeJS.ErrnoException | null, written?: number) => void;
+      return (write as (...a: unknown[]) => void).call(fs, ...args, (err: NodeJS.ErrnoException | null, written?: number) => {
+        if (err?.code === 'EPIPE') failedWrites++;
+        done(err, written);
+      });
+    }) as typeof fs.write);
+    const destination = logDestination(fd, { batchBytes: 1024, flushEveryMs: 10 });
+    onTestFinished(() => destination.destroy());
+    const line = `${'x'.repeat(199)}\n`;
+    destination.write(line.repeat(10)); // over a batch: a write starts, and fails
+    await waitFor(() => failedWrites > 0, 3_000, 'the first write to fail with EPIPE');
+    const before = process.memoryUsage().arrayBuffers;
+    for (let round = 0; round < 50; round++) {
+      for (let i = 0; i < 2000; i++) destination.write(line); // 20 MB in all
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(10_000_000);
+  });
+
   it('flushSync writes the waiting lines at once (the exit path)', () => {
     const { destination, text } = fileDestination({ batchBytes: 12_288, flushEveryMs: 60_000 });
     destination.write('a\n');
