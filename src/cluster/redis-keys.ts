@@ -3,7 +3,8 @@
 // may touch them together.
 //
 //   <prefix>:{<key>}:s   hash: the session (fields below), expires at expiresAt + grace
-//   <prefix>:{<key>}:r   hash: private address of each node holding a poll -> end of its claim (ms);
+//   <prefix>:{<key>}:r   hash: private address of each node holding a poll -> end of its claim (ms),
+//                        and '<address> since' -> the `since` that poll asked with (poll.lua);
 //                        expires with the latest claim
 //   <prefix>:{<key>}:k   hash: the one-time ticket of the session's `confirmed` hand-out: its hash
 //                        (T), a copy of the session's actor, data, client fields and confirmedAt

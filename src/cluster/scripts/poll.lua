@@ -8,9 +8,11 @@
 -- instead of replacing it, and a set reaches every live holder. A claim drops the claims of polls
 -- that asked with a smaller `since`: their client has seen a newer version since, so they are
 -- over (a client's `since` never goes back), and a set need not be forwarded to their nodes.
--- A claim with no ' since' field (a node of an older release) is kept until it lapses; such a
--- node's scripts see the ' since' fields as claims that lapsed long ago (their values are
--- versions, far below any time) and pass over them.
+-- A ' since' value is stored at most SINCE_CAP, far below any time in epoch ms (a client may send
+-- any `since`), so no script can take one for a live claim: transition.lua skips these fields by
+-- name, and a node of an older release, which reads every field as a claim, finds each one lapsed
+-- and deletes it (its claim is then kept until it lapses, as before). A claim without its ' since'
+-- field (from such a node) is kept until it lapses too.
 -- KEYS[1] session hash, KEYS[2] route hash; ARGV[1] token hash, ARGV[2] since,
 -- ARGV[3] holder address ('' = the poll is not held), ARGV[4] claim lifetime (ms), ARGV[5] now (ms)
 -- Returns the session's fields (HGETALL), {} when it is unknown, {'token'} for a wrong token.
@@ -24,7 +26,8 @@ local status, now = s['@status'], tonumber(ARGV[5])
 if status == 'confirmed' or status == 'cancelled' or status == 'expired' then return fields end
 if now >= tonumber(s['@expiresAt']) or tonumber(s['@version']) > tonumber(ARGV[2]) then return fields end
 
-local since = tonumber(ARGV[2])
+local SINCE_CAP = 2147483647
+local since = math.min(tonumber(ARGV[2]), SINCE_CAP)
 redis.call('HSET', KEYS[2], ARGV[3], now + tonumber(ARGV[4]), ARGV[3] .. ' since', since)
 local holders = redis.call('HGETALL', KEYS[2])
 local ends, asked = {}, {}

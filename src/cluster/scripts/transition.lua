@@ -26,7 +26,8 @@ if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], '@data', ARGV[4]) else redis.c
 
 local holders, live = redis.call('HGETALL', KEYS[2]), {}
 for i = 1, #holders, 2 do
-  if tonumber(holders[i + 1]) > tonumber(ARGV[1]) then live[#live + 1] = holders[i] end
+  -- '<holder> since' fields keep the `since` of each claim's poll (poll.lua), not claims.
+  if string.sub(holders[i], -6) ~= ' since' and tonumber(holders[i + 1]) > tonumber(ARGV[1]) then live[#live + 1] = holders[i] end
 end
 local reply = {'ok', table.concat(live, ' ')}
 local fields = redis.call('HGETALL', KEYS[1])
