@@ -29,7 +29,7 @@ export interface HttpRelayOptions {
   clusterToken: string;
   /** Seals every forwarded body, so the holder knows it comes from a node of this cluster. */
   seal: ChangeSeal;
-  /** Bound on each phase of a forward (connect, headers, body), ms. */
+  /** Bound on each forward as a whole, and on each of its phases (connect, headers, body), ms. */
   timeoutMs: number;
   /** What a holder accepts in one request: changes, and bytes of body. */
   batch: { readonly maxChanges: number; readonly maxBytes: number };
@@ -42,7 +42,8 @@ function classify(err: unknown): ForwardFailure {
   if (
     err instanceof undiciErrors.ConnectTimeoutError ||
     err instanceof undiciErrors.HeadersTimeoutError ||
-    err instanceof undiciErrors.BodyTimeoutError
+    err instanceof undiciErrors.BodyTimeoutError ||
+    err instanceof ForwardDeadlineError
   ) {
     return 'timeout';
   }
@@ -57,27 +58,47 @@ interface Answer {
   readonly text: string;
 }
 
-/**
- * Reads an answer into a string. request() would wrap each one in a Readable stream and an
- * AsyncResource, which cost more than the small JSON they carry; a dispatch handler is undici's
- * plain interface underneath it, and the pool's timeouts bound it all the same.
- */
 /** An answer to a batch of at most CHANNEL_BATCH_MAX changes is far smaller. */
 const ANSWER_LIMIT_BYTES = 64 * 1024;
 
+/** A forward not answered in full within its deadline (FORWARD_TIMEOUT_MS). */
+class ForwardDeadlineError extends Error {
+  constructor(ms: number) {
+    super(`no full answer within ${ms} ms`);
+    this.name = 'ForwardDeadlineError';
+  }
+}
+
+/**
+ * Reads an answer into a string, within a deadline for the whole request. request() would wrap
+ * each answer in a Readable stream and an AsyncResource, which cost more than the small JSON they
+ * carry; a dispatch handler is undici's plain interface underneath it. undici's own timeouts bound
+ * each phase (connecting, the headers, each gap in the body), not the whole: a peer trickling its
+ * answer, or a request waiting for a free connection, would hold the set that waits on it. So one
+ * timer per request ends it at the deadline, once, whichever comes first.
+ */
 class AnswerReader implements Dispatcher.DispatchHandler {
   readonly #resolve: (answer: Answer) => void;
   readonly #reject: (err: Error) => void;
+  readonly #timer: NodeJS.Timeout;
+  #controller: Dispatcher.DispatchController | undefined;
+  #done = false;
   #status = 0;
   readonly #chunks: Buffer[] = [];
   #bytes = 0;
 
-  constructor(resolve: (answer: Answer) => void, reject: (err: Error) => void) {
+  constructor(resolve: (answer: Answer) => void, reject: (err: Error) => void, deadlineMs: number) {
     this.#resolve = resolve;
     this.#reject = reject;
+    this.#timer = setTimeout(expire, deadlineMs, this, deadlineMs);
   }
 
-  onRequestStart(): void {}
+  // undici tells this interface from its older one by this method, so it exists even where the
+  // request has not been sent yet (then the deadline may have passed already: it ends at once).
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.#controller = controller;
+    if (this.#done) controller.abort(new Error('the forward ended before it was sent'));
+  }
 
   onResponseStart(_controller: Dispatcher.DispatchController, status: number): void {
     this.#status = status;
@@ -91,13 +112,34 @@ class AnswerReader implements Dispatcher.DispatchHandler {
   }
 
   onResponseEnd(): void {
+    if (!this.#finish()) return;
     const text = this.#chunks.length === 1 ? this.#chunks[0]!.toString('utf8') : Buffer.concat(this.#chunks).toString('utf8');
     this.#resolve({ status: this.#status, text });
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+    if (this.#finish()) this.#reject(err);
+  }
+
+  /** The deadline passed: the request ends, and its caller hears so now, not when undici is done. */
+  expire(ms: number): void {
+    if (!this.#finish()) return;
+    const err = new ForwardDeadlineError(ms);
+    this.#controller?.abort(err);
     this.#reject(err);
   }
+
+  /** True the first time: the one ending of this request. */
+  #finish(): boolean {
+    if (this.#done) return false;
+    this.#done = true;
+    clearTimeout(this.#timer);
+    return true;
+  }
+}
+
+function expire(reader: AnswerReader, ms: number): void {
+  reader.expire(ms);
 }
 
 /** One change waiting for its request: its JSON, its size, and who waits for its answer. */
@@ -113,6 +155,7 @@ export class HttpRelay implements Relay {
   readonly #seal: ChangeSeal;
   readonly #maxChanges: number;
   readonly #maxBytes: number;
+  readonly #timeoutMs: number;
   readonly #onFailure: NonNullable<HttpRelayOptions['onFailure']>;
   readonly #onForward: () => void;
   /** This callback's changes, by holder; sent, and emptied, at process.nextTick. */
@@ -124,6 +167,7 @@ export class HttpRelay implements Relay {
     this.#seal = options.seal;
     this.#maxChanges = options.batch.maxChanges;
     this.#maxBytes = options.batch.maxBytes;
+    this.#timeoutMs = options.timeoutMs;
     this.#onFailure = options.onFailure ?? (() => {});
     this.#onForward = options.onForward ?? (() => {});
     this.#agent = new Agent({
@@ -150,8 +194,9 @@ export class HttpRelay implements Relay {
     });
   }
 
-  /** Lets in-flight forwards finish, then closes the pools. */
+  /** Sends what is queued, lets in-flight forwards finish, then closes the pools. */
   close(): Promise<void> {
+    this.#flush();
     return this.#agent.close();
   }
 
@@ -195,7 +240,7 @@ export class HttpRelay implements Relay {
             headers: { 'content-type': 'application/json', authorization: this.#authorization, [SEAL_HEADER]: this.#seal.seal(body) },
             body,
           },
-          new AnswerReader(resolve, reject),
+          new AnswerReader(resolve, reject, this.#timeoutMs),
         );
       });
       if (res.status === 400 && !single) {
@@ -224,7 +269,11 @@ export class HttpRelay implements Relay {
   }
 
   #failed(cause: ForwardFailure, route: string, batch: readonly Queued[], err: unknown): void {
-    this.#onFailure(cause, route, batch.length, err);
-    for (const change of batch) change.settle(false);
+    for (const change of batch) change.settle(false); // first: the sets waiting on them answer
+    try {
+      this.#onFailure(cause, route, batch.length, err);
+    } catch {
+      // An observer that throws (a log closed on the way out) must not leave a forward unsettled.
+    }
   }
 }

@@ -234,3 +234,53 @@ describe('the answer to a forward', () => {
     expect(failures).toEqual([['error', 'the answer is larger than 65536 bytes']]);
   });
 });
+
+describe('a forward as a whole', () => {
+  it('ends at FORWARD_TIMEOUT_MS even when the peer keeps trickling its answer (each gap shorter than the timeout)', async () => {
+    let trickling: NodeJS.Timeout | undefined;
+    let peerDone = false;
+    const server = http.createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        let sent = 0;
+        trickling = setInterval(() => {
+          if (res.destroyed || ++sent > 100) {
+            clearInterval(trickling);
+            peerDone = !res.destroyed;
+            res.end();
+            return;
+          }
+          res.write(' ');
+        }, 50); // every gap far inside the 500 ms timeout; 5 s in all
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    onTestFinished(() => {
+      clearInterval(trickling);
+      server.closeAllConnections();
+      server.close();
+    });
+    const failures: string[] = [];
+    const r = new HttpRelay({
+      clusterToken: CLUSTER_TOKEN,
+      seal: new ChangeSeal(CLUSTER_TOKEN),
+      timeoutMs: 500,
+      batch: { maxChanges: 100, maxBytes: 16 * 1024 },
+      onFailure: (cause) => failures.push(cause),
+    });
+    onTestFinished(() => r.destroy());
+    expect(await r.forward(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, view('D'.repeat(22), 1, 1))).toBe(false);
+    expect(failures).toEqual(['timeout']);
+    expect(peerDone).toBe(false); // settled at the deadline, not when the peer was done
+  });
+
+  it('close() sends the changes queued in this callback before it closes the pools', async () => {
+    const holder = await holderAt(async () => [200, JSON.stringify({ delivered: true })]);
+    const r = relay();
+    const forwarded = r.forward(holder.url, view('E'.repeat(22), 1, 1));
+    await r.close();
+    expect(await forwarded).toBe(true);
+    expect(holder.received).toHaveLength(1);
+  });
+});
