@@ -59,12 +59,15 @@ const passTo = (target: () => string) => async (_body: unknown, text: string, re
   return [res.status, await res.text()];
 };
 
-const relay = (options: { maxChanges?: number; maxBytes?: number } = {}): HttpRelay => {
+const relay = (
+  options: { maxChanges?: number; maxBytes?: number; timeoutMs?: number; onFailure?: ConstructorParameters<typeof HttpRelay>[0]['onFailure'] } = {},
+): HttpRelay => {
   const r = new HttpRelay({
     clusterToken: CLUSTER_TOKEN,
     seal: new ChangeSeal(CLUSTER_TOKEN),
-    timeoutMs: 2_000,
+    timeoutMs: options.timeoutMs ?? 2_000,
     batch: { maxChanges: options.maxChanges ?? 100, maxBytes: options.maxBytes ?? 16 * 1024 },
+    onFailure: options.onFailure,
   });
   onTestFinished(() => r.destroy());
   return r;
@@ -203,14 +206,7 @@ describe('a node forwarding changes', () => {
         : [200, JSON.stringify({ delivered: (body as SessionView).version > 1 })],
     );
     const failures: string[] = [];
-    const r = new HttpRelay({
-      clusterToken: CLUSTER_TOKEN,
-      seal: new ChangeSeal(CLUSTER_TOKEN),
-      timeoutMs: 2_000,
-      batch: { maxChanges: 100, maxBytes: 16 * 1024 },
-      onFailure: (cause) => failures.push(cause),
-    });
-    onTestFinished(() => r.destroy());
+    const r = relay({ onFailure: (cause) => failures.push(cause) });
     const answers = await Promise.all([1, 2, 3].map((v) => r.forward(old.url, view('B'.repeat(22), v, 1))));
     expect(answers).toEqual([false, true, true]);
     expect(old.received.map((x) => [x.status, Array.isArray(x.body)])).toEqual([[400, true], [200, false], [200, false], [200, false]]);
@@ -222,14 +218,7 @@ describe('the answer to a forward', () => {
   it('is not read past 64 KiB: a peer that sends more fails the forward, counted as an error', async () => {
     const talkative = await holderAt(async () => [200, JSON.stringify({ delivered: true, padding: 'x'.repeat(200_000) })]);
     const failures: Array<[string, string | undefined]> = [];
-    const r = new HttpRelay({
-      clusterToken: CLUSTER_TOKEN,
-      seal: new ChangeSeal(CLUSTER_TOKEN),
-      timeoutMs: 2_000,
-      batch: { maxChanges: 100, maxBytes: 16 * 1024 },
-      onFailure: (cause, _route, _changes, err) => failures.push([cause, err instanceof Error ? err.message : undefined]),
-    });
-    onTestFinished(() => r.destroy());
+    const r = relay({ onFailure: (cause, _route, _changes, err) => failures.push([cause, err instanceof Error ? err.message : undefined]) });
     expect(await r.forward(talkative.url, view('C'.repeat(22), 1, 1))).toBe(false);
     expect(failures).toEqual([['error', 'the answer is larger than 65536 bytes']]);
   });
@@ -262,14 +251,7 @@ describe('a forward as a whole', () => {
       server.close();
     });
     const failures: string[] = [];
-    const r = new HttpRelay({
-      clusterToken: CLUSTER_TOKEN,
-      seal: new ChangeSeal(CLUSTER_TOKEN),
-      timeoutMs: 500,
-      batch: { maxChanges: 100, maxBytes: 16 * 1024 },
-      onFailure: (cause) => failures.push(cause),
-    });
-    onTestFinished(() => r.destroy());
+    const r = relay({ timeoutMs: 500, onFailure: (cause) => failures.push(cause) });
     expect(await r.forward(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, view('D'.repeat(22), 1, 1))).toBe(false);
     expect(failures).toEqual(['timeout']);
     expect(peerDone).toBe(false); // settled at the deadline, not when the peer was done
