@@ -72,7 +72,7 @@ export const errors = {
   bodyTimeout: (timeoutMs: number) => new QrelayError('body_timeout', `the request body did not arrive within ${timeoutMs} ms`),
   /** A request a library refused before we saw it; `cause` is the library's error. */
   badRequest: (message: string, cause?: unknown) => new QrelayError('bad_request', message, { cause }),
-  unknownField: (field: string) => new QrelayError('unknown_field', `${field}: is not a known field`),
+  unknownField: (field: string, where = '') => new QrelayError('unknown_field', `${field}: is not a known field${where}`),
 
   /** Unknown key and wrong or missing poll token must be indistinguishable: one body for both. */
   sessionNotFound: () => new QrelayError('not_found', 'no such session'),

@@ -130,12 +130,13 @@ export function parseOr400<S extends z.ZodType>(schema: S, input: unknown): z.ou
 
 function issueError(issue: z.core.$ZodIssue | undefined): QrelayError {
   if (issue === undefined) return invalidField('body', 'is invalid');
-  if (issue.code === 'unrecognized_keys') {
-    return errors.unknownField(issue.keys[0] ?? 'body');
-  }
-  // In a batch the path starts with the change's index: the code names the field all the same.
+  // In a batch the path starts with the change's index: the code names the field all the same,
+  // and the message the change.
   const [first, ...rest] = issue.path;
   const at = typeof first === 'number' ? first : undefined;
+  if (issue.code === 'unrecognized_keys') {
+    return errors.unknownField(issue.keys[0] ?? 'body', at === undefined ? '' : ` (change ${at})`);
+  }
   const path = at === undefined ? issue.path : rest;
   const field = path.length > 0 ? String(path[0]) : 'body';
   return invalidField(field, at === undefined ? issue.message : `${issue.message} (change ${at})`);

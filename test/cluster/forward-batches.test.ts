@@ -118,7 +118,9 @@ describe('POST /channel/set with an array of changes', () => {
     for (const [bad, code] of [[{ key: 'short' }, 'invalid_key'], [{ ticket: 'x' }, 'unknown_field'], [{ version: -1 }, 'invalid_version']] as const) {
       const res = await forwardChange(a!, [view(s.key, 1, s.expiresAt), { ...view(s.key, 2, s.expiresAt), ...bad }]);
       expect(res.status).toBe(400);
-      expect(((await res.json()) as { error: { code: string } }).error.code).toBe(code);
+      const { error } = (await res.json()) as { error: { code: string; message: string } };
+      expect(error.code).toBe(code);
+      expect(error.message).toMatch(/\(change 1\)$/); // which change, too
     }
     const notAChange = await forwardChange(a!, [view(s.key, 1, s.expiresAt), 'scanned']);
     expect(((await notAChange.json()) as { error: { code: string } }).error.code).toBe('invalid_body');
