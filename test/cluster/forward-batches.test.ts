@@ -217,6 +217,17 @@ describe('a node forwarding changes', () => {
 });
 
 describe('the answer to a forward', () => {
+  it('that does not match its batch (another length, or not a list) fails every change in it, counted as an error', async () => {
+    for (const delivered of [[true], true, null]) {
+      const odd = await holderAt(async () => [200, JSON.stringify({ delivered })]);
+      const failures: Array<[string, number]> = [];
+      const r = relay({ onFailure: (cause, _route, changes) => failures.push([cause, changes]) });
+      const answers = await Promise.all([1, 2].map((v) => r.forward(odd.url, view('F'.repeat(22), v, 1))));
+      expect(answers, JSON.stringify(delivered)).toEqual([false, false]);
+      expect(failures, JSON.stringify(delivered)).toEqual([['error', 2]]);
+    }
+  });
+
   it('is not read past 64 KiB: a peer that sends more fails the forward, counted as an error', async () => {
     const talkative = await holderAt(async () => [200, JSON.stringify({ delivered: true, padding: 'x'.repeat(200_000) })]);
     const failures: Array<[string, string | undefined]> = [];
