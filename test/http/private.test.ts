@@ -211,6 +211,11 @@ describe('headers', () => {
     expect(allowed.headers['access-control-allow-origin']).toBe('https://app.example');
     expect(allowed.headers['access-control-allow-headers']).toMatch(/Authorization/i);
     expect(allowed.headers['cache-control']).toBe('no-store');
+    // A preflight of a hot route carries the same data set as its answers (here, CORP cross-origin:
+    // with CORS origins, integrators load from their own origin).
+    expect(allowed.headers['content-security-policy']).toBe("default-src 'none';frame-ancestors 'none'");
+    expect(allowed.headers['x-frame-options']).toBe('DENY');
+    expect(allowed.headers['cross-origin-resource-policy']).toBe('cross-origin');
     const other = await request(open.publicUrl).post('/status/new').set('Origin', 'https://evil.example');
     expect(other.headers['access-control-allow-origin']).toBeUndefined();
   });
