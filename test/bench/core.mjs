@@ -36,7 +36,7 @@ const RECEIPTS = fs.existsSync(path.join(dist, 'core/hand-out.js'));
 const POLL_CLIENT = fs.existsSync(path.join(dist, 'http/response-client.js'));
 /** What a poll is given to hear its client hang up (which never happens here). */
 function pollClient() {
-  if (POLL_CLIENT) return { gone: false, listener: undefined, listen(l) { this.listener = l; } };
+  if (POLL_CLIENT) return { gone: false, listener: /** @type {unknown} */ (undefined), listen(/** @type {unknown} */ l) { this.listener = l; } };
   const controller = new AbortController();
   return RECEIPTS ? controller.signal : controller;
 }
@@ -79,6 +79,7 @@ for (let run = 0; run < Number(values.runs); run++) {
   for (let i = 0; i < cycles; i++) {
     const slot = i % polls;
     const h = held[slot];
+    if (h === undefined) throw new Error(`no held poll in slot ${slot}`);
     await cycle(h);
     held[slot] = await mintAndHold(); // the PC shows a new QR: its session's poll is held again
   }
