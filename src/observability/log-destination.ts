@@ -6,9 +6,9 @@
 // thread, the worker writes and wakes the event loop back, which runs one more turn for the
 // completion. Those wake-ups and context switches cost several times the line itself, and a
 // server busy with requests pays them for nearly every line, since few lines share a turn.
-// So lines wait here until BATCH_BYTES of them are waiting, or FLUSH_EVERY_MS after the first of
-// them came: a busy node makes a few writes a second, and a quiet node's line is out within
-// FLUSH_EVERY_MS.
+// So lines wait here until BATCH_BYTES of them are waiting, and a tick every FLUSH_EVERY_MS
+// writes what is waiting anyway: a busy node makes a few writes a second, and a quiet node's line
+// is out within FLUSH_EVERY_MS.
 //
 // A line is encoded as UTF-8 straight into one batch buffer: no Buffer per line (SonicBoom's
 // buffer mode takes one per line) and no string kept past its line (its string mode keeps a batch
@@ -18,9 +18,8 @@
 // SonicBoom does the writing: one write in flight at a time (so lines keep their order), partial
 // writes, EAGAIN. pino.destination() also stops logging, rather than serving, if stdout's reader
 // goes away (EPIPE); this layer then drops its lines too. Lines waiting here or in SonicBoom are
-// written when the process exits, however it exits (a crash, the shutdown watchdog): this layer
-// and pino each write theirs synchronously from the process's `exit` event, in either order, since
-// lines waiting here are always newer than SonicBoom's.
+// written when the process exits, however it exits (a crash, the shutdown watchdog), synchronously
+// from the process's `exit` event (pino's hook writes SonicBoom's, this layer's hook both).
 import pino from 'pino';
 
 /** A batch is handed to SonicBoom once this many bytes of lines are waiting. */
@@ -93,11 +92,17 @@ export function logDestination(fd = 1, options: { batchBytes?: number; flushEver
   // pino's own exit hooks run first (registered with the destination): on `beforeExit` it flushes
   // SonicBoom and ends it once written, so the waiting batch must reach it in the same turn.
   const beforeExit = (): void => handOver();
-  const onExit = (): void => {
-    handOver();
-    if (closed || sink.destroyed) return;
+  // SonicBoom's waiting lines are written first: with them gone, the part batch handed over next
+  // stays below minLength, so it cannot start an asynchronous write that flushSync would skip.
+  const writeAllSync = (): void => {
     boom.flushSync();
-    waiting = 0;
+    handOver();
+    boom.flushSync();
+    waiting = 0; // flushSync reports no writes
+  };
+  const onExit = (): void => {
+    if (closed || sink.destroyed) return;
+    writeAllSync();
   };
   process.on('beforeExit', beforeExit);
   process.on('exit', onExit);
@@ -122,11 +127,7 @@ export function logDestination(fd = 1, options: { batchBytes?: number; flushEver
         else flush(cb);
       });
     },
-    flushSync: () => {
-      handOver();
-      boom.flushSync();
-      waiting = 0; // flushSync reports no writes
-    },
+    flushSync: writeAllSync,
     destroy: () => {
       clearInterval(tick);
       process.off('beforeExit', beforeExit);
