@@ -59,10 +59,25 @@ export function createLogger(config: Pick<Config, 'logLevel'>, destination: pino
   return pino(
     {
       level: config.logLevel,
+      timestamp: epochTime(),
       serializers: { err: errorFields, req: requestFields, pollToken: redacted, ticket: redacted, data: redacted },
     },
     destination,
   );
+}
+
+/** pino's own `"time"` field (epoch milliseconds), formatted once per millisecond, not per line. */
+function epochTime(): () => string {
+  let ms = 0;
+  let field = '';
+  return () => {
+    const now = Date.now();
+    if (now !== ms) {
+      ms = now;
+      field = `,"time":${now}`;
+    }
+    return field;
+  };
 }
 
 const redacted = (): string => '[redacted]';

@@ -13,19 +13,47 @@ const REQUEST_ID = /^[\w.:-]{1,128}$/;
 /** Session keys in query strings are shortened, as in the lifecycle lines. */
 const KEY_IN_URL = /key=([A-Za-z0-9_-]{8})[A-Za-z0-9_-]*/g;
 
+/** Counter halves: small integers, so formatting one stays cheap. */
+const HALF = 0x1000000;
+const hex6 = (n: number): string => (HALF + n).toString(16).slice(1);
+
+/**
+ * New request ids: UUIDs (version 4 in form) whose last 48 bits count this process's requests and
+ * whose other 74 bits are drawn once per process (and again after 2^48 ids). Unique, not secret
+ * (an id only correlates log lines), and no random draw per request.
+ */
+export function requestIds(): () => string {
+  let random = '';
+  let high = HALF - 1;
+  let low = HALF;
+  let prefix = '';
+  return () => {
+    if (low === HALF) {
+      low = 0;
+      high = (high + 1) % HALF;
+      if (high === 0) random = randomUUID().slice(0, 24);
+      prefix = random + hex6(high);
+    }
+    return prefix + hex6(low++);
+  };
+}
+
 export function requestLog(log: Logger): (req: IncomingMessage, res: ServerResponse) => void {
+  const newId = requestIds();
   return (req, res) => {
     const given = req.headers['x-request-id'];
-    const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : newId();
     res.setHeader('X-Request-Id', id);
     const started = performance.now();
-    res.once('close', () => {
+    // A response closes once, so the listener needs no removing (`once` wraps it to remove it).
+    res.on('close', () => {
       const finished = res.writableFinished;
       const level = res.statusCode >= 500 ? 'error' : finished ? 'info' : 'warn';
       if (!log.isLevelEnabled(level)) return;
+      const url = req.url ?? '';
       log[level](
         {
-          req: { id, method: req.method, url: (req.url ?? '').replace(KEY_IN_URL, 'key=$1…') },
+          req: { id, method: req.method, url: url.includes('key=') ? url.replace(KEY_IN_URL, 'key=$1…') : url },
           res: { statusCode: res.headersSent ? res.statusCode : undefined },
           responseTime: Math.round(performance.now() - started),
         },

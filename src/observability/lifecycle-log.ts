@@ -7,19 +7,28 @@ import type { ServiceEvents } from '../core/service-events.js';
 export const shortKey = (key: string): string => key.slice(0, 8);
 
 export function lifecycleLog(log: Logger): ServiceEvents {
+  // A child logger per event: pino formats its `event` field once, not on every line (the line
+  // reads the same: a child's fields come right after pino's own).
+  const as = (event: string): Logger => log.child({ event });
+  const created = as('session.created');
+  const changed = as('session.status');
+  const refused = as('session.refused');
+  const badToken = as('session.bad_token');
+  const handedOut = as('session.final');
+  const unrecorded = as('session.unrecorded');
   return {
-    sessionCreated: (key) => log.info({ event: 'session.created', key: shortKey(key) }, 'session created'),
+    sessionCreated: (key) => created.info({ key: shortKey(key) }, 'session created'),
     pollEnded: () => {},
     statusSet: (key, outcome, change) =>
       outcome === 'ok' && change !== undefined
-        ? log.info({ event: 'session.status', key: shortKey(key), status: change.status, version: change.version, delivered: change.delivered }, 'status changed')
-        : log.info({ event: 'session.refused', key: shortKey(key), outcome }, 'status change refused'),
+        ? changed.info({ key: shortKey(key), status: change.status, version: change.version, delivered: change.delivered }, 'status changed')
+        : refused.info({ key: shortKey(key), outcome }, 'status change refused'),
     delivered: () => {},
-    tokenRejected: (key) => log.warn({ event: 'session.bad_token', key: shortKey(key) }, 'poll with a wrong token'),
-    finalHandedOut: (key, status) => log.info({ event: 'session.final', key: shortKey(key), status }, 'final status handed out'),
+    tokenRejected: (key) => badToken.warn({ key: shortKey(key) }, 'poll with a wrong token'),
+    finalHandedOut: (key, status) => handedOut.info({ key: shortKey(key), status }, 'final status handed out'),
     handOutUnrecorded: (key, cause) =>
-      log.error(
-        { event: 'session.unrecorded', key: shortKey(key), err: cause instanceof Error ? cause.message : String(cause) },
+      unrecorded.error(
+        { key: shortKey(key), err: cause instanceof Error ? cause.message : String(cause) },
         'a sent final status could not be recorded before its lease ended; it may be handed out again',
       ),
   };

@@ -94,6 +94,27 @@ describe('the log destination', () => {
     expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(10_000_000);
   });
 
+  it('a line too long for a batch goes on its own, after the lines before it and before the lines after it', async () => {
+    const { destination, text } = fileDestination({ batchBytes: 100, flushEveryMs: 60_000 });
+    const long = `${'x'.repeat(300)}\n`;
+    destination.write('before\n');
+    destination.write(long);
+    destination.write('after\n');
+    await flushed(destination);
+    expect(text()).toBe(`before\n${long}after\n`);
+  });
+
+  it('keeps the order of many lines over many batches and writes in flight', async () => {
+    const { destination, text } = fileDestination({ batchBytes: 256, flushEveryMs: 5 });
+    const lines = Array.from({ length: 2000 }, (_, i) => `line ${i} ${'é'.repeat(i % 50)}\n`);
+    for (const [i, line] of lines.entries()) {
+      destination.write(line);
+      if (i % 100 === 0) await new Promise((resolve) => setImmediate(resolve));
+    }
+    await flushed(destination);
+    expect(text()).toBe(lines.join(''));
+  });
+
   it('flushSync writes the waiting lines at once (the exit path)', () => {
     const { destination, text } = fileDestination({ batchBytes: 12_288, flushEveryMs: 60_000 });
     destination.write('a\n');
@@ -118,5 +139,23 @@ describe('the log destination', () => {
     expect(child.stderr).toContain('crash');
     const lines = child.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { msg: string }).msg);
     expect(lines).toEqual(['the line before the crash', 'the last words']);
+  });
+
+  it.each([
+    ['calls process.exit', 'process.exit(3);', 3],
+    ['runs out of work', '', 0],
+  ])('a process that %s writes the lines still waiting, in order', (_, end, status) => {
+    const app = new URL('../../dist/app.js', import.meta.url);
+    if (!fs.existsSync(app)) throw new Error('dist/app.js is missing: run `npm run build` first (npm test does)');
+    const script = `
+      const { createLogger } = await import(${JSON.stringify(app.href)});
+      const log = createLogger({ logLevel: 'info' });
+      for (let i = 0; i < 1000; i++) log.info({ i }, 'line'); // several batches, the last one part full
+      ${end}
+    `;
+    const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { env: childEnv(), encoding: 'utf8', timeout: 20_000 });
+    expect(child.status).toBe(status);
+    const numbers = child.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { i: number }).i);
+    expect(numbers).toEqual(Array.from({ length: 1000 }, (_, i) => i));
   });
 });

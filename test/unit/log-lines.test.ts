@@ -1,0 +1,127 @@
+// The log lines operators read, character for character: pino's fields, then each line's own.
+// Only what changes between runs (time, pid, hostname, response time, generated ids) is masked.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { createLogger } from '../../src/app.js';
+import { requestIds, requestLog } from '../../src/http/request-log.js';
+import { lifecycleLog } from '../../src/observability/lifecycle-log.js';
+import { waitFor } from '../support/node.js';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+/** A logger of the node's own making (level, serializers) whose lines are kept as written. */
+function collected(level = 'info') {
+  const lines: string[] = [];
+  const log = createLogger({ logLevel: level as 'info' }, { write: (line: string) => void lines.push(line) });
+  const masked = () =>
+    lines.map((l) =>
+      l
+        .replace(/"time":\d+,"pid":\d+,"hostname":"[^"]*"/, '"time":T,"pid":P,"hostname":"H"')
+        .replace(/"responseTime":\d+/, '"responseTime":MS')
+        .replace(/"id":"[0-9a-f-]{36}"/, '"id":"UUID"'),
+    );
+  return { log, lines, masked };
+}
+
+const KEY = 'AbCdEfGh_rest-of-the-key-123456789';
+
+describe('log lines', () => {
+  it('of the session lifecycle: the event, an 8-character key prefix and the event fields, never more', () => {
+    const { log, masked } = collected();
+    const events = lifecycleLog(log);
+    events.sessionCreated(KEY);
+    events.statusSet(KEY, 'ok', { status: 'scanned', version: 1, delivered: true });
+    events.statusSet(KEY, 'invalid_transition');
+    events.tokenRejected(KEY);
+    events.finalHandedOut(KEY, 'confirmed');
+    events.handOutUnrecorded(KEY, new Error('lease lost'));
+    events.handOutUnrecorded(KEY, 'timeout');
+    const pre = '{"level":30,"time":T,"pid":P,"hostname":"H",';
+    expect(masked()).toEqual([
+      `${pre}"event":"session.created","key":"AbCdEfGh","msg":"session created"}\n`,
+      `${pre}"event":"session.status","key":"AbCdEfGh","status":"scanned","version":1,"delivered":true,"msg":"status changed"}\n`,
+      `${pre}"event":"session.refused","key":"AbCdEfGh","outcome":"invalid_transition","msg":"status change refused"}\n`,
+      `${pre.replace('30', '40')}"event":"session.bad_token","key":"AbCdEfGh","msg":"poll with a wrong token"}\n`,
+      `${pre}"event":"session.final","key":"AbCdEfGh","status":"confirmed","msg":"final status handed out"}\n`,
+      `${pre.replace('30', '50')}"event":"session.unrecorded","key":"AbCdEfGh","err":"lease lost","msg":"a sent final status could not be recorded before its lease ended; it may be handed out again"}\n`,
+      `${pre.replace('30', '50')}"event":"session.unrecorded","key":"AbCdEfGh","err":"timeout","msg":"a sent final status could not be recorded before its lease ended; it may be handed out again"}\n`,
+    ]);
+  });
+
+  it('of private requests: id, method, URL with keys shortened, status and time, at info, error (5xx) or warn (client left)', async () => {
+    const { log, lines, masked } = collected();
+    const logRequest = requestLog(log);
+    const server = http.createServer((req, res) => {
+      logRequest(req, res);
+      if (req.url === '/hang') return; // answered never: the client leaves
+      res.writeHead(req.url === '/fail' ? 500 : 200, ['Content-Type', 'application/json']).end('{}');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    onTestFinished(() => {
+      server.closeAllConnections();
+      server.close();
+    });
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+    const ok = await fetch(`${base}/status/peek?key=${KEY}&x=1`);
+    expect(ok.headers.get('x-request-id')).toMatch(UUID);
+    await waitFor(() => lines.length === 1, 2_000, 'the first line');
+    const given = await fetch(`${base}/status/set`, { method: 'POST', headers: { 'X-Request-Id': 'req-42' } });
+    expect(given.headers.get('x-request-id')).toBe('req-42');
+    await waitFor(() => lines.length === 2, 2_000, 'the second line');
+    const odd = await fetch(`${base}/metrics`, { headers: { 'X-Request-Id': 'not a plain token' } });
+    expect(odd.headers.get('x-request-id')).toMatch(UUID);
+    await waitFor(() => lines.length === 3, 2_000, 'the third line');
+    expect((await fetch(`${base}/fail`)).status).toBe(500);
+    await waitFor(() => lines.length === 4, 2_000, 'the fourth line');
+    const arrived = new Promise<void>((resolve) => server.once('request', () => resolve()));
+    const leaving = new AbortController();
+    const hung = fetch(`${base}/hang`, { signal: leaving.signal }).catch(() => 'left');
+    await arrived;
+    leaving.abort();
+    expect(await hung).toBe('left');
+    await waitFor(() => lines.length === 5, 2_000, 'the fifth line');
+
+    const pre = '{"level":30,"time":T,"pid":P,"hostname":"H",';
+    expect(masked()).toEqual([
+      `${pre}"req":{"id":"UUID","method":"GET","url":"/status/peek?key=AbCdEfGh…&x=1"},"res":{"statusCode":200},"responseTime":MS,"msg":"request completed"}\n`,
+      `${pre}"req":{"id":"req-42","method":"POST","url":"/status/set"},"res":{"statusCode":200},"responseTime":MS,"msg":"request completed"}\n`,
+      `${pre}"req":{"id":"UUID","method":"GET","url":"/metrics"},"res":{"statusCode":200},"responseTime":MS,"msg":"request completed"}\n`,
+      `${pre.replace('30', '50')}"req":{"id":"UUID","method":"GET","url":"/fail"},"res":{"statusCode":500},"responseTime":MS,"msg":"request completed"}\n`,
+      `${pre.replace('30', '40')}"req":{"id":"UUID","method":"GET","url":"/hang"},"res":{},"responseTime":MS,"msg":"request aborted"}\n`,
+    ]);
+    expect(lines.join('')).not.toContain(KEY);
+  });
+
+  it('of a request that completed are not written at warn, and its id is still echoed', async () => {
+    const { log, lines } = collected('warn');
+    const logRequest = requestLog(log);
+    const server = http.createServer((req, res) => {
+      logRequest(req, res);
+      res.writeHead(200).end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    onTestFinished(() => {
+      server.close();
+    });
+    const res = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
+    expect(res.headers.get('x-request-id')).toMatch(UUID);
+    await res.text();
+    expect(lines).toEqual([]);
+  });
+});
+
+describe('request ids', () => {
+  it('are UUIDs in form, each new, and go on counting past the low half of the counter', () => {
+    const next = requestIds();
+    const seen = new Set<string>();
+    for (let i = 0; i < 0x1000000 + 5; i++) {
+      const id = next();
+      if (i < 1000 || i > 0xfffff0) seen.add(id);
+    }
+    expect(seen.size).toBe(1000 + 0x1000000 + 5 - 0xfffff1);
+    for (const id of seen) expect(id).toMatch(UUID);
+    expect(requestIds()().slice(0, 23)).not.toBe(next().slice(0, 23)); // each process draws its own
+  });
+});
