@@ -1,15 +1,46 @@
 // Prometheus metrics (prom-client), one registry per node so several nodes can share a process
 // (tests). Served on the private listener at GET /metrics.
+//
+// The counters of events on every wake count in plain fields (Tally) and hand their counts to
+// prom-client when it collects (a scrape, or a test reading the metric): prom-client's inc()
+// builds and hashes a label string on every call.
 import client from 'prom-client';
 import type { ForwardFailure } from '../cluster/http-relay.js';
 import type { PollEndReason } from '../core/pending-polls.js';
 import type { ServiceEvents, SetOutcome } from '../core/service-events.js';
 
+/** Counts by label value, reported to a prom-client Counter when it collects. */
+class Tally<V extends string> {
+  readonly #pending = new Map<V, number>();
+
+  constructor(config: { name: string; help: string; labelName: string; registers: client.Registry[] }) {
+    const pending = this.#pending;
+    const { labelName } = config;
+    new client.Counter({
+      name: config.name,
+      help: config.help,
+      labelNames: [labelName],
+      registers: config.registers,
+      collect() {
+        for (const [value, n] of pending) this.inc({ [labelName]: value }, n);
+        pending.clear();
+      },
+    });
+  }
+
+  add(value: V): void {
+    this.#pending.set(value, (this.#pending.get(value) ?? 0) + 1);
+  }
+}
+
+const VIA_LOCAL = Object.freeze({ via: 'local' });
+const VIA_FORWARD = Object.freeze({ via: 'forward' });
+
 export class Metrics implements ServiceEvents {
   readonly registry = new client.Registry();
-  readonly #pollEndings: client.Counter<'reason'>;
-  readonly #sessionsCreated: client.Counter;
-  readonly #sets: client.Counter<'outcome'>;
+  readonly #pollEndings: Tally<PollEndReason>;
+  #sessionsCreated = 0;
+  readonly #sets: Tally<SetOutcome>;
   readonly #delivery: client.Histogram<'via'>;
   readonly #forwards: client.Counter;
   readonly #forwardFailures: client.Counter<'cause'>;
@@ -29,17 +60,26 @@ export class Metrics implements ServiceEvents {
         this.set(heldPolls());
       },
     });
-    this.#pollEndings = new client.Counter({
+    this.#pollEndings = new Tally({
       name: 'qrelay_poll_endings_total',
       help: 'Held polls ended, by reason (changed, timeout, superseded, client-closed, expired, destroyed, shutdown).',
-      labelNames: ['reason'],
+      labelName: 'reason',
       registers,
     });
-    this.#sessionsCreated = new client.Counter({ name: 'qrelay_sessions_created_total', help: 'Sessions minted.', registers });
-    this.#sets = new client.Counter({
+    const metrics = this;
+    new client.Counter({
+      name: 'qrelay_sessions_created_total',
+      help: 'Sessions minted.',
+      registers,
+      collect() {
+        this.inc(metrics.#sessionsCreated);
+        metrics.#sessionsCreated = 0;
+      },
+    });
+    this.#sets = new Tally({
       name: 'qrelay_sets_total',
       help: 'Status changes asked for, by outcome (ok or the refusal code).',
-      labelNames: ['outcome'],
+      labelName: 'outcome',
       registers,
     });
     this.#delivery = new client.Histogram({
@@ -72,16 +112,16 @@ export class Metrics implements ServiceEvents {
   }
 
   sessionCreated(): void {
-    this.#sessionsCreated.inc();
+    this.#sessionsCreated++;
   }
   pollEnded(reason: PollEndReason): void {
-    this.#pollEndings.inc({ reason });
+    this.#pollEndings.add(reason);
   }
   statusSet(_key: string, outcome: SetOutcome): void {
-    this.#sets.inc({ outcome });
+    this.#sets.add(outcome);
   }
   delivered(seconds: number, via: 'local' | 'forward'): void {
-    this.#delivery.observe({ via }, seconds);
+    this.#delivery.observe(via === 'local' ? VIA_LOCAL : VIA_FORWARD, seconds);
   }
   tokenRejected(): void {
     this.#tokenRejections.inc();
