@@ -49,14 +49,18 @@ const JSON_TYPES: ReadonlySet<string> = new Set([
  * Reads `req`'s JSON body as text (checked for media type, charset, encoding and size), at most
  * `timeoutMs` after it is asked for; `res` is the response to it.
  */
-export async function readJsonText(req: IncomingMessage, res: ServerResponse, timeoutMs: number): Promise<string> {
+export function readJsonText(req: IncomingMessage, res: ServerResponse, timeoutMs: number): Promise<string> {
   const { headers } = req;
   const plain =
     JSON_TYPES.has(headers['content-type'] ?? '') && headers['content-length'] !== undefined && headers['content-encoding'] === undefined;
-  if (!plain) checkMediaType(req);
-  const text = (await receive(req, res, timeoutMs)).toString('utf8');
-  res.removeHeader('Connection'); // read to its end: the connection can carry the next request
-  return text;
+  if (!plain) {
+    try {
+      checkMediaType(req);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+  return receive(req, res, timeoutMs);
 }
 
 /** Throws 415 unless `req` has a JSON body in UTF-8 without a content encoding. */
@@ -84,19 +88,22 @@ export function parseJson(text: string): unknown {
 }
 
 /** Reads `req`'s JSON body and parses it (see readJsonText). */
-export async function readJson(req: IncomingMessage, res: ServerResponse, timeoutMs: number): Promise<unknown> {
-  return parseJson(await readJsonText(req, res, timeoutMs));
+export function readJson(req: IncomingMessage, res: ServerResponse, timeoutMs: number): Promise<unknown> {
+  return readJsonText(req, res, timeoutMs).then(parseJson);
 }
 
 /**
- * The raw body, or `408 body_timeout` once `timeoutMs` have passed without all of it. raw-body's
- * failures carry the same `type` tags as body-parser's (entity.too.large, ...); a declared length
- * over the limit fails at once, before anything is read. A read given up leaves the rest of the
- * body to be drained once the response has finished.
+ * The body as text, or `408 body_timeout` once `timeoutMs` have passed without all of it.
+ * raw-body's failures carry the same `type` tags as body-parser's (entity.too.large, ...); a
+ * declared length over the limit fails at once, before anything is read. A read given up leaves
+ * the rest of the body to be drained once the response has finished.
  */
-function receive(req: IncomingMessage, res: ServerResponse, timeoutMs: number): Promise<Buffer> {
+function receive(req: IncomingMessage, res: ServerResponse, timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {
+    let settled = false;
     const fail = (err: unknown): void => {
+      if (settled) return;
+      settled = true;
       clearTimeout(timer);
       res.once('finish', () => {
         if (!req.complete) req.resume();
@@ -105,8 +112,11 @@ function receive(req: IncomingMessage, res: ServerResponse, timeoutMs: number): 
     };
     const timer = setTimeout(() => fail(errors.bodyTimeout(timeoutMs)), timeoutMs);
     getRawBody(req, { limit: BODY_LIMIT_BYTES, length: req.headers['content-length'] }).then((body) => {
+      if (settled) return; // timed out: answered already
+      settled = true;
       clearTimeout(timer);
-      resolve(body);
+      res.removeHeader('Connection'); // read to its end: the connection can carry the next request
+      resolve(body.toString('utf8'));
     }, fail);
   });
 }

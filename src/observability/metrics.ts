@@ -33,15 +33,13 @@ class Tally<V extends string> {
   }
 }
 
-const VIA_LOCAL = Object.freeze({ via: 'local' });
-const VIA_FORWARD = Object.freeze({ via: 'forward' });
-
 export class Metrics implements ServiceEvents {
   readonly registry = new client.Registry();
   readonly #pollEndings: Tally<PollEndReason>;
   #sessionsCreated = 0;
   readonly #sets: Tally<SetOutcome>;
-  readonly #delivery: client.Histogram<'via'>;
+  /** The delivery histogram's children by `via`, bound once. */
+  readonly #delivery: Readonly<Record<'local' | 'forward', { observe(seconds: number): void }>>;
   readonly #forwards: client.Counter;
   readonly #forwardFailures: client.Counter<'cause'>;
   readonly #redisErrors: client.Counter;
@@ -82,13 +80,14 @@ export class Metrics implements ServiceEvents {
       labelName: 'outcome',
       registers,
     });
-    this.#delivery = new client.Histogram({
+    const delivery = new client.Histogram({
       name: 'qrelay_set_to_delivery_seconds',
       help: 'From a set arriving to the held poll being woken (locally or through a forward).',
       labelNames: ['via'],
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers,
     });
+    this.#delivery = { local: delivery.labels('local'), forward: delivery.labels('forward') };
     this.#forwards = new client.Counter({ name: 'qrelay_forwards_total', help: 'Changes forwarded to the node holding the poll.', registers });
     this.#forwardFailures = new client.Counter({
       name: 'qrelay_forward_failures_total',
@@ -121,7 +120,7 @@ export class Metrics implements ServiceEvents {
     this.#sets.add(outcome);
   }
   delivered(seconds: number, via: 'local' | 'forward'): void {
-    this.#delivery.observe(via === 'local' ? VIA_LOCAL : VIA_FORWARD, seconds);
+    this.#delivery[via].observe(seconds);
   }
   tokenRejected(): void {
     this.#tokenRejections.inc();
