@@ -93,6 +93,25 @@ export function readJson(req: IncomingMessage, res: ServerResponse, timeoutMs: n
 }
 
 /**
+ * Body reads in progress, each with the moment (performance.now()) it must have ended by and what
+ * to do then. One coarse, unref'd tick checks them all (as undici's timers do), instead of a timer
+ * made and cleared per body: a read times out up to SWEEP_MS after its deadline.
+ */
+const reading = new Map<() => void, number>();
+const SWEEP_MS = 25;
+let sweeper: NodeJS.Timeout | undefined;
+
+function sweep(): void {
+  if (reading.size === 0) {
+    clearInterval(sweeper);
+    sweeper = undefined;
+    return;
+  }
+  const now = performance.now();
+  for (const [onTimeout, deadline] of reading) if (deadline <= now) onTimeout();
+}
+
+/**
  * The body as text, or `408 body_timeout` once `timeoutMs` have passed without all of it.
  * raw-body's failures carry the same `type` tags as body-parser's (entity.too.large, ...); a
  * declared length over the limit fails at once, before anything is read. A read given up leaves
@@ -104,17 +123,22 @@ function receive(req: IncomingMessage, res: ServerResponse, timeoutMs: number): 
     const fail = (err: unknown): void => {
       if (settled) return;
       settled = true;
-      clearTimeout(timer);
+      reading.delete(onTimeout);
       res.once('finish', () => {
         if (!req.complete) req.resume();
       });
       reject(err);
     };
-    const timer = setTimeout(() => fail(errors.bodyTimeout(timeoutMs)), timeoutMs);
+    const onTimeout = (): void => fail(errors.bodyTimeout(timeoutMs));
+    reading.set(onTimeout, performance.now() + timeoutMs);
+    if (sweeper === undefined) {
+      sweeper = setInterval(sweep, SWEEP_MS);
+      sweeper.unref();
+    }
     getRawBody(req, { limit: BODY_LIMIT_BYTES, length: req.headers['content-length'] }).then((body) => {
       if (settled) return; // timed out: answered already
       settled = true;
-      clearTimeout(timer);
+      reading.delete(onTimeout);
       res.removeHeader('Connection'); // read to its end: the connection can carry the next request
       resolve(body.toString('utf8'));
     }, fail);
