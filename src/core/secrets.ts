@@ -49,7 +49,13 @@ export function hashesMatch(presented: string, stored: string): boolean {
 
 /** Constant-time equality of two secrets of any length (compares their digests). */
 export function secretEquals(a: string, b: string): boolean {
-  return timingSafeEqual(hash('sha256', a, 'buffer'), hash('sha256', b, 'buffer'));
+  return secretCheck(b)(a);
+}
+
+/** secretEquals against a fixed `expected`, whose digest is taken once. */
+export function secretCheck(expected: string): (presented: string) => boolean {
+  const digest = hash('sha256', expected, 'buffer');
+  return (presented) => timingSafeEqual(hash('sha256', presented, 'buffer'), digest);
 }
 
 /** A one-time ticket: the session's key, then 256 bits from the CSPRNG; base64url, 65 characters. */

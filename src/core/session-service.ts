@@ -159,6 +159,7 @@ export class SessionService {
       delivered: false,
       leasedUntil: undefined,
       leasedBy: undefined,
+      confirmedAt: undefined,
     };
     await guard(this.#store.create(session));
     this.#events.sessionCreated(key);
@@ -235,8 +236,10 @@ export class SessionService {
       throw refusalError(outcome.refusal);
     }
     const { session } = outcome;
-    const remote = this.#relay === undefined ? [] : outcome.holders.filter((h) => h !== this.#nodeAddr);
-    const woke = await this.#notify(viewOf(session), remote);
+    const view = viewOf(session);
+    const remote = this.#relay === undefined || outcome.holders.length === 0 ? undefined : outcome.holders.filter((h) => h !== this.#nodeAddr);
+    // No other node holds a poll (always so in memory mode): wake here, without a promise.
+    const woke = remote === undefined || remote.length === 0 ? (this.#polls.wake(view) ? 'local' : undefined) : await this.#notify(view, remote);
     const delivered = woke !== undefined;
     if (woke !== undefined) this.#events.delivered((performance.now() - started) / 1000, woke);
     this.#events.statusSet(key, 'ok', { status: session.status, version: session.version, delivered });
@@ -299,8 +302,8 @@ export class SessionService {
    */
   async #notify(view: SessionView, remote: readonly string[]): Promise<'local' | 'forward' | undefined> {
     const here = this.#polls.wake(view);
-    if (remote.length === 0 || this.#relay === undefined) return here ? 'local' : undefined;
     const relay = this.#relay;
+    if (relay === undefined) return here ? 'local' : undefined;
     const there = await Promise.all(remote.map((holder) => relay.forward(holder, view)));
     return here ? 'local' : there.includes(true) ? 'forward' : undefined;
   }

@@ -109,11 +109,11 @@ export interface SessionStore {
 }
 
 /** Store failures become one catalogued 503; catalogued errors pass through. */
-export async function guard<T>(p: Promise<T>): Promise<T> {
-  try {
-    return await p;
-  } catch (cause) {
-    if (cause instanceof QrelayError) throw cause;
-    throw errors.storeUnavailable(cause);
-  }
+export function guard<T>(p: Promise<T>): Promise<T> {
+  return p.catch(storeFailure);
+}
+
+function storeFailure(cause: unknown): never {
+  if (cause instanceof QrelayError) throw cause;
+  throw errors.storeUnavailable(cause);
 }

@@ -8,7 +8,12 @@
 // the connection (`closeUnlessBodyRead`, called first thing by both listeners), unless readJson has
 // read that body to its end. A body too large, unwanted, or refused before it was read (401, 404,
 // 415, 413) therefore costs a few packets, not 200 MiB; a small one (a client that posts `{}` to
-// POST /status/new) is drained as usual and keeps its connection, which it reuses for the poll.
+// POST /status/new) is drained as usual and keeps its connection, which it reuses for the poll:
+// Node drains a body nobody started reading once the response has finished, and readJson drains
+// the rest of one whose read it gave up (408, 400) the same way.
+//
+// The common Content-Type values of a JSON body with a Content-Length skip type-is and
+// content-type (JSON_TYPES); every other request goes through both, with the same answers.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import contentType from 'content-type';
 import type { RequestHandler } from 'express';
@@ -28,18 +33,38 @@ export function closeUnlessBodyRead(req: IncomingMessage, res: ServerResponse): 
   const length = req.headers['content-length'];
   if (req.headers['transfer-encoding'] !== undefined || (length !== undefined && !(Number(length) <= BODY_LIMIT_BYTES))) {
     res.setHeader('Connection', 'close');
-  } else if (length !== undefined && length !== '0') {
-    res.once('finish', () => {
-      if (!req.complete) req.resume();
-    });
   }
 }
+
+/** Content-Type values of a UTF-8 JSON body as clients commonly send them (see above). */
+const JSON_TYPES: ReadonlySet<string> = new Set([
+  'application/json',
+  'application/json; charset=utf-8',
+  'application/json;charset=utf-8',
+  'application/json; charset=UTF-8',
+  'application/json;charset=UTF-8',
+]);
 
 /**
  * Reads `req`'s JSON body as text (checked for media type, charset, encoding and size), at most
  * `timeoutMs` after it is asked for; `res` is the response to it.
  */
-export async function readJsonText(req: IncomingMessage, res: ServerResponse, timeoutMs: number): Promise<string> {
+export function readJsonText(req: IncomingMessage, res: ServerResponse, timeoutMs: number): Promise<string> {
+  const { headers } = req;
+  const plain =
+    JSON_TYPES.has(headers['content-type'] ?? '') && headers['content-length'] !== undefined && headers['content-encoding'] === undefined;
+  if (!plain) {
+    try {
+      checkMediaType(req);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+  return receive(req, res, timeoutMs);
+}
+
+/** Throws 415 unless `req` has a JSON body in UTF-8 without a content encoding. */
+function checkMediaType(req: IncomingMessage): void {
   if (!typeis(req, ['application/json'])) throw errors.unsupportedMediaType();
   let charset: string;
   try {
@@ -50,9 +75,6 @@ export async function readJsonText(req: IncomingMessage, res: ServerResponse, ti
   if (charset !== 'utf-8' && charset !== 'utf8') throw errors.unsupportedMediaType(`unsupported charset "${charset.toUpperCase()}"`);
   const encoding = (req.headers['content-encoding'] ?? 'identity').toLowerCase();
   if (encoding !== 'identity') throw errors.unsupportedMediaType(`unsupported content encoding "${encoding}"`);
-  const text = (await receive(req, timeoutMs)).toString('utf8');
-  res.removeHeader('Connection'); // read to its end: the connection can carry the next request
-  return text;
 }
 
 /** JSON text parsed; an empty body is `undefined`. */
@@ -66,29 +88,60 @@ export function parseJson(text: string): unknown {
 }
 
 /** Reads `req`'s JSON body and parses it (see readJsonText). */
-export async function readJson(req: IncomingMessage, res: ServerResponse, timeoutMs: number): Promise<unknown> {
-  return parseJson(await readJsonText(req, res, timeoutMs));
+export function readJson(req: IncomingMessage, res: ServerResponse, timeoutMs: number): Promise<unknown> {
+  return readJsonText(req, res, timeoutMs).then(parseJson);
 }
 
 /**
- * The raw body, or `408 body_timeout` once `timeoutMs` have passed without all of it (the answer
- * closes the connection, which ends raw-body's read too). raw-body's failures carry the same
- * `type` tags as body-parser's (entity.too.large, ...); a declared length over the limit fails at
- * once, before anything is read.
+ * Body reads in progress, each with the moment (performance.now()) it must have ended by and what
+ * to do then. One coarse, unref'd tick checks them all (as undici's timers do), instead of a timer
+ * made and cleared per body: a read times out up to SWEEP_MS after its deadline.
  */
-function receive(req: IncomingMessage, timeoutMs: number): Promise<Buffer> {
+const reading = new Map<() => void, number>();
+const SWEEP_MS = 25;
+let sweeper: NodeJS.Timeout | undefined;
+
+function sweep(): void {
+  if (reading.size === 0) {
+    clearInterval(sweeper);
+    sweeper = undefined;
+    return;
+  }
+  const now = performance.now();
+  for (const [onTimeout, deadline] of reading) if (deadline <= now) onTimeout();
+}
+
+/**
+ * The body as text, or `408 body_timeout` once `timeoutMs` have passed without all of it.
+ * raw-body's failures carry the same `type` tags as body-parser's (entity.too.large, ...); a
+ * declared length over the limit fails at once, before anything is read. A read given up leaves
+ * the rest of the body to be drained once the response has finished.
+ */
+function receive(req: IncomingMessage, res: ServerResponse, timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(errors.bodyTimeout(timeoutMs)), timeoutMs);
-    getRawBody(req, { limit: BODY_LIMIT, length: req.headers['content-length'] }).then(
-      (body) => {
-        clearTimeout(timer);
-        resolve(body);
-      },
-      (err: unknown) => {
-        clearTimeout(timer);
-        reject(err);
-      },
-    );
+    let settled = false;
+    const fail = (err: unknown): void => {
+      if (settled) return;
+      settled = true;
+      reading.delete(onTimeout);
+      res.once('finish', () => {
+        if (!req.complete) req.resume();
+      });
+      reject(err);
+    };
+    const onTimeout = (): void => fail(errors.bodyTimeout(timeoutMs));
+    reading.set(onTimeout, performance.now() + timeoutMs);
+    if (sweeper === undefined) {
+      sweeper = setInterval(sweep, SWEEP_MS);
+      sweeper.unref();
+    }
+    getRawBody(req, { limit: BODY_LIMIT_BYTES, length: req.headers['content-length'] }).then((body) => {
+      if (settled) return; // timed out: answered already
+      settled = true;
+      reading.delete(onTimeout);
+      res.removeHeader('Connection'); // read to its end: the connection can carry the next request
+      resolve(body.toString('utf8'));
+    }, fail);
   });
 }
 

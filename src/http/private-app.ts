@@ -12,7 +12,7 @@ import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http
 import express, { type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import { errors } from '../errors.js';
-import { secretEquals } from '../core/secrets.js';
+import { secretCheck } from '../core/secrets.js';
 import type { SessionService } from '../core/session-service.js';
 import type { SessionStore } from '../core/session-store.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -24,7 +24,7 @@ import { requestLog } from './request-log.js';
 import { sendError, sendJson } from './respond.js';
 import { dispatcher, splitUrl } from './router.js';
 import { applyHeaders, type HeaderList } from './response-headers.js';
-import { channelBatch, channelBody, DATA_LIMIT_BYTES, keyQuery, parseOr400, setBody, ticketBody } from './validation.js';
+import { channelBatch, channelBody, DATA_LIMIT_BYTES, keyQuery, parseOr400, plainSetBody, setBody, ticketBody } from './validation.js';
 
 /** Checks the seal on a change another node forwards (cluster mode). */
 export interface SealCheck {
@@ -57,10 +57,10 @@ const isHealthCheck = (method: string | undefined, path: string): boolean =>
 /** Checks `Authorization: Bearer <token>` in constant time; everything passes when `token` is unset. */
 function bearerCheck(token: string | undefined): (req: IncomingMessage) => boolean {
   if (token === undefined) return () => true;
-  const expected = `Bearer ${token}`;
+  const matches = secretCheck(`Bearer ${token}`);
   return (req) => {
     const presented = req.headers.authorization;
-    return presented !== undefined && secretEquals(presented, expected);
+    return presented !== undefined && matches(presented);
   };
 }
 
@@ -74,7 +74,8 @@ export function privateListener(options: PrivateAppOptions): RequestListener {
   const logRequest = requestLog(log);
 
   async function set(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const body = parseOr400(setBody, await readJson(req, res, receiveTimeoutMs));
+    const input = await readJson(req, res, receiveTimeoutMs);
+    const body = plainSetBody(input) ?? parseOr400(setBody, input);
     if (body.data !== undefined && Buffer.byteLength(JSON.stringify(body.data)) > DATA_LIMIT_BYTES) {
       throw errors.dataTooLarge(DATA_LIMIT_BYTES);
     }

@@ -28,7 +28,7 @@ import { sendEmpty, sendError, sendJson } from './respond.js';
 import { ResponseClient } from './response-client.js';
 import { dispatcher, splitUrl } from './router.js';
 import { applyHeaders, fixedHeaders, jsonAnswerHeaders, type HeaderList } from './response-headers.js';
-import { keyQuery, parseOr400, pollQuery } from './validation.js';
+import { keyQuery, parseOr400, plainPollQuery, pollQuery } from './validation.js';
 
 export interface PublicAppOptions {
   service: SessionService;
@@ -92,7 +92,7 @@ export function publicListener(options: PublicAppOptions): RequestListener {
   }
 
   async function poll(req: IncomingMessage, res: ServerResponse, search: string): Promise<void> {
-    const query = parseOr400(pollQuery, querystring.parse(search));
+    const query = plainPollQuery(search) ?? parseOr400(pollQuery, querystring.parse(search));
     if (service.closing) throw errors.shuttingDown();
     const release = limits.admitPoll(ipOf(req), service.heldPolls);
     // Listen for the hang-up before the first await: a client gone while the poll is being set up
@@ -118,7 +118,7 @@ export function publicListener(options: PublicAppOptions): RequestListener {
         handOut.settle(false);
         return;
       }
-      res.once('close', () => handOut.settle(res.writableFinished));
+      res.on('close', () => handOut.settle(res.writableFinished));
     }
     sendJson(res, 200, answer.view satisfies PollAnswerBody, answerHeaders);
   }

@@ -10,14 +10,15 @@ import type { HeaderList } from './response-headers.js';
 import { clientErrorStatus, httpAnswer } from './statuses.js';
 
 const JSON_TYPE = 'application/json; charset=utf-8';
+const NONE: HeaderList = Object.freeze([]);
 
-export function sendJson(res: ServerResponse, status: number, body: unknown, headers: HeaderList, extra: HeaderList = []): void {
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: HeaderList, extra: HeaderList = NONE): void {
   const payload = JSON.stringify(body);
   res.writeHead(status, [...headers, ...extra, 'Content-Type', JSON_TYPE, 'Content-Length', String(Buffer.byteLength(payload))]);
   res.end(payload);
 }
 
-export function sendEmpty(res: ServerResponse, status: number, headers: HeaderList, extra: HeaderList = []): void {
+export function sendEmpty(res: ServerResponse, status: number, headers: HeaderList, extra: HeaderList = NONE): void {
   res.writeHead(status, [...headers, ...extra]);
   res.end();
 }
@@ -64,5 +65,5 @@ export function sendError(res: ServerResponse, err: unknown, headers: HeaderList
   }
   const body = { error: { code: e.code, message: e.message } } satisfies ErrorBody;
   const { status, retryAfterS } = httpAnswer(e);
-  sendJson(res, status, body, headers, retryAfterS === undefined ? [] : ['Retry-After', String(retryAfterS)]);
+  sendJson(res, status, body, headers, retryAfterS === undefined ? NONE : ['Retry-After', String(retryAfterS)]);
 }

@@ -28,14 +28,22 @@ export function dispatcher(
   app: RequestListener,
   onError: (req: IncomingMessage, res: ServerResponse, err: unknown, path: string) => void,
 ): Dispatch {
-  const hotPaths = new Set(Object.keys(routes).map((route) => route.slice(route.indexOf(' ') + 1)));
+  // By path, then method: no "<METHOD> <path>" string built per request.
+  const byPath = new Map<string, Map<string | undefined, HotRoute>>();
+  for (const [name, route] of Object.entries(routes)) {
+    const at = name.indexOf(' ');
+    const path = name.slice(at + 1);
+    const methods = byPath.get(path) ?? new Map<string | undefined, HotRoute>();
+    methods.set(name.slice(0, at), route);
+    byPath.set(path, methods);
+  }
   const dispatch = (req: IncomingMessage, res: ServerResponse, path: string, query: string): void => {
-    const route = routes[`${req.method} ${path}`];
+    const route = byPath.get(path)?.get(req.method);
     if (route === undefined) {
       app(req, res);
       return;
     }
     route(req, res, query).catch((err: unknown) => onError(req, res, err, path));
   };
-  return Object.assign(dispatch, { isHot: (path: string) => hotPaths.has(path) });
+  return Object.assign(dispatch, { isHot: (path: string) => byPath.has(path) });
 }

@@ -15,18 +15,15 @@ export interface Counter {
 /** Makes the counter named `name`: `points` per id per `durationS` seconds. */
 export type CounterFactory = (name: string, points: number, durationS: number) => Counter;
 
+const TAKEN: Take = Object.freeze({ ok: true });
+const taken = (): Take => TAKEN;
+/** A refusal, or (the counter's store failed) a point taken: fail open. */
+const refused = (err: unknown): Take => (err instanceof RateLimiterRes ? { ok: false, retryAfterMs: err.msBeforeNext } : TAKEN);
+
 /** A Counter over a rate-limiter-flexible limiter. */
 export function limiterCounter(limiter: RateLimiterAbstract): Counter {
   return {
-    async take(id) {
-      try {
-        await limiter.consume(id, 1);
-        return { ok: true };
-      } catch (err) {
-        if (!(err instanceof RateLimiterRes)) return { ok: true }; // the counter's store failed: fail open
-        return { ok: false, retryAfterMs: err.msBeforeNext };
-      }
-    },
+    take: (id) => limiter.consume(id, 1).then(taken, refused),
   };
 }
 

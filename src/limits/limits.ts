@@ -50,13 +50,13 @@ export class Limits {
   }
 
   /** Throws `rate_limited` when `ip` minted too many sessions this minute. */
-  async admitSession(ip: string): Promise<void> {
-    await this.#take(this.#sessions, addressBlock(ip), 'sessions_per_ip', 'too many sessions from this address; retry later');
+  admitSession(ip: string): Promise<void> {
+    return this.#take(this.#sessions, addressBlock(ip), 'sessions_per_ip', 'too many sessions from this address; retry later');
   }
 
   /** Throws `rate_limited` when `ip` had too many QR images rendered this minute. */
-  async admitQr(ip: string): Promise<void> {
-    await this.#take(this.#qr, addressBlock(ip), 'qr_per_ip', 'too many QR images for this address; retry later');
+  admitQr(ip: string): Promise<void> {
+    return this.#take(this.#qr, addressBlock(ip), 'qr_per_ip', 'too many QR images for this address; retry later');
   }
 
   /**
@@ -94,10 +94,11 @@ export class Limits {
     return true;
   }
 
-  async #take(counter: Counter, id: string, name: LimitName, message: string): Promise<void> {
-    const taken = await counter.take(id);
-    if (taken.ok) return;
-    this.#onLimited(name);
-    throw errors.rateLimited(message, taken.retryAfterMs);
+  #take(counter: Counter, id: string, name: LimitName, message: string): Promise<void> {
+    return counter.take(id).then((taken) => {
+      if (taken.ok) return;
+      this.#onLimited(name);
+      throw errors.rateLimited(message, taken.retryAfterMs);
+    });
   }
 }

@@ -1,16 +1,45 @@
 // Prometheus metrics (prom-client), one registry per node so several nodes can share a process
 // (tests). Served on the private listener at GET /metrics.
+//
+// The counters of events on every wake count in plain fields (Tally) and hand their counts to
+// prom-client when it collects (a scrape, or a test reading the metric): prom-client's inc()
+// builds and hashes a label string on every call.
 import client from 'prom-client';
 import type { ForwardFailure } from '../cluster/http-relay.js';
 import type { PollEndReason } from '../core/pending-polls.js';
 import type { ServiceEvents, SetOutcome } from '../core/service-events.js';
 
+/** Counts by label value, reported to a prom-client Counter when it collects. */
+class Tally<V extends string> {
+  readonly #pending = new Map<V, number>();
+
+  constructor(config: { name: string; help: string; labelName: string; registers: client.Registry[] }) {
+    const pending = this.#pending;
+    const { labelName } = config;
+    new client.Counter({
+      name: config.name,
+      help: config.help,
+      labelNames: [labelName],
+      registers: config.registers,
+      collect() {
+        for (const [value, n] of pending) this.inc({ [labelName]: value }, n);
+        pending.clear();
+      },
+    });
+  }
+
+  add(value: V): void {
+    this.#pending.set(value, (this.#pending.get(value) ?? 0) + 1);
+  }
+}
+
 export class Metrics implements ServiceEvents {
   readonly registry = new client.Registry();
-  readonly #pollEndings: client.Counter<'reason'>;
-  readonly #sessionsCreated: client.Counter;
-  readonly #sets: client.Counter<'outcome'>;
-  readonly #delivery: client.Histogram<'via'>;
+  readonly #pollEndings: Tally<PollEndReason>;
+  #sessionsCreated = 0;
+  readonly #sets: Tally<SetOutcome>;
+  /** The delivery histogram's children by `via`, bound once. */
+  readonly #delivery: Readonly<Record<'local' | 'forward', { observe(seconds: number): void }>>;
   readonly #forwards: client.Counter;
   readonly #forwardFailures: client.Counter<'cause'>;
   readonly #redisErrors: client.Counter;
@@ -29,26 +58,36 @@ export class Metrics implements ServiceEvents {
         this.set(heldPolls());
       },
     });
-    this.#pollEndings = new client.Counter({
+    this.#pollEndings = new Tally({
       name: 'qrelay_poll_endings_total',
       help: 'Held polls ended, by reason (changed, timeout, superseded, client-closed, expired, destroyed, shutdown).',
-      labelNames: ['reason'],
+      labelName: 'reason',
       registers,
     });
-    this.#sessionsCreated = new client.Counter({ name: 'qrelay_sessions_created_total', help: 'Sessions minted.', registers });
-    this.#sets = new client.Counter({
+    const metrics = this;
+    new client.Counter({
+      name: 'qrelay_sessions_created_total',
+      help: 'Sessions minted.',
+      registers,
+      collect() {
+        this.inc(metrics.#sessionsCreated);
+        metrics.#sessionsCreated = 0;
+      },
+    });
+    this.#sets = new Tally({
       name: 'qrelay_sets_total',
       help: 'Status changes asked for, by outcome (ok or the refusal code).',
-      labelNames: ['outcome'],
+      labelName: 'outcome',
       registers,
     });
-    this.#delivery = new client.Histogram({
+    const delivery = new client.Histogram({
       name: 'qrelay_set_to_delivery_seconds',
       help: 'From a set arriving to the held poll being woken (locally or through a forward).',
       labelNames: ['via'],
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers,
     });
+    this.#delivery = { local: delivery.labels('local'), forward: delivery.labels('forward') };
     this.#forwards = new client.Counter({ name: 'qrelay_forwards_total', help: 'Changes forwarded to the node holding the poll.', registers });
     this.#forwardFailures = new client.Counter({
       name: 'qrelay_forward_failures_total',
@@ -72,16 +111,16 @@ export class Metrics implements ServiceEvents {
   }
 
   sessionCreated(): void {
-    this.#sessionsCreated.inc();
+    this.#sessionsCreated++;
   }
   pollEnded(reason: PollEndReason): void {
-    this.#pollEndings.inc({ reason });
+    this.#pollEndings.add(reason);
   }
   statusSet(_key: string, outcome: SetOutcome): void {
-    this.#sets.inc({ outcome });
+    this.#sets.add(outcome);
   }
   delivered(seconds: number, via: 'local' | 'forward'): void {
-    this.#delivery.observe({ via }, seconds);
+    this.#delivery[via].observe(seconds);
   }
   tokenRejected(): void {
     this.#tokenRejections.inc();
