@@ -4,10 +4,14 @@
 // Every write is one atomic step: a Lua script (src/cluster/scripts) for creation, a transition, a
 // poll's route claim and each step of a hand-out. Nothing is read-then-written from here.
 //
+// Commands sent in one turn of the event loop go out in one write (see WriteBatch), and Redis
+// answers them in one write too.
+//
 // The client runs without an offline queue: while Redis is unreachable, commands fail at once
 // (the service answers 503 store_unavailable) instead of piling up, and ioredis keeps reconnecting
 // on its own, so the node recovers without a restart.
 import { readFileSync } from 'node:fs';
+import type { Socket } from 'node:net';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { UNKNOWN_SESSION, WRONG_TOKEN, type HandOutStart, type PollRead, type RedeemOutcome, type SessionStore, type TicketGrant, type TransitionOutcome } from '../core/session-store.js';
 import type { JsonObject, SessionStatus, StatusChange, StoredSession, TransitionRefusal } from '../core/session.js';
@@ -71,14 +75,10 @@ function connect(target: RedisTarget, commandTimeoutMs: number): Redis | Cluster
     retryStrategy: (times) => Math.min(100 * times, 1_000),
   };
   switch (target.kind) {
-    // Auto-pipelining (one Redis or Sentinel): commands issued in the same tick go out in one
-    // write and come back in one read, so under load Redis and the node each handle one batch
-    // instead of a wakeup and a syscall per command. Not on a Redis Cluster: ioredis fails a
-    // pipelined batch on MOVED/ASK redirects instead of following them (ioredis#2075).
     case 'url':
-      return new Redis(target.url, { ...options, enableAutoPipelining: true });
+      return new Redis(target.url, options);
     case 'sentinel':
-      return new Redis({ ...options, enableAutoPipelining: true, sentinels: target.sentinels.map(hostPort), name: target.name });
+      return new Redis({ ...options, sentinels: target.sentinels.map(hostPort), name: target.name });
     case 'cluster':
       return new Cluster(target.nodes.map(hostPort), {
         enableOfflineQueue: false,
@@ -88,8 +88,40 @@ function connect(target: RedisTarget, commandTimeoutMs: number): Redis | Cluster
   }
 }
 
+/**
+ * Holds a single Redis connection's writes until the current turn of the event loop is over
+ * (setImmediate), so the commands of one turn leave in one write and Redis answers them in one:
+ * what ioredis's auto-pipelining does, without a Pipeline object, an extra promise and a
+ * process.nextTick per command. The commands stay ordinary ones: each is queued, answered and
+ * timed out on its own. Not on a Redis Cluster (many connections; none is corked).
+ */
+class WriteBatch {
+  readonly #client: Redis | Cluster;
+  #held: Socket | undefined;
+  readonly #release = (): void => {
+    const socket = this.#held;
+    this.#held = undefined;
+    socket?.uncork();
+  };
+
+  constructor(client: Redis | Cluster) {
+    this.#client = client;
+  }
+
+  /** Holds the connection's writes from now until this turn's end, unless already held. */
+  hold(): void {
+    if (this.#held !== undefined || this.#client instanceof Cluster) return;
+    const socket = this.#client.stream as Socket | undefined;
+    if (socket === undefined || !socket.writable) return; // not connected: the command fails at once
+    socket.cork();
+    this.#held = socket;
+    setImmediate(this.#release);
+  }
+}
+
 export class RedisStore implements SessionStore {
-  readonly #client: Client;
+  readonly #clientNow: Client;
+  readonly #writes: WriteBatch;
   readonly #prefix: string;
   readonly #graceMs: number;
 
@@ -104,16 +136,23 @@ export class RedisStore implements SessionStore {
     client.defineCommand('qrelayAbandonHandOut', { numberOfKeys: 1, lua: script('abandon-hand-out') });
     client.defineCommand('qrelayCompleteHandOut', { numberOfKeys: 1, lua: script('complete-hand-out') });
     client.defineCommand('qrelayRedeemTicket', { numberOfKeys: 1, lua: script('redeem-ticket') });
-    this.#client = client as Client;
+    this.#clientNow = client as Client;
+    this.#writes = new WriteBatch(client);
     this.#prefix = options.prefix;
     this.#graceMs = options.graceMs;
+  }
+
+  /** The client, its writes held to the end of this turn (WriteBatch): for every command sent. */
+  get #client(): Client {
+    this.#writes.hold();
+    return this.#clientNow;
   }
 
   /** Waits until the client is ready, at most `timeoutMs`; returns whether it is. */
   async ready(timeoutMs: number): Promise<boolean> {
     // Not events.once: it would give up at the first connection error, while ioredis retries.
     const deadline = Date.now() + timeoutMs;
-    while (this.#client.status !== 'ready') {
+    while (this.#clientNow.status !== 'ready') {
       if (Date.now() >= deadline) return false;
       await new Promise((r) => setTimeout(r, 25));
     }
@@ -245,7 +284,7 @@ export class RedisStore implements SessionStore {
 
   /** The limits' counters, in this Redis (one connection for sessions and counters). */
   counters(): CounterFactory {
-    return redisCounters(this.#client, this.#prefix);
+    return redisCounters(this.#clientNow, this.#prefix);
   }
 
   async ping(): Promise<void> {
@@ -254,9 +293,9 @@ export class RedisStore implements SessionStore {
 
   async close(): Promise<void> {
     try {
-      await this.#client.quit();
+      await this.#clientNow.quit();
     } catch {
-      this.#client.disconnect();
+      this.#clientNow.disconnect();
     }
   }
 }

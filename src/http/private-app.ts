@@ -24,7 +24,7 @@ import { requestLog } from './request-log.js';
 import { sendError, sendJson } from './respond.js';
 import { dispatcher, splitUrl } from './router.js';
 import { applyHeaders, type HeaderList } from './response-headers.js';
-import { channelBatch, channelBody, DATA_LIMIT_BYTES, keyQuery, parseOr400, plainSetBody, setBody, ticketBody } from './validation.js';
+import { DATA_LIMIT_BYTES, keyQuery, parseChannel, parseOr400, plainSetBody, setBody, ticketBody } from './validation.js';
 
 /** Checks the seal on a change another node forwards (cluster mode). */
 export interface SealCheck {
@@ -89,9 +89,10 @@ export function privateListener(options: PrivateAppOptions): RequestListener {
     const body = parseJson(text);
     // A batch (an array, from a node that had several changes for this one in one tick) is
     // checked whole before any poll wakes: one malformed change refuses them all.
-    const answer: ChannelAnswer = Array.isArray(body)
-      ? { delivered: parseOr400(channelBatch, body).map((view) => service.receive(view)) }
-      : { delivered: service.receive(parseOr400(channelBody, body)) };
+    const changes = parseChannel(body);
+    const answer: ChannelAnswer = Array.isArray(changes)
+      ? { delivered: changes.map((view) => service.receive(view)) }
+      : { delivered: service.receive(changes) };
     sendJson(res, 200, answer, headers);
   }
 

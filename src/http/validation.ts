@@ -3,7 +3,7 @@
 import { z } from 'zod';
 import { errors, invalidField, type ErrorCode, type QrelayError } from '../errors.js';
 import { KEY_PATTERN, TICKET_PATTERN } from '../core/secrets.js';
-import { SESSION_STATUSES, SETTABLE_STATUSES } from '../core/session.js';
+import { SESSION_STATUSES, SETTABLE_STATUSES, type SessionStatus } from '../core/session.js';
 
 /** Largest `data` object accepted on a status change, as JSON bytes. */
 export const DATA_LIMIT_BYTES = 4096;
@@ -95,6 +95,43 @@ export const channelBody = z.strictObject(
   },
   { error: 'must be a JSON object' },
 );
+
+const CHANGE_FIELDS = new Set(['key', 'status', 'version', 'expiresAt', 'data']);
+const isWholeNumber = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+
+/**
+ * A forwarded change that channelBody accepts, checked without zod: the common case, a change
+ * another node has just sealed. Anything else is undefined, and channelBody then names what is wrong.
+ */
+function wellFormedChange(value: unknown): z.output<typeof channelBody> | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+  const c = value as Record<string, unknown>;
+  for (const field in c) if (!CHANGE_FIELDS.has(field)) return undefined;
+  const { key, status, version, expiresAt, data } = c;
+  if (typeof key !== 'string' || !KEY_PATTERN.test(key)) return undefined;
+  if (typeof status !== 'string' || !(SESSION_STATUSES as readonly string[]).includes(status)) return undefined;
+  if (!isWholeNumber(version) || !isWholeNumber(expiresAt)) return undefined;
+  if (data === undefined) return { key, status: status as SessionStatus, version, expiresAt };
+  if (typeof data !== 'object' || data === null || Object.getPrototypeOf(data) !== Object.prototype || !nestsAtMost(data, DATA_MAX_DEPTH)) {
+    return undefined;
+  }
+  return { key, status: status as SessionStatus, version, expiresAt, data: data as Record<string, unknown> };
+}
+
+/** POST /channel/set's body: one change, or a batch of them; a 400 naming the first fault otherwise. */
+export function parseChannel(body: unknown): z.output<typeof channelBody> | Array<z.output<typeof channelBody>> {
+  if (!Array.isArray(body)) return wellFormedChange(body) ?? parseOr400(channelBody, body);
+  if (body.length >= 1 && body.length <= CHANNEL_BATCH_MAX) {
+    const changes = [];
+    for (const item of body) {
+      const change = wellFormedChange(item);
+      if (change === undefined) return parseOr400(channelBatch, body);
+      changes.push(change);
+    }
+    return changes;
+  }
+  return parseOr400(channelBatch, body);
+}
 
 /** Most changes one POST /channel/set carries (the sender also keeps a batch under BODY_LIMIT). */
 export const CHANNEL_BATCH_MAX = 100;
