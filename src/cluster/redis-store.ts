@@ -120,7 +120,7 @@ class WriteBatch {
 }
 
 export class RedisStore implements SessionStore {
-  readonly #clientNow: Client;
+  readonly #client: Client;
   readonly #writes: WriteBatch;
   readonly #prefix: string;
   readonly #graceMs: number;
@@ -136,23 +136,23 @@ export class RedisStore implements SessionStore {
     client.defineCommand('qrelayAbandonHandOut', { numberOfKeys: 1, lua: script('abandon-hand-out') });
     client.defineCommand('qrelayCompleteHandOut', { numberOfKeys: 1, lua: script('complete-hand-out') });
     client.defineCommand('qrelayRedeemTicket', { numberOfKeys: 1, lua: script('redeem-ticket') });
-    this.#clientNow = client as Client;
+    this.#client = client as Client;
     this.#writes = new WriteBatch(client);
     this.#prefix = options.prefix;
     this.#graceMs = options.graceMs;
   }
 
   /** The client, its writes held to the end of this turn (WriteBatch): for every command sent. */
-  get #client(): Client {
+  #batched(): Client {
     this.#writes.hold();
-    return this.#clientNow;
+    return this.#client;
   }
 
   /** Waits until the client is ready, at most `timeoutMs`; returns whether it is. */
   async ready(timeoutMs: number): Promise<boolean> {
     // Not events.once: it would give up at the first connection error, while ioredis retries.
     const deadline = Date.now() + timeoutMs;
-    while (this.#clientNow.status !== 'ready') {
+    while (this.#client.status !== 'ready') {
       if (Date.now() >= deadline) return false;
       await new Promise((r) => setTimeout(r, 25));
     }
@@ -161,7 +161,7 @@ export class RedisStore implements SessionStore {
 
   async create(s: StoredSession): Promise<void> {
     const { session } = sessionKeys(this.#prefix, s.key);
-    await this.#client.qrelayCreate(
+    await this.#batched().qrelayCreate(
       session,
       s.expiresAt + this.#graceMs,
       F.tokenHash,
@@ -184,12 +184,12 @@ export class RedisStore implements SessionStore {
   }
 
   async get(key: string): Promise<StoredSession | undefined> {
-    return fromHash(key, await this.#client.hgetall(sessionKeys(this.#prefix, key).session));
+    return fromHash(key, await this.#batched().hgetall(sessionKeys(this.#prefix, key).session));
   }
 
   async poll(key: string, tokenHash: string, since: number, holder: string | undefined, ttlMs: number, now: number): Promise<PollRead> {
     const k = sessionKeys(this.#prefix, key);
-    const reply = await this.#client.qrelayPoll(k.session, k.route, tokenHash, since, holder ?? '', Math.ceil(ttlMs), now);
+    const reply = await this.#batched().qrelayPoll(k.session, k.route, tokenHash, since, holder ?? '', Math.ceil(ttlMs), now);
     if (reply.length < 2) return reply.length === 0 ? UNKNOWN_SESSION : WRONG_TOKEN;
     const session = fromHash(key, pairs(reply));
     return session === undefined ? UNKNOWN_SESSION : { found: true, session };
@@ -197,7 +197,7 @@ export class RedisStore implements SessionStore {
 
   async transition(key: string, change: StatusChange, now: number): Promise<TransitionOutcome> {
     const k = sessionKeys(this.#prefix, key);
-    const reply = await this.#client.qrelayTransition(
+    const reply = await this.#batched().qrelayTransition(
       k.session,
       k.route,
       String(now),
@@ -225,7 +225,7 @@ export class RedisStore implements SessionStore {
     ticket?: TicketGrant,
   ): Promise<HandOutStart> {
     const k = sessionKeys(this.#prefix, key);
-    const [verdict, detail] = await this.#client.qrelayBeginHandOut(
+    const [verdict, detail] = await this.#batched().qrelayBeginHandOut(
       k.session,
       k.ticket,
       now,
@@ -252,7 +252,7 @@ export class RedisStore implements SessionStore {
   }
 
   async redeemTicket(key: string, hash: string): Promise<RedeemOutcome> {
-    const reply = await this.#client.qrelayRedeemTicket(sessionKeys(this.#prefix, key).ticket, hash);
+    const reply = await this.#batched().qrelayRedeemTicket(sessionKeys(this.#prefix, key).ticket, hash);
     if (reply[0] === 'unknown') return { ok: false, reason: 'unknown' };
     if (reply[0] === 'redeemed') return { ok: false, reason: 'redeemed' };
     const h = pairs(reply.slice(1));
@@ -270,32 +270,32 @@ export class RedisStore implements SessionStore {
   }
 
   async completeHandOut(key: string): Promise<void> {
-    await this.#client.qrelayCompleteHandOut(sessionKeys(this.#prefix, key).session);
+    await this.#batched().qrelayCompleteHandOut(sessionKeys(this.#prefix, key).session);
   }
 
   async abandonHandOut(key: string, leaseId: string): Promise<void> {
-    await this.#client.qrelayAbandonHandOut(sessionKeys(this.#prefix, key).session, leaseId);
+    await this.#batched().qrelayAbandonHandOut(sessionKeys(this.#prefix, key).session, leaseId);
   }
 
   async destroy(key: string): Promise<void> {
     const k = sessionKeys(this.#prefix, key);
-    await this.#client.del(k.session, k.route, k.ticket);
+    await this.#batched().del(k.session, k.route, k.ticket);
   }
 
   /** The limits' counters, in this Redis (one connection for sessions and counters). */
   counters(): CounterFactory {
-    return redisCounters(this.#clientNow, this.#prefix);
+    return redisCounters(this.#client, this.#prefix, () => this.#writes.hold());
   }
 
   async ping(): Promise<void> {
-    await this.#client.ping();
+    await this.#batched().ping();
   }
 
   async close(): Promise<void> {
     try {
-      await this.#clientNow.quit();
+      await this.#client.quit();
     } catch {
-      this.#clientNow.disconnect();
+      this.#client.disconnect();
     }
   }
 }

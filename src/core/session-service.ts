@@ -237,9 +237,10 @@ export class SessionService {
     }
     const { session } = outcome;
     const view = viewOf(session);
-    const remote = this.#relay === undefined || outcome.holders.length === 0 ? undefined : outcome.holders.filter((h) => h !== this.#nodeAddr);
+    const relay = this.#relay;
+    const remote = relay === undefined || outcome.holders.length === 0 ? NO_HOLDERS : outcome.holders.filter((h) => h !== this.#nodeAddr);
     // No other node holds a poll (always so in memory mode): wake here, without a promise.
-    const woke = remote === undefined || remote.length === 0 ? (this.#polls.wake(view) ? 'local' : undefined) : await this.#notify(view, remote);
+    const woke = relay === undefined || remote.length === 0 ? (this.#polls.wake(view) ? 'local' : undefined) : await this.#notify(view, relay, remote);
     const delivered = woke !== undefined;
     if (woke !== undefined) this.#events.delivered((performance.now() - started) / 1000, woke);
     this.#events.statusSet(key, 'ok', { status: session.status, version: session.version, delivered });
@@ -300,10 +301,8 @@ export class SessionService {
    * Wakes a poll held here, and forwards to every other node holding one. Says how a poll was
    * woken (here first), or undefined when none was.
    */
-  async #notify(view: SessionView, remote: readonly string[]): Promise<'local' | 'forward' | undefined> {
+  async #notify(view: SessionView, relay: Relay, remote: readonly string[]): Promise<'local' | 'forward' | undefined> {
     const here = this.#polls.wake(view);
-    const relay = this.#relay;
-    if (relay === undefined) return here ? 'local' : undefined;
     const there = await Promise.all(remote.map((holder) => relay.forward(holder, view)));
     return here ? 'local' : there.includes(true) ? 'forward' : undefined;
   }
@@ -332,6 +331,8 @@ export class SessionService {
     if (this.#closing) throw errors.shuttingDown();
   }
 }
+
+const NO_HOLDERS: readonly string[] = Object.freeze([]);
 
 function refusalError(r: TransitionRefusal): QrelayError {
   switch (r.code) {

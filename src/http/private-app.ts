@@ -23,7 +23,7 @@ import { openApiJson } from './openapi.js';
 import { requestLog } from './request-log.js';
 import { sendError, sendJson } from './respond.js';
 import { dispatcher, splitUrl } from './router.js';
-import { applyHeaders, type HeaderList } from './response-headers.js';
+import type { HeaderList } from './response-headers.js';
 import { DATA_LIMIT_BYTES, keyQuery, parseChannel, parseOr400, plainSetBody, setBody, ticketBody } from './validation.js';
 
 /** Checks the seal on a change another node forwards (cluster mode). */
@@ -66,14 +66,15 @@ function bearerCheck(token: string | undefined): (req: IncomingMessage) => boole
 
 export function privateListener(options: PrivateAppOptions): RequestListener {
   const { service, store, log, receiveTimeoutMs } = options;
-  // Internal JSON for services, not pages for browsers: no-store, but none of helmet's headers.
-  const headers: HeaderList = ['Cache-Control', 'no-store'];
+  // Internal JSON for services, not pages for browsers: no-store, but none of helmet's headers;
+  // and the request's id (see request-log.ts), in the hot routes' one writeHead with the rest.
+  const headersOf = (id: string): HeaderList => ['Cache-Control', 'no-store', 'X-Request-Id', id];
   const authorized = bearerCheck(options.internalToken);
   const peer = options.cluster === undefined ? undefined : bearerCheck(options.cluster.token);
   const seal = options.cluster?.seal;
   const logRequest = requestLog(log);
 
-  async function set(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  async function set(req: IncomingMessage, res: ServerResponse, _query: string, headers: HeaderList): Promise<void> {
     const input = await readJson(req, res, receiveTimeoutMs);
     const body = plainSetBody(input) ?? parseOr400(setBody, input);
     if (body.data !== undefined && Buffer.byteLength(JSON.stringify(body.data)) > DATA_LIMIT_BYTES) {
@@ -82,7 +83,7 @@ export function privateListener(options: PrivateAppOptions): RequestListener {
     sendJson(res, 200, (await service.set(body.key, body)) satisfies SetAnswer, headers);
   }
 
-  async function channel(req: IncomingMessage, res: ServerResponse, check: SealCheck): Promise<void> {
+  async function channel(req: IncomingMessage, res: ServerResponse, headers: HeaderList, check: SealCheck): Promise<void> {
     const text = await readJsonText(req, res, receiveTimeoutMs);
     const presented = req.headers[check.header];
     if (!check.verify(text, typeof presented === 'string' ? presented : undefined)) throw errors.invalidSeal();
@@ -96,7 +97,7 @@ export function privateListener(options: PrivateAppOptions): RequestListener {
     sendJson(res, 200, answer, headers);
   }
 
-  async function redeem(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  async function redeem(req: IncomingMessage, res: ServerResponse, _query: string, headers: HeaderList): Promise<void> {
     const { ticket } = parseOr400(ticketBody, await readJson(req, res, receiveTimeoutMs));
     const r = await service.redeem(ticket);
     const answer = { key: r.key, actor: r.actor, data: r.data, client: r.client, confirmedAt: r.confirmedAt } satisfies RedemptionAnswer;
@@ -106,7 +107,6 @@ export function privateListener(options: PrivateAppOptions): RequestListener {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
-  app.use(applyHeaders(headers));
   app.get('/healthz', (_req: Request, res: Response) => {
     res.json({ status: 'ok' } satisfies HealthAnswer);
   });
@@ -137,14 +137,19 @@ export function privateListener(options: PrivateAppOptions): RequestListener {
       'POST /status/set': set,
       'POST /ticket/redeem': redeem,
       // Cluster mode only: in memory mode there are no peers, and /channel/set is a 404.
-      ...(seal === undefined ? {} : { 'POST /channel/set': (req: IncomingMessage, res: ServerResponse) => channel(req, res, seal) }),
+      ...(seal === undefined
+        ? {}
+        : { 'POST /channel/set': (req: IncomingMessage, res: ServerResponse, _query: string, headers: HeaderList) => channel(req, res, headers, seal) }),
     },
-    app,
-    (req, res, err, path) => sendError(res, err, headers, log, { method: req.method, path }),
+    (req, res, headers) => {
+      for (let i = 0; i < headers.length; i += 2) res.setHeader(headers[i]!, headers[i + 1]!);
+      app(req, res);
+    },
+    (req, res, err, path, headers) => sendError(res, err, headers, log, { method: req.method, path }),
   );
 
   return (req, res) => {
-    logRequest(req, res);
+    const headers = headersOf(logRequest(req, res));
     closeUnlessBodyRead(req, res);
     const { path, query } = splitUrl(req.url);
     const fromPeer = peer !== undefined && req.method === 'POST' && path === '/channel/set';
@@ -152,6 +157,6 @@ export function privateListener(options: PrivateAppOptions): RequestListener {
       sendError(res, errors.unauthorized(fromPeer ? 'CLUSTER_TOKEN' : 'INTERNAL_TOKEN'), headers, log, { method: req.method, path });
       return;
     }
-    dispatch(req, res, path, query);
+    dispatch(req, res, path, query, headers);
   };
 }

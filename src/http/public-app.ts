@@ -147,7 +147,7 @@ export function publicListener(options: PublicAppOptions): RequestListener {
       'GET /status/get': poll,
       'POST /status/new': create,
     },
-    app,
+    (req, res) => app(req, res),
     (req, res, err, path) => sendError(res, err, answerHeaders, log, { method: req.method, path }),
   );
 
@@ -157,7 +157,7 @@ export function publicListener(options: PublicAppOptions): RequestListener {
     if (corsMiddleware !== undefined && dispatch.isHot(path)) {
       // cors answers preflights itself: give them the JSON answers' headers (no-store, helmet's) first.
       for (let i = 0; i < answerHeaders.length; i += 2) res.setHeader(answerHeaders[i]!, answerHeaders[i + 1]!);
-      corsMiddleware(req, res, () => dispatch(req, res, path, query));
-    } else dispatch(req, res, path, query);
+      corsMiddleware(req, res, () => dispatch(req, res, path, query, answerHeaders));
+    } else dispatch(req, res, path, query, answerHeaders);
   };
 }

@@ -1,6 +1,6 @@
 // One log line per private request, written when its response has ended (or the client left),
-// with a request id: the caller's X-Request-Id when it is a plain token, else a new UUID, echoed
-// back in the response. 5xx answers and requests the client left early log at error and warn.
+// with a request id: the caller's X-Request-Id when it is a plain token, else a new UUID, which the
+// listener echoes back in the response. 5xx answers and requests the client left early log at error and warn.
 //
 // This is pino-http's line ({req: {id, method, url}, res: {statusCode}, responseTime}) without its
 // per-request child logger: nothing here logs through one, so building it per request was work
@@ -38,12 +38,12 @@ export function requestIds(): () => string {
   };
 }
 
-export function requestLog(log: Logger): (req: IncomingMessage, res: ServerResponse) => void {
+/** Logs each request when its response ends; returns the request's id, for its X-Request-Id. */
+export function requestLog(log: Logger): (req: IncomingMessage, res: ServerResponse) => string {
   const newId = requestIds();
   return (req, res) => {
     const given = req.headers['x-request-id'];
     const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : newId();
-    res.setHeader('X-Request-Id', id);
     const started = performance.now();
     // A response closes once, so the listener needs no removing (`once` wraps it to remove it).
     res.on('close', () => {
@@ -60,5 +60,6 @@ export function requestLog(log: Logger): (req: IncomingMessage, res: ServerRespo
         finished ? 'request completed' : 'request aborted',
       );
     });
+    return id;
   };
 }

@@ -1,17 +1,24 @@
 // One route table per listener. The hot routes (the ones every login takes, thousands a second)
 // are served straight from node:http by method and path; every other request goes to the
 // listener's express app, whose routes are listed where it is built. Both listeners dispatch here.
-import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { HeaderList } from './response-headers.js';
 
-/** A hot route's handler; `query` is the raw query string (without `?`). */
-export type HotRoute = (req: IncomingMessage, res: ServerResponse, query: string) => Promise<void>;
+/**
+ * A hot route's handler; `query` is the raw query string (without `?`), `headers` the ones its
+ * answer carries (the listener's, and the request's own, such as its X-Request-Id).
+ */
+export type HotRoute = (req: IncomingMessage, res: ServerResponse, query: string, headers: HeaderList) => Promise<void>;
+
+/** Serves a request no hot route takes (the listener's express app); `headers` as for a HotRoute. */
+export type Fallback = (req: IncomingMessage, res: ServerResponse, headers: HeaderList) => void;
 
 /** Hot routes by `"<METHOD> <path>"`, e.g. `'GET /status/get'`. */
 export type HotRoutes = Readonly<Record<string, HotRoute>>;
 
 export interface Dispatch {
-  /** Serves `req` by its hot route, or hands it to the express app. */
-  (req: IncomingMessage, res: ServerResponse, path: string, query: string): void;
+  /** Serves `req` by its hot route, or hands it to the fallback (the express app). */
+  (req: IncomingMessage, res: ServerResponse, path: string, query: string, headers: HeaderList): void;
   /** Whether `path` is the path of a hot route (by any method). */
   isHot(path: string): boolean;
 }
@@ -25,8 +32,8 @@ export function splitUrl(url: string | undefined): { path: string; query: string
 
 export function dispatcher(
   routes: HotRoutes,
-  app: RequestListener,
-  onError: (req: IncomingMessage, res: ServerResponse, err: unknown, path: string) => void,
+  fallback: Fallback,
+  onError: (req: IncomingMessage, res: ServerResponse, err: unknown, path: string, headers: HeaderList) => void,
 ): Dispatch {
   // By path, then method: no "<METHOD> <path>" string built per request.
   const byPath = new Map<string, Map<string | undefined, HotRoute>>();
@@ -37,13 +44,13 @@ export function dispatcher(
     methods.set(name.slice(0, at), route);
     byPath.set(path, methods);
   }
-  const dispatch = (req: IncomingMessage, res: ServerResponse, path: string, query: string): void => {
+  const dispatch = (req: IncomingMessage, res: ServerResponse, path: string, query: string, headers: HeaderList): void => {
     const route = byPath.get(path)?.get(req.method);
     if (route === undefined) {
-      app(req, res);
+      fallback(req, res, headers);
       return;
     }
-    route(req, res, query).catch((err: unknown) => onError(req, res, err, path));
+    route(req, res, query, headers).catch((err: unknown) => onError(req, res, err, path, headers));
   };
   return Object.assign(dispatch, { isHot: (path: string) => byPath.has(path) });
 }

@@ -155,6 +155,28 @@ describe('headers', () => {
     expect(responses[2]?.headers['x-content-type-options']).toBe('nosniff');
   });
 
+  it('every private answer carries its request id: the caller\'s plain token, else a new UUID, once', async () => {
+    const token = 'internal-secret-0123456789';
+    const node = await startNode({ INTERNAL_TOKEN: token });
+    const s = await mint(node);
+    const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+    const answers = [
+      ['a hot route', await setStatus(node, { key: s.key, status: 'scanned' }, token).set('X-Request-Id', 'set-1'), 200, 'set-1'],
+      ['a hot route refusing', await setStatus(node, { key: s.key, status: 'bogus' }, token).set('X-Request-Id', 'set-2'), 400, 'set-2'],
+      ['an express route', await request(node.privateUrl).get('/healthz').set('X-Request-Id', 'health-1'), 200, 'health-1'],
+      ['no route', await request(node.privateUrl).get('/nope').set('Authorization', `Bearer ${token}`), 404, uuid],
+      ['no token', await request(node.privateUrl).get('/metrics').set('X-Request-Id', 'not a plain token'), 401, uuid],
+    ] as const;
+    const ids = new Set<string>();
+    for (const [what, res, status, id] of answers) {
+      expect(res.status, what).toBe(status);
+      expect(res.headers['x-request-id'], what).toMatch(id);
+      expect(res.headers['cache-control'], what).toBe('no-store');
+      ids.add(String(res.headers['x-request-id']));
+    }
+    expect(ids.size).toBe(answers.length);
+  });
+
   it("the hot routes' JSON answers carry the data set of helmet's headers; pages and the QR the document set", async () => {
     const node = await startNode();
     const s = await mint(node);
