@@ -1,6 +1,7 @@
 // One log line per private request, written when its response has ended (or the client left),
 // with a request id: the caller's X-Request-Id when it is a plain token, else a new UUID, which the
-// listener echoes back in the response. 5xx answers and requests the client left early log at error and warn.
+// listener echoes back in the response. 5xx answers and requests the client left early log at
+// error and warn.
 //
 // This is pino-http's line ({req: {id, method, url}, res: {statusCode}, responseTime}) without its
 // per-request child logger: nothing here logs through one, so building it per request was work
