@@ -24,7 +24,7 @@ import { requestLog } from './request-log.js';
 import { sendError, sendJson } from './respond.js';
 import { dispatcher, splitUrl } from './router.js';
 import type { HeaderList } from './response-headers.js';
-import { DATA_LIMIT_BYTES, keyQuery, parseChannel, parseOr400, plainSetBody, setBody, ticketBody } from './validation.js';
+import { DATA_LIMIT_BYTES, keyQuery, parseChannel, parseOr400, plainSetBody, setBody, setKey, ticketBody } from './validation.js';
 
 /** Checks the seal on a change another node forwards (cluster mode). */
 export interface SealCheck {
@@ -74,13 +74,14 @@ export function privateListener(options: PrivateAppOptions): RequestListener {
   const seal = options.cluster?.seal;
   const logRequest = requestLog(log);
 
-  async function set(req: IncomingMessage, res: ServerResponse, _query: string, headers: HeaderList): Promise<void> {
+  async function set(req: IncomingMessage, res: ServerResponse, query: string, headers: HeaderList): Promise<void> {
     const input = await readJson(req, res, receiveTimeoutMs);
     const body = plainSetBody(input) ?? parseOr400(setBody, input);
+    const key = setKey(query, body.key);
     if (body.data !== undefined && Buffer.byteLength(JSON.stringify(body.data)) > DATA_LIMIT_BYTES) {
       throw errors.dataTooLarge(DATA_LIMIT_BYTES);
     }
-    sendJson(res, 200, (await service.set(body.key, body)) satisfies SetAnswer, headers);
+    sendJson(res, 200, (await service.set(key, body)) satisfies SetAnswer, headers);
   }
 
   async function channel(req: IncomingMessage, res: ServerResponse, headers: HeaderList, check: SealCheck): Promise<void> {
