@@ -21,7 +21,7 @@ import { errorHandler, noRoute } from './error-handler.js';
 import { closeUnlessBodyRead, parseJson, readJson, readJsonText } from './json-body.js';
 import { openApiJson } from './openapi.js';
 import { requestLog } from './request-log.js';
-import { sendError, sendJson } from './respond.js';
+import { sendError, sendJson, type ErrorSink } from './respond.js';
 import { dispatcher, splitUrl } from './router.js';
 import type { HeaderList } from './response-headers.js';
 import { DATA_LIMIT_BYTES, keyQuery, parseChannel, parseOr400, plainSetBody, setBody, setKey, ticketBody } from './validation.js';
@@ -73,6 +73,7 @@ export function privateListener(options: PrivateAppOptions): RequestListener {
   const peer = options.cluster === undefined ? undefined : bearerCheck(options.cluster.token);
   const seal = options.cluster?.seal;
   const logRequest = requestLog(log);
+  const sink: ErrorSink = { log, refused: (code) => options.metrics.refused(code) };
 
   async function set(req: IncomingMessage, res: ServerResponse, query: string, headers: HeaderList): Promise<void> {
     const input = await readJson(req, res, receiveTimeoutMs);
@@ -131,7 +132,7 @@ export function privateListener(options: PrivateAppOptions): RequestListener {
     res.json((await service.peek(key)) satisfies PeekAnswer);
   });
   app.use(noRoute);
-  app.use(errorHandler(log));
+  app.use(errorHandler(sink));
 
   const dispatch = dispatcher(
     {
@@ -146,7 +147,7 @@ export function privateListener(options: PrivateAppOptions): RequestListener {
       for (let i = 0; i < headers.length; i += 2) res.setHeader(headers[i]!, headers[i + 1]!);
       app(req, res);
     },
-    (req, res, err, path, headers) => sendError(res, err, headers, log, { method: req.method, path }),
+    (req, res, err, path, headers) => sendError(res, err, headers, sink, { method: req.method, path }),
   );
 
   return (req, res) => {
@@ -155,7 +156,7 @@ export function privateListener(options: PrivateAppOptions): RequestListener {
     const { path, query } = splitUrl(req.url);
     const fromPeer = peer !== undefined && req.method === 'POST' && path === '/channel/set';
     if (!(fromPeer ? peer(req) : isHealthCheck(req.method, path) || authorized(req))) {
-      sendError(res, errors.unauthorized(fromPeer ? 'CLUSTER_TOKEN' : 'INTERNAL_TOKEN'), headers, log, { method: req.method, path });
+      sendError(res, errors.unauthorized(fromPeer ? 'CLUSTER_TOKEN' : 'INTERNAL_TOKEN'), headers, sink, { method: req.method, path });
       return;
     }
     dispatch(req, res, path, query, headers);
