@@ -94,6 +94,16 @@ async function exported(node: Qrelay): Promise<{ metrics: Set<string>; labels: S
 }
 
 describe('the dashboard and the alert rules', () => {
+  it('every alert points to its own section of the runbook (docs/operations.md, "When an alert fires")', () => {
+    const runbook = file('docs/operations.md');
+    const alerts = runbook.slice(runbook.indexOf('## When an alert fires'));
+    const rules = parse(file('deploy/prometheus/alerts.yml')) as { groups: { rules: { alert: string; annotations: { runbook: string } }[] }[] };
+    for (const rule of rules.groups.flatMap((g) => g.rules)) {
+      expect(alerts, `a "### ${rule.alert}" section`).toContain(`\n### ${rule.alert}\n`);
+      expect(rule.annotations.runbook).toBe(`docs/operations.md#${rule.alert.toLowerCase()}`);
+    }
+  });
+
   it('PromQL names are read as metrics and labels', () => {
     expect(promqlNames('histogram_quantile(0.99, sum by (le, via) (rate(qrelay_set_to_delivery_seconds_bucket{instance=~"$instance"}[$__rate_interval])))')).toEqual({
       metrics: ['qrelay_set_to_delivery_seconds_bucket'],
