@@ -29,7 +29,8 @@ export const keyQuery = z.object({ key });
 
 /**
  * POST /status/set's query: the session's key may be given there, so that a balancer routes the
- * set to the node its polls go to (nginx `hash $arg_key consistent`) and the wake is local.
+ * set to the node its polls go to (deploy/nginx/qrelay.conf hashes both on `$arg_key`) and the wake
+ * is local.
  */
 export const setQuery = z.object({ key: key.optional() });
 
