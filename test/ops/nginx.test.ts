@@ -4,7 +4,7 @@
 // node stopped. Only the site's four small files (addresses, ports) are written for the test; the
 // configuration itself is included as shipped.
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,6 +30,8 @@ const hostPort = (url: string): string => new URL(url).host;
 function startNginx(binary: string, nodes: readonly Qrelay[]): Promise<Front> {
   return onFreePorts(2, async ([publicPort, privatePort]) => {
     const dir = mkdtempSync(join(tmpdir(), 'qrelay-nginx-'));
+    // Run as root (CI), nginx's workers drop to `nobody`: they must reach the temp paths in here.
+    chmodSync(dir, 0o755);
     mkdirSync(join(dir, 'qrelay'));
     const site = {
       'public-nodes.conf': nodes.map((n) => `server ${hostPort(n.publicUrl)} max_fails=1 fail_timeout=5s;`),
