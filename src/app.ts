@@ -170,7 +170,9 @@ export async function startQrelay(config: Config, options: StartOptions = {}): P
   const log = options.log ?? createLogger(config);
   const clustered = isClustered(config);
   const polls = new PendingPolls();
-  const metrics = new Metrics(() => polls.size);
+  // The service is built once the private listener is bound; until then the node is not draining.
+  let draining = (): boolean => false;
+  const metrics = new Metrics(() => polls.size, () => draining());
 
   const store = options.store ?? (clustered ? await connectRedis(config, log, metrics) : new MemoryStore({ graceMs: config.sessionGraceMs, maxSessions: config.maxSessions, clock: options.clock }));
   const seal = clustered && config.clusterToken !== undefined ? new ChangeSeal(config.clusterToken) : undefined;
@@ -249,6 +251,7 @@ export async function startQrelay(config: Config, options: StartOptions = {}): P
       events: allOf(metrics, lifecycleLog(log)),
       tokenFailed: (key) => limits.tokenFailed(key),
     });
+    draining = () => service.closing;
     privateServer.on(
       'request',
       privateListener({
@@ -266,6 +269,7 @@ export async function startQrelay(config: Config, options: StartOptions = {}): P
       publicListener({
         service,
         log,
+        metrics,
         trustProxy: config.trustProxy,
         corsOrigins: config.corsOrigins,
         extraRoutes: config.demo ? demoRoutes(service, config.receiveTimeoutMs) : undefined,

@@ -207,6 +207,9 @@ const settings = {
   drainMs: setting('DRAIN_MS', integer(0, 60_000, 2_000)),
 };
 
+/** Every environment variable qrelay reads, for checking what deploy manifests set. */
+export const SETTING_NAMES: readonly string[] = Object.freeze(Object.values(settings).map((s) => s.env));
+
 type Settings = typeof settings;
 type Read = { -readonly [K in keyof Settings]: z.output<Settings[K]['schema']> };
 

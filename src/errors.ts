@@ -13,6 +13,7 @@ export type CatalogCode =
   | 'body_timeout'
   | 'bad_request'
   | 'unknown_field'
+  | 'key_mismatch'
   | 'not_found'
   | 'no_route'
   | 'already_delivered'
@@ -73,6 +74,7 @@ export const errors = {
   /** A request a library refused before we saw it; `cause` is the library's error. */
   badRequest: (message: string, cause?: unknown) => new QrelayError('bad_request', message, { cause }),
   unknownField: (field: string, where = '') => new QrelayError('unknown_field', `${field}: is not a known field${where}`),
+  keyMismatch: () => new QrelayError('key_mismatch', 'key: the query and the body name different sessions'),
 
   /** Unknown key and wrong or missing poll token must be indistinguishable: one body for both. */
   sessionNotFound: () => new QrelayError('not_found', 'no such session'),

@@ -51,9 +51,12 @@ export class QrelayApi {
     return this.#call('/ticket/redeem', { ticket }, redeemed);
   }
 
-  /** Moves a login to `status` on behalf of `actor` (this site's user id). */
+  /**
+   * Moves a login to `status` on behalf of `actor` (this site's user id). The key goes in the query,
+   * so a balancer routing by it (deploy/nginx/qrelay.conf) sends the set to the node holding the poll.
+   */
   setStatus(key: string, status: 'scanned' | 'confirmed' | 'cancelled', actor: string, data?: JsonObject): Promise<Outcome<StatusSet>> {
-    return this.#call('/status/set', { key, status, actor, ...(data === undefined ? {} : { data }) }, statusSet);
+    return this.#call(`/status/set?key=${encodeURIComponent(key)}`, { status, actor, ...(data === undefined ? {} : { data }) }, statusSet);
   }
 
   /** A login's status and who scanned it, without waiting. */

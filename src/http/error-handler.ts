@@ -1,13 +1,12 @@
 // Express's side of the one error shape: anything thrown in an express route goes through
 // sendError, like the hot routes' failures.
 import type { ErrorRequestHandler, RequestHandler } from 'express';
-import type { Logger } from 'pino';
 import { errors } from '../errors.js';
-import { sendError } from './respond.js';
+import { sendError, type ErrorSink } from './respond.js';
 
-export function errorHandler(log: Logger): ErrorRequestHandler {
+export function errorHandler(sink: ErrorSink): ErrorRequestHandler {
   // The fixed headers were already set by the app's first middleware.
-  return (err, req, res, _next) => sendError(res, err, [], log, { method: req.method, path: req.path });
+  return (err, req, res, _next) => sendError(res, err, [], sink, { method: req.method, path: req.path });
 }
 
 /** The last route of each express app: anything unmatched is a 404 in the catalog's shape. */

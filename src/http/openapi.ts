@@ -35,6 +35,7 @@ import {
   pollQuery,
   refusalCodes,
   setBody,
+  setQuery,
   ticketBody,
 } from './validation.js';
 
@@ -206,10 +207,16 @@ const routes: readonly Route[] = [
     description:
       `Transitions: pending -> scanned -> confirmed, pending|scanned -> cancelled; each bumps \`version\` by one. \`actor\` is required for scanned and confirmed, and the actor who scanned is bound: confirm and cancel must name them. \`data\`: at most ${DATA_LIMIT_BYTES} bytes of JSON.`,
     auth: 'internalToken',
+    query: query(setQuery, {
+      key: 'The session key, instead of or as well as the body\'s `key`: a balancer that routes by it (`hash $arg_key`) sends the set to the node holding the poll. When both are given they must be the same.',
+    }),
     body: 'SetStatus',
     answers: { 200: json('StatusSet', 'Changed; `delivered` says whether a held poll was woken.') },
     refusals: [
-      badBody(setBody),
+      refused(
+        [...refusalCodes(setBody, 'body'), ...JSON_BODY_CODES, 'key_mismatch'],
+        'A malformed body or query: the code names the offending field (`unknown_field` for one the schema lacks; `invalid_key` also when neither the body nor the query names the session); `key_mismatch` when the query\'s `key` and the body\'s differ.',
+      ),
       unknownKey(),
       refused(['body_timeout'], 'The body did not arrive within RECEIVE_TIMEOUT_MS; the connection is closed.'),
       refused(['invalid_transition', 'actor_mismatch', 'version_mismatch'], 'A refused change: not allowed from the current status, another actor than the one who scanned, or `ifVersion` is not the current version.'),

@@ -21,10 +21,10 @@ import { errorHandler, noRoute } from './error-handler.js';
 import { closeUnlessBodyRead, parseJson, readJson, readJsonText } from './json-body.js';
 import { openApiJson } from './openapi.js';
 import { requestLog } from './request-log.js';
-import { sendError, sendJson } from './respond.js';
+import { sendError, sendJson, type ErrorSink } from './respond.js';
 import { dispatcher, splitUrl } from './router.js';
 import type { HeaderList } from './response-headers.js';
-import { DATA_LIMIT_BYTES, keyQuery, parseChannel, parseOr400, plainSetBody, setBody, ticketBody } from './validation.js';
+import { DATA_LIMIT_BYTES, keyQuery, parseChannel, parseOr400, plainSetBody, setBody, setKey, ticketBody } from './validation.js';
 
 /** Checks the seal on a change another node forwards (cluster mode). */
 export interface SealCheck {
@@ -73,14 +73,16 @@ export function privateListener(options: PrivateAppOptions): RequestListener {
   const peer = options.cluster === undefined ? undefined : bearerCheck(options.cluster.token);
   const seal = options.cluster?.seal;
   const logRequest = requestLog(log);
+  const sink: ErrorSink = { log, refused: (code) => options.metrics.refused(code) };
 
-  async function set(req: IncomingMessage, res: ServerResponse, _query: string, headers: HeaderList): Promise<void> {
+  async function set(req: IncomingMessage, res: ServerResponse, query: string, headers: HeaderList): Promise<void> {
     const input = await readJson(req, res, receiveTimeoutMs);
     const body = plainSetBody(input) ?? parseOr400(setBody, input);
+    const key = setKey(query, body.key);
     if (body.data !== undefined && Buffer.byteLength(JSON.stringify(body.data)) > DATA_LIMIT_BYTES) {
       throw errors.dataTooLarge(DATA_LIMIT_BYTES);
     }
-    sendJson(res, 200, (await service.set(body.key, body)) satisfies SetAnswer, headers);
+    sendJson(res, 200, (await service.set(key, body)) satisfies SetAnswer, headers);
   }
 
   async function channel(req: IncomingMessage, res: ServerResponse, headers: HeaderList, check: SealCheck): Promise<void> {
@@ -130,7 +132,7 @@ export function privateListener(options: PrivateAppOptions): RequestListener {
     res.json((await service.peek(key)) satisfies PeekAnswer);
   });
   app.use(noRoute);
-  app.use(errorHandler(log));
+  app.use(errorHandler(sink));
 
   const dispatch = dispatcher(
     {
@@ -145,7 +147,7 @@ export function privateListener(options: PrivateAppOptions): RequestListener {
       for (let i = 0; i < headers.length; i += 2) res.setHeader(headers[i]!, headers[i + 1]!);
       app(req, res);
     },
-    (req, res, err, path, headers) => sendError(res, err, headers, log, { method: req.method, path }),
+    (req, res, err, path, headers) => sendError(res, err, headers, sink, { method: req.method, path }),
   );
 
   return (req, res) => {
@@ -154,7 +156,7 @@ export function privateListener(options: PrivateAppOptions): RequestListener {
     const { path, query } = splitUrl(req.url);
     const fromPeer = peer !== undefined && req.method === 'POST' && path === '/channel/set';
     if (!(fromPeer ? peer(req) : isHealthCheck(req.method, path) || authorized(req))) {
-      sendError(res, errors.unauthorized(fromPeer ? 'CLUSTER_TOKEN' : 'INTERNAL_TOKEN'), headers, log, { method: req.method, path });
+      sendError(res, errors.unauthorized(fromPeer ? 'CLUSTER_TOKEN' : 'INTERNAL_TOKEN'), headers, sink, { method: req.method, path });
       return;
     }
     dispatch(req, res, path, query, headers);

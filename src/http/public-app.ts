@@ -20,11 +20,12 @@ import type { PollAnswer, SessionService } from '../core/session-service.js';
 import type { NewSessionAnswer, PollAnswerBody } from './answers.js';
 import { clientAddress } from './client-address.js';
 import type { Limits } from '../limits/limits.js';
+import type { Metrics } from '../observability/metrics.js';
 import { clientFiles } from './client-files.js';
 import { crossSiteCheck } from './cross-site.js';
 import { errorHandler, noRoute } from './error-handler.js';
 import { closeUnlessBodyRead } from './json-body.js';
-import { sendEmpty, sendError, sendJson } from './respond.js';
+import { sendEmpty, sendError, sendJson, type ErrorSink } from './respond.js';
 import { ResponseClient } from './response-client.js';
 import { dispatcher, splitUrl } from './router.js';
 import { applyHeaders, fixedHeaders, jsonAnswerHeaders, type HeaderList } from './response-headers.js';
@@ -33,6 +34,8 @@ import { keyQuery, parseOr400, plainPollQuery, pollQuery } from './validation.js
 export interface PublicAppOptions {
   service: SessionService;
   log: Logger;
+  /** Counts the errors this listener answers, by code. */
+  metrics: Pick<Metrics, 'refused'>;
   trustProxy: TrustProxy;
   corsOrigins: readonly string[];
   limits: Limits;
@@ -54,6 +57,7 @@ function bearer(req: IncomingMessage): string | undefined {
 
 export function publicListener(options: PublicAppOptions): RequestListener {
   const { service, limits, log } = options;
+  const sink: ErrorSink = { log, refused: (code) => options.metrics.refused(code) };
   // With CORS origins configured, integrators embed the QR image from their own origin.
   const shared = { crossOriginResourcePolicy: { policy: options.corsOrigins.length > 0 ? 'cross-origin' : 'same-origin' } } as const;
   // Pages, scripts, the QR image and every express route: helmet's full document set.
@@ -140,7 +144,7 @@ export function publicListener(options: PublicAppOptions): RequestListener {
   app.use(clientFiles(log));
   if (options.extraRoutes !== undefined) app.use(options.extraRoutes);
   app.use(noRoute);
-  app.use(errorHandler(log));
+  app.use(errorHandler(sink));
 
   const dispatch = dispatcher(
     {
@@ -148,7 +152,7 @@ export function publicListener(options: PublicAppOptions): RequestListener {
       'POST /status/new': create,
     },
     (req, res) => app(req, res),
-    (req, res, err, path) => sendError(res, err, answerHeaders, log, { method: req.method, path }),
+    (req, res, err, path) => sendError(res, err, answerHeaders, sink, { method: req.method, path }),
   );
 
   return (req, res) => {

@@ -3,7 +3,7 @@
 // express's error handler alike.
 import type { ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import { errors, QrelayError } from '../errors.js';
+import { errors, QrelayError, type ErrorCode } from '../errors.js';
 import type { ErrorBody } from './answers.js';
 import { BODY_LIMIT } from './json-body.js';
 import type { HeaderList } from './response-headers.js';
@@ -48,12 +48,20 @@ export function toQrelayError(err: unknown): QrelayError {
   return errors.internal(err);
 }
 
+/** Where a listener reports the errors it answers: its node's log, and their count by code. */
+export interface ErrorSink {
+  readonly log: Logger;
+  refused(code: ErrorCode): void;
+}
+
 /**
- * Answers with the catalogued error for `err`, at the status statuses.ts gives its code.
- * Unexpected errors (500) are logged with their cause; client errors only at debug level.
+ * Answers with the catalogued error for `err`, at the status statuses.ts gives its code, and
+ * counts it. Unexpected errors (500) are logged with their cause; client errors only at debug level.
  */
-export function sendError(res: ServerResponse, err: unknown, headers: HeaderList, log: Logger, what: { method?: string | undefined; path: string }): void {
+export function sendError(res: ServerResponse, err: unknown, headers: HeaderList, sink: ErrorSink, what: { method?: string | undefined; path: string }): void {
   const e = toQrelayError(err);
+  const { log } = sink;
+  sink.refused(e.code);
   if (e.code === 'internal_error') {
     log.error({ err: e.cause ?? e, method: what.method, path: what.path }, 'request failed');
   } else {

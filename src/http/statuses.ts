@@ -15,6 +15,7 @@ export interface HttpRefusal {
 const httpRefusals = {
   invalid_json: { status: 400 },
   unknown_field: { status: 400 },
+  key_mismatch: { status: 400 },
   // A library's refusal (raw-body's, express's router's) keeps the library's own 4xx status; see
   // httpAnswer.
   bad_request: { status: 400 },

@@ -1,5 +1,6 @@
 // Wire-format schemas for both listeners, and the one function that turns a schema failure into
 // a catalogued 400 naming the offending field (`invalid_since`, `invalid_data`, ...).
+import querystring from 'node:querystring';
 import { z } from 'zod';
 import { errors, invalidField, type ErrorCode, type QrelayError } from '../errors.js';
 import { KEY_PATTERN, TICKET_PATTERN } from '../core/secrets.js';
@@ -25,6 +26,13 @@ export const pollQuery = z.object({
 });
 
 export const keyQuery = z.object({ key });
+
+/**
+ * POST /status/set's query: the session's key may be given there, so that a balancer routes the
+ * set to the node its polls go to (deploy/nginx/qrelay.conf hashes both on `$arg_key`) and the wake
+ * is local.
+ */
+export const setQuery = z.object({ key: key.optional() });
 
 /** Deepest nesting accepted in `data`, counting the object itself. */
 export const DATA_MAX_DEPTH = 32;
@@ -56,7 +64,8 @@ const version = z
 
 export const setBody = z.strictObject(
   {
-    key,
+    // Optional here: the route takes it from the query when the body has none (setKey).
+    key: key.optional().meta({ description: 'The session key; may be left out when the query names it (`?key=`).' }),
     status: z.enum(SETTABLE_STATUSES, { error: 'must be one of scanned, confirmed, cancelled' }),
     actor: z
       .string({ error: 'must be a string' })
@@ -201,15 +210,36 @@ export function plainPollQuery(search: string): PollQuery | undefined {
   return query;
 }
 
-/** A set body of key, status and actor (no data, no ifVersion) as setBody parses it, or undefined. */
+/**
+ * A set body of status, actor and (optionally) key, no data, no ifVersion, as setBody parses it, or
+ * undefined.
+ */
 export function plainSetBody(input: unknown): SetBody | undefined {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) return undefined;
   const body = input as Record<string, unknown>;
   for (const field in body) if (field !== 'key' && field !== 'status' && field !== 'actor') return undefined;
   const { key, status, actor } = body;
-  if (typeof key !== 'string' || !KEY_PATTERN.test(key)) return undefined;
+  let keyed: { key?: string } = {};
+  if (typeof key === 'string' && KEY_PATTERN.test(key)) keyed = { key };
+  else if ('key' in body) return undefined;
   if (status !== 'scanned' && status !== 'confirmed' && status !== 'cancelled') return undefined;
-  if (actor === undefined) return status === 'cancelled' && !('actor' in body) ? { key, status } : undefined;
+  if (actor === undefined) return status === 'cancelled' && !('actor' in body) ? { ...keyed, status } : undefined;
   if (typeof actor !== 'string' || actor.length < 1 || actor.length > 256) return undefined;
-  return { key, status, actor };
+  return { ...keyed, status, actor };
+}
+
+/** `key=<key>` and nothing else: the query a balancer-routed set carries. */
+const PLAIN_KEY_QUERY = /^key=([A-Za-z0-9_-]{22})$/;
+
+/**
+ * The session a POST /status/set names: its query's `key`, its body's, or both when they are the
+ * same (`400 key_mismatch` when not: a balancer routed the set by one, the store would change the
+ * other); `400 invalid_key` when neither names one.
+ */
+export function setKey(search: string, bodyKey: string | undefined): string {
+  const inQuery = search === '' ? undefined : (PLAIN_KEY_QUERY.exec(search)?.[1] ?? parseOr400(setQuery, querystring.parse(search)).key);
+  if (inQuery !== undefined && bodyKey !== undefined && inQuery !== bodyKey) throw errors.keyMismatch();
+  const named = inQuery ?? bodyKey;
+  if (named === undefined) throw invalidField('key', 'is required, in the body or as ?key=, as a 22-character base64url session key');
+  return named;
 }

@@ -6,8 +6,10 @@
 // builds and hashes a label string on every call.
 import client from 'prom-client';
 import type { ForwardFailure } from '../cluster/http-relay.js';
+import type { ErrorCode } from '../errors.js';
 import type { PollEndReason } from '../core/pending-polls.js';
 import type { ServiceEvents, SetOutcome } from '../core/service-events.js';
+import type { SessionStatus } from '../core/session.js';
 
 /** Counts by label value, reported to a prom-client Counter when it collects. */
 class Tally<V extends string> {
@@ -38,6 +40,8 @@ export class Metrics implements ServiceEvents {
   readonly #pollEndings: Tally<PollEndReason>;
   #sessionsCreated = 0;
   readonly #sets: Tally<SetOutcome>;
+  readonly #handOuts: Tally<SessionStatus>;
+  readonly #errors: Tally<ErrorCode>;
   /** The delivery histogram's children by `via`, bound once. */
   readonly #delivery: Readonly<Record<'local' | 'forward', { observe(seconds: number): void }>>;
   readonly #forwards: client.Counter;
@@ -47,7 +51,7 @@ export class Metrics implements ServiceEvents {
   readonly #rateLimited: client.Counter<'limit'>;
   readonly #unrecorded: client.Counter;
 
-  constructor(heldPolls: () => number) {
+  constructor(heldPolls: () => number, draining: () => boolean = () => false) {
     const registers = [this.registry];
     client.collectDefaultMetrics({ register: this.registry, prefix: 'qrelay_' });
     new client.Gauge({
@@ -56,6 +60,14 @@ export class Metrics implements ServiceEvents {
       registers,
       collect() {
         this.set(heldPolls());
+      },
+    });
+    new client.Gauge({
+      name: 'qrelay_draining',
+      help: '1 while this node drains (shutting down: /readyz fails, new polls are refused), else 0.',
+      registers,
+      collect() {
+        this.set(draining() ? 1 : 0);
       },
     });
     this.#pollEndings = new Tally({
@@ -78,6 +90,18 @@ export class Metrics implements ServiceEvents {
       name: 'qrelay_sets_total',
       help: 'Status changes asked for, by outcome (ok or the refusal code).',
       labelName: 'outcome',
+      registers,
+    });
+    this.#handOuts = new Tally({
+      name: 'qrelay_hand_outs_total',
+      help: 'Final statuses handed to a poll, by status (confirmed, cancelled, expired).',
+      labelName: 'status',
+      registers,
+    });
+    this.#errors = new Tally({
+      name: 'qrelay_errors_total',
+      help: 'Requests answered with an error, by its catalog code, on both listeners.',
+      labelName: 'code',
       registers,
     });
     const delivery = new client.Histogram({
@@ -125,7 +149,12 @@ export class Metrics implements ServiceEvents {
   tokenRejected(): void {
     this.#tokenRejections.inc();
   }
-  finalHandedOut(): void {}
+  finalHandedOut(_key: string, status: SessionStatus): void {
+    this.#handOuts.add(status);
+  }
+  refused(code: ErrorCode): void {
+    this.#errors.add(code);
+  }
   handOutUnrecorded(): void {
     this.#unrecorded.inc();
   }

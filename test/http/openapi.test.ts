@@ -60,6 +60,7 @@ describe("the document's request schemas accept and refuse what the code does", 
     { name: 'SetStatus', code: setBody, samples: [
       { key, status: 'scanned', actor: 'ann', data: { name: 'Ann' } },
       { key, status: 'cancelled' },
+      { status: 'cancelled' },
       { key, status: 'confirmed', actor: 'ann', ifVersion: 1 },
       { key, status: 'scanned' },
       { key, status: 'confirmed', actor: '' },
@@ -325,12 +326,17 @@ describe('every route answers every status and code the document lists', () => {
         ['{"key":', 'invalid_json'],
       ];
       for (const [body, code] of bad) expectAnswer(await set(n, body), 400, code);
+      const keyed = (query: string, body: unknown) => contract.fetch('POST /status/set', `${n.privateUrl}/status/set?${query}`, jsonInit(body));
+      expectAnswer(await keyed(`key=${unknownKey}`, { key: s.key, status: 'cancelled', actor: 'ann' }), 400, 'key_mismatch');
+      expectAnswer(await keyed('key=short', { status: 'cancelled', actor: 'ann' }), 400, 'invalid_key');
+      expectAnswer(await set(n, { status: 'cancelled', actor: 'ann' }), 400, 'invalid_key');
 
       expectAnswer(await set(n, { key: s.key, status: 'confirmed', actor: 'ann' }, { headers: { 'content-type': 'application/json' } }), 401, 'unauthorized');
       expectAnswer(await set(n, { key: unknownKey, status: 'cancelled' }), 404, 'not_found');
       expectAnswer(await set(n, { key: s.key, status: 'scanned', actor: 'ann' }), 409, 'invalid_transition');
       expectAnswer(await set(n, { key: s.key, status: 'confirmed', actor: 'bob' }), 409, 'actor_mismatch');
       expectAnswer(await set(n, { key: s.key, status: 'confirmed', actor: 'ann', ifVersion: 0 }), 409, 'version_mismatch');
+      expectAnswer(await keyed(`key=${s.key}`, { status: 'confirmed', actor: 'ann', ifVersion: 1 }), 200);
       expectAnswer(await set(n, { key: s.key, status: 'confirmed', actor: 'ann', data: { pad: 'x'.repeat(5_000) } }), 413, 'data_too_large');
       expectAnswer(await set(n, oversized), 413, 'payload_too_large');
       expectAnswer(await set(n, 'key=1', { headers: { ...internal, 'content-type': 'text/plain' } }), 415, 'unsupported_media_type');

@@ -48,6 +48,29 @@ describe('POST /status/set', () => {
     await setStatus(node, { key: s.key, status: 'confirmed', ifVersion: 1 }).expect(200);
   });
 
+  it('names its session in the query, the body, or both when they agree', async () => {
+    const node = await startNode();
+    const s = await mint(node);
+    const held = (await holdPoll(node, s)).answer;
+    const scanned = await request(node.privateUrl).post(`/status/set?key=${s.key}`).send({ status: 'scanned', actor: 'ann' }).expect(200);
+    expect(scanned.body).toMatchObject({ key: s.key, status: 'scanned', version: 1, delivered: true });
+    expect((await held).body).toMatchObject({ status: 'scanned', version: 1 });
+    await request(node.privateUrl).post(`/status/set?key=${s.key}`).send({ key: s.key, status: 'confirmed', actor: 'ann' }).expect(200);
+  });
+
+  it('refuses a query key that differs from the body\'s (400 key_mismatch), and a set naming no session (400 invalid_key)', async () => {
+    const node = await startNode();
+    const [a, b] = [await mint(node), await mint(node)];
+    const mismatch = await request(node.privateUrl).post(`/status/set?key=${b.key}`).send({ key: a.key, status: 'cancelled' }).expect(400);
+    expect(mismatch.body.error.code).toBe('key_mismatch');
+    for (const path of ['/status/set', '/status/set?other=1', `/status/set?key=${a.key}&key=${a.key}`, '/status/set?key=short']) {
+      const res = await request(node.privateUrl).post(path).send({ status: 'cancelled' }).expect(400);
+      expect(res.body.error.code, path).toBe('invalid_key');
+    }
+    // Neither session changed.
+    for (const s of [a, b]) expect((await request(node.privateUrl).get('/status/peek').query({ key: s.key }).expect(200)).body.version).toBe(0);
+  });
+
   it('404 for an unknown key', async () => {
     const node = await startNode();
     const res = await setStatus(node, { key: 'C'.repeat(22), status: 'scanned' }).expect(404);

@@ -34,6 +34,25 @@ describe('GET /metrics', () => {
     expect(text).toMatch(/^qrelay_process_resident_memory_bytes \d+/m);
     expect((await request(node.publicUrl).get('/metrics')).status).toBe(404);
   });
+
+  it('counts errors answered by code on both listeners, final statuses handed out by status, and whether the node drains', async () => {
+    const node = await startNode();
+    const s = await mint(node);
+    await setStatus(node, { key: s.key, status: 'confirmed' }).expect(409);
+    await poll(node, { ...s, key: 'short' }).expect(400);
+    await request(node.publicUrl).get('/nowhere').expect(404);
+    await setStatus(node, { key: s.key, status: 'cancelled' }).expect(200);
+    await poll(node, s).expect(200);
+    let text = (await request(node.privateUrl).get('/metrics').expect(200)).text;
+    expect(text).toMatch(/^qrelay_errors_total\{code="invalid_transition"\} 1$/m);
+    expect(text).toMatch(/^qrelay_errors_total\{code="invalid_key"\} 1$/m);
+    expect(text).toMatch(/^qrelay_errors_total\{code="no_route"\} 1$/m);
+    expect(text).toMatch(/^qrelay_hand_outs_total\{status="cancelled"\} 1$/m);
+    expect(text).toMatch(/^qrelay_draining 0$/m);
+    await node.service.shutdown(); // the drain's first step: the listeners stay open
+    text = (await request(node.privateUrl).get('/metrics').expect(200)).text;
+    expect(text).toMatch(/^qrelay_draining 1$/m);
+  });
 });
 
 /** The node's logger (its serializers) at debug level, its lines collected here. */

@@ -50,6 +50,9 @@ const bodies: unknown[] = [
   ),
   ...keys.map((key) => ({ key, status: 'scanned', actor: 'ann' })),
   { status: 'scanned', actor: 'ann' },
+  { status: 'cancelled' },
+  { key: undefined, status: 'cancelled' },
+  { key: null, status: 'cancelled' },
   { key: KEY, actor: 'ann' },
   { key: KEY, status: 'scanned', actor: 'ann', data: { a: 1 } },
   { key: KEY, status: 'confirmed', actor: 'ann', ifVersion: 1 },
@@ -85,6 +88,7 @@ describe('the hot routes\' fast paths agree with zod', () => {
     expect(plainPollQuery(`key=${KEY}&since=2&wait=0`)).toStrictEqual({ key: KEY, since: 2, wait: 0 });
     expect(plainSetBody({ key: KEY, status: 'scanned', actor: 'ann' })).toStrictEqual({ key: KEY, status: 'scanned', actor: 'ann' });
     expect(plainSetBody({ key: KEY, status: 'cancelled' })).toStrictEqual({ key: KEY, status: 'cancelled' });
+    expect(plainSetBody({ status: 'scanned', actor: 'ann' })).toStrictEqual({ status: 'scanned', actor: 'ann' });
     expect(queries.filter((q) => plainPollQuery(q) !== undefined).length).toBeGreaterThan(10);
     expect(bodies.filter((b) => plainSetBody(b) !== undefined).length).toBeGreaterThan(5);
   });
