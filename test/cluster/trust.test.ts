@@ -69,6 +69,47 @@ describe('a forwarded change', () => {
   });
 });
 
+describe('a correctly sealed change that says other than the store', () => {
+  it('at the stored final status and version, with other data: the poll gets the stored data and a ticket', async () => {
+    const { nodes: [a] } = await startNodes(1, redisEnv(), { HOLD_MS: '10000' });
+    const s = await mint(a!);
+    await setStatus(a!, { key: s.key, status: 'scanned', actor: 'ann' }, INTERNAL_TOKEN).expect(200);
+    const held = (await holdPoll(a!, s, { since: 1 })).answer;
+    // Redis alone: as another node's set writes it before it forwards, so nothing wakes here yet.
+    const stored = await a!.store.transition(s.key, { status: 'confirmed', actor: 'ann', data: { name: 'Ann' } }, Date.now());
+    expect(stored).toMatchObject({ ok: true, session: { status: 'confirmed', version: 2 } });
+    const lie = { key: s.key, status: 'confirmed', version: 2, expiresAt: s.expiresAt, data: { name: 'Mallory', account: 'attacker' } };
+    expect(await (await forwardChange(a!, lie)).json()).toEqual({ delivered: true });
+    const res = await held;
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ key: s.key, status: 'confirmed', version: 2, expiresAt: s.expiresAt, data: { name: 'Ann' }, ticket: expect.stringMatching(/^[A-Za-z0-9_-]{65}$/) as string });
+  });
+
+  it('at a non-final status (the forged scan): the poll gets what the store holds, then the real confirm and its ticket', async () => {
+    const { nodes: [a] } = await startNodes(1, redisEnv(), { HOLD_MS: '10000' });
+    const s = await mint(a!);
+    const held = (await holdPoll(a!, s)).answer;
+    await a!.store.transition(s.key, { status: 'scanned', actor: 'ann', data: { device: 'Pixel' } }, Date.now());
+    const lie = { key: s.key, status: 'scanned', version: 7, expiresAt: s.expiresAt, data: { name: 'Your Bank Support' } };
+    expect(await (await forwardChange(a!, lie)).json()).toEqual({ delivered: true });
+    const res = await held;
+    expect(res.body).toEqual({ key: s.key, status: 'scanned', version: 1, expiresAt: s.expiresAt, data: { device: 'Pixel' } });
+    // The browser polls on from the version it was told, so it sees the real confirm.
+    const next = (await holdPoll(a!, s, { since: res.body.version as number })).answer;
+    await setStatus(a!, { key: s.key, status: 'confirmed', actor: 'ann' }, INTERNAL_TOKEN).expect(200);
+    expect((await next).body).toMatchObject({ status: 'confirmed', version: 2, ticket: expect.stringMatching(/^[A-Za-z0-9_-]{65}$/) as string });
+  });
+
+  it('that the store does not hold at all wakes the poll, which has nothing new to say (204)', async () => {
+    const { nodes: [a] } = await startNodes(1, redisEnv(), { HOLD_MS: '10000' });
+    const s = await mint(a!);
+    const held = (await holdPoll(a!, s)).answer;
+    const lie = { key: s.key, status: 'scanned', version: 1, expiresAt: s.expiresAt, data: { name: 'Your Bank Support' } };
+    expect(await (await forwardChange(a!, lie)).json()).toEqual({ delivered: true });
+    expect((await held).status).toBe(204);
+  });
+});
+
 describe('tickets across nodes', () => {
   it('20 concurrent redemptions on three nodes: exactly one 200, the rest 410', async () => {
     const { nodes } = await startNodes(3, redisEnv());
