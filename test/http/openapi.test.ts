@@ -40,8 +40,11 @@ describe('the OpenAPI document', () => {
   it('names the package version and the seal header nodes send', () => {
     const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
     expect((doc['info'] as { version: string }).version).toBe(pkg.version);
-    const channel = doc.paths['/channel/set']?.['post'] as { parameters: { name: string; in: string }[] };
-    expect(channel.parameters.filter((p) => p.in === 'header').map((p) => p.name.toLowerCase())).toContain(SEAL_HEADER);
+    const channel = doc.paths['/channel/set']?.['post'] as { parameters: { name: string; in: string; schema: { pattern: string } }[] };
+    const header = channel.parameters.find((p) => p.in === 'header' && p.name.toLowerCase() === SEAL_HEADER);
+    expect(header).toBeDefined();
+    // The documented shape is the one nodes send.
+    expect(peerSeal().seal('POST', '/channel/set', 'https://[2001:db8::5]:11001', '[]')).toMatch(new RegExp(header!.schema.pattern, 'u'));
   });
 });
 
