@@ -20,7 +20,7 @@
 //
 // What a sealed change says is still a claim (see core/session-service.ts, receive): the seal
 // decides whether a poll wakes, the store decides what it is told.
-import { createHash, createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
+import { createHmac, hash, randomUUID, timingSafeEqual } from 'node:crypto';
 
 export const SEAL_HEADER = 'x-qrelay-seal';
 
@@ -91,7 +91,7 @@ export class ChangeSeal {
   }
 
   #sign(method: string, target: string, t: number, nonce: string, node: string, body: string): Buffer {
-    const digest = createHash('sha256').update(body).digest('base64url');
+    const digest = hash('sha256', body, 'base64url'); // one-shot: no Hash object per request
     return createHmac('sha256', this.#key).update(`v1\n${method}\n${target}\n${t}\n${nonce}\n${node}\n${digest}`).digest();
   }
 
