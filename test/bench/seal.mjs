@@ -48,10 +48,10 @@ function sealCost(/** @type {string} */ body, n = 20_000) {
     t = cpu();
     for (let i = 0; i < n; i++) if (!seal.verify({ method: 'POST', target: '/channel/set', seal: seals[i], body })) throw new Error('refused');
     const checked = (cpu() - t) / n;
-    runs.push([made, checked]);
+    runs.push({ made, checked });
   }
-  const median = (/** @type {number[]} */ xs) => xs.sort((a, b) => a - b)[2];
-  return { seal: median(runs.map((r) => r[0])), verify: median(runs.map((r) => r[1])) };
+  const median = (/** @type {number[]} */ xs) => xs.sort((a, b) => a - b)[2] ?? NaN;
+  return { seal: median(runs.map((r) => r.made)), verify: median(runs.map((r) => r.checked)) };
 }
 
 const lone = change(0);
