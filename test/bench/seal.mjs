@@ -56,7 +56,7 @@ function sealCost(/** @type {string} */ body, n = 20_000) {
 
 const lone = change(0);
 const batch = `[${Array.from({ length: 60 }, (_, i) => change(i)).join(',')}]`;
-for (const [what, body] of [['one change', lone], ['a batch', batch]]) {
+for (const { what, body } of [{ what: 'one change', body: lone }, { what: 'a batch', body: batch }]) {
   const { seal, verify } = sealCost(body);
   console.log(`seal, ${what} (${body.length} B): make ${seal.toFixed(2)} µs, check ${verify.toFixed(2)} µs`);
 }
@@ -75,7 +75,9 @@ const holder = (req, res) => {
   req.resume();
   req.on('end', () => res.writeHead(200, { 'content-type': 'application/json', 'content-length': 18 }).end('{"delivered":true}'));
 };
-const servers = [http.createServer(holder), https.createServer({ cert: pem('node.pem'), key: pem('node.key') }, holder)];
+const plainServer = http.createServer(holder);
+const tlsServer = https.createServer({ cert: pem('node.pem'), key: pem('node.key') }, holder);
+const servers = [plainServer, tlsServer];
 for (const s of servers) await new Promise((resolve) => s.listen(0, '127.0.0.1', () => resolve(undefined)));
 const port = (/** @type {import('node:net').Server} */ s) => /** @type {import('node:net').AddressInfo} */ (s.address()).port;
 
@@ -104,9 +106,9 @@ async function forwardCost(/** @type {string} */ origin, /** @type {Buffer | und
   return { latency, cpuPer, rate };
 }
 
-const plain = await forwardCost(`http://127.0.0.1:${port(servers[0])}`, undefined);
-const tls = await forwardCost(`https://127.0.0.1:${port(servers[1])}`, pem('ca.pem'));
-for (const [what, r] of [['http ', plain], ['https', tls]]) {
+const plain = await forwardCost(`http://127.0.0.1:${port(plainServer)}`, undefined);
+const tls = await forwardCost(`https://127.0.0.1:${port(tlsServer)}`, pem('ca.pem'));
+for (const { what, r } of [{ what: 'http ', r: plain }, { what: 'https', r: tls }]) {
   console.log(`forward over ${what}: ${r.cpuPer.toFixed(0)} µs CPU (both ends), ${r.latency.toFixed(0)} µs wall, one at a time; ${r.rate.toFixed(0)} changes/s from 64 forwarders`);
 }
 for (const s of servers) s.close();
