@@ -284,7 +284,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     refuse('INTERNAL_TOKEN: required in cluster mode (REDIS_URL, REDIS_CLUSTER_NODES or REDIS_SENTINELS set), at least 16 characters');
   }
   if (isClustered(config) && config.clusterToken === undefined) {
-    refuse('CLUSTER_TOKEN: required in cluster mode (nodes present it to each other), at least 16 characters, not INTERNAL_TOKEN');
+    refuse('CLUSTER_TOKEN: required in cluster mode (nodes seal their requests to each other with it), at least 16 characters, not INTERNAL_TOKEN');
   }
   if (config.clusterToken !== undefined && config.clusterToken === config.internalToken) {
     refuse('CLUSTER_TOKEN: must differ from INTERNAL_TOKEN (app backends hold INTERNAL_TOKEN; only nodes may hold CLUSTER_TOKEN)');

@@ -15,7 +15,6 @@ import express, { type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import { errors } from '../errors.js';
 import { secretCheck } from '../core/secrets.js';
-import type { SealedRequest } from '../cluster/change-seal.js';
 import type { SessionService } from '../core/session-service.js';
 import type { SessionStore } from '../core/session-store.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -29,10 +28,11 @@ import { dispatcher, splitUrl } from './router.js';
 import type { HeaderList } from './response-headers.js';
 import { DATA_LIMIT_BYTES, keyQuery, parseChannel, parseOr400, plainSetBody, setBody, ticketBody } from './validation.js';
 
-/** Checks the seal on a request another node sends (cluster mode). */
+/** Checks the seal on a request another node sends (cluster mode; cluster/change-seal.ts). */
 export interface SealCheck {
   readonly header: string;
-  verify(req: SealedRequest): boolean;
+  /** `target` is the request target as received (path and query). */
+  verify(req: { readonly method: string; readonly target: string; readonly seal: string | undefined; readonly body: string }): boolean;
 }
 
 export interface PrivateAppOptions {
