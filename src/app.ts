@@ -1,6 +1,7 @@
 // The composition root: builds the long-lived objects (store, held polls, service, the two
 // listeners) from a validated Config, and owns their ordered shutdown.
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import pino, { type Logger } from 'pino';
 import { isClustered, type Config } from './config.js';
@@ -103,7 +104,10 @@ function errorFields(err: unknown): unknown {
   };
 }
 
-function listen(server: http.Server, port: number, host: string): Promise<string> {
+/** A listener: plain, or (the private one, with PRIVATE_TLS_CERT) https. */
+type Listener = http.Server | https.Server;
+
+function listen(server: Listener, port: number, host: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const onError = (err: Error): void => reject(err);
     server.once('error', onError);
@@ -111,12 +115,13 @@ function listen(server: http.Server, port: number, host: string): Promise<string
       server.off('error', onError);
       const { address, port: bound, family } = server.address() as AddressInfo;
       const hostPart = family === 'IPv6' ? `[${address}]` : address;
-      resolve(`http://${hostPart === '0.0.0.0' ? '127.0.0.1' : hostPart === '[::]' ? '[::1]' : hostPart}:${bound}`);
+      const scheme = server instanceof https.Server ? 'https' : 'http';
+      resolve(`${scheme}://${hostPart === '0.0.0.0' ? '127.0.0.1' : hostPart === '[::]' ? '[::1]' : hostPart}:${bound}`);
     });
   });
 }
 
-function closeServer(server: http.Server, timeoutMs: number): Promise<void> {
+function closeServer(server: Listener, timeoutMs: number): Promise<void> {
   return new Promise((resolve) => {
     if (!server.listening) {
       resolve();
@@ -150,6 +155,7 @@ async function connectRedis(config: Config, log: Logger, metrics: Metrics): Prom
   let down = false;
   const redis = new RedisStore({
     target: redisTarget(config),
+    tls: config.redisTlsCa === undefined ? undefined : { ca: config.redisTlsCa },
     prefix: config.redisPrefix,
     graceMs: config.sessionGraceMs,
     onError: (err) => {
@@ -175,20 +181,10 @@ export async function startQrelay(config: Config, options: StartOptions = {}): P
   const metrics = new Metrics(() => polls.size, () => draining());
 
   const store = options.store ?? (clustered ? await connectRedis(config, log, metrics) : new MemoryStore({ graceMs: config.sessionGraceMs, maxSessions: config.maxSessions, clock: options.clock }));
-  const seal = clustered && config.clusterToken !== undefined ? new ChangeSeal(config.clusterToken) : undefined;
-  const relay = seal !== undefined
-    ? new HttpRelay({
-        clusterToken: config.clusterToken ?? '',
-        seal,
-        timeoutMs: config.forwardTimeoutMs,
-        batch: { maxChanges: CHANNEL_BATCH_MAX, maxBytes: BODY_LIMIT_BYTES },
-        onForward: () => metrics.forwarded(),
-        onFailure: (cause, route, changes) => {
-          metrics.forwardFailed(cause, changes);
-          log.warn({ cause, route, changes }, 'forward to the holding node failed');
-        },
-      })
+  const seal = clustered && config.clusterToken !== undefined
+    ? new ChangeSeal(config.clusterToken, { windowMs: config.clusterSealWindowMs, clock: options.clock })
     : undefined;
+  let relay: HttpRelay | undefined; // made once this node's address is known
   const limits = new Limits(
     {
       sessionsPerIpPerMinute: config.sessionsPerIpPerMinute,
@@ -213,7 +209,10 @@ export async function startQrelay(config: Config, options: StartOptions = {}): P
     connectionsCheckingInterval: Math.min(1_000, config.receiveTimeoutMs),
   };
   const publicServer = http.createServer(receiving);
-  const privateServer = http.createServer(receiving);
+  const privateServer =
+    config.privateTlsCert !== undefined && config.privateTlsKey !== undefined
+      ? https.createServer({ ...receiving, cert: config.privateTlsCert, key: config.privateTlsKey })
+      : http.createServer(receiving);
   // Browsers reuse a connection from one poll to the next; keep it open longer than a balancer's
   // usual 60 s idle timeout so the balancer, not qrelay, decides when to drop it.
   publicServer.keepAliveTimeout = 65_000;
@@ -238,6 +237,20 @@ export async function startQrelay(config: Config, options: StartOptions = {}): P
   let service: SessionService;
   try {
     privateUrl = await listen(privateServer, config.privatePort, config.privateHost);
+    relay = seal === undefined
+      ? undefined
+      : new HttpRelay({
+          seal,
+          node: config.nodeAddr ?? privateUrl,
+          ca: config.clusterCa,
+          timeoutMs: config.forwardTimeoutMs,
+          batch: { maxChanges: CHANNEL_BATCH_MAX, maxBytes: BODY_LIMIT_BYTES },
+          onForward: () => metrics.forwarded(),
+          onFailure: (cause, route, changes) => {
+            metrics.forwardFailed(cause, changes);
+            log.warn({ cause, route, changes }, 'forward to the holding node failed');
+          },
+        });
     service = new SessionService({
       store,
       polls,
@@ -260,7 +273,7 @@ export async function startQrelay(config: Config, options: StartOptions = {}): P
         log,
         metrics,
         internalToken: config.internalToken,
-        cluster: seal === undefined ? undefined : { token: config.clusterToken ?? '', seal },
+        seal,
         receiveTimeoutMs: config.receiveTimeoutMs,
       }),
     );

@@ -2,6 +2,11 @@
 // validated, and frozen; a bad value stops start-up with a message that names the variable and
 // what it allows, and shows the value unless it is a secret (a token, or a URL that may carry a
 // password): start-up errors end up in logs that more people read than should hold the secrets.
+// PEM files (certificates, a private key) are read here too, once, and checked; their paths may
+// be shown, their contents never are.
+import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createSecureContext } from 'node:tls';
 import ipaddr from 'ipaddr.js';
 import proxyaddr from 'proxy-addr';
 import { z } from 'zod';
@@ -102,6 +107,36 @@ const trustProxy = z.preprocess(
     ),
 );
 
+/** What a PEM file must hold: checked by parsing it, so a wrong file stops start-up here. */
+type PemKind = 'certificate' | 'private key';
+
+/** A PEM file's path, read at start-up into its contents; the error names what went wrong, not what it holds. */
+const pemFile = (kind: PemKind) =>
+  z.preprocess(
+    unsetIfEmpty,
+    z
+      .string()
+      .optional()
+      .transform((path, ctx): Buffer | undefined => {
+        if (path === undefined) return undefined;
+        let pem: Buffer;
+        try {
+          pem = readFileSync(path);
+        } catch (err) {
+          ctx.addIssue({ code: 'custom', message: `cannot be read (${(err as { code?: string }).code ?? 'error'})` });
+          return z.NEVER;
+        }
+        try {
+          if (kind === 'certificate') new X509Certificate(pem);
+          else createPrivateKey(pem);
+        } catch {
+          ctx.addIssue({ code: 'custom', message: `is not a PEM ${kind}` });
+          return z.NEVER;
+        }
+        return pem;
+      }),
+  );
+
 const hostPort = z.string().regex(/^[^\s:]+:\d{1,5}$/, { message: 'must be a comma-separated list of host:port' });
 
 /** A setting: the environment variable it is read from, and its schema (with its default). */
@@ -128,8 +163,17 @@ const settings = {
   corsOrigins: setting('CORS_ORIGINS', list(origin, 'origins')),
   /** Bearer token required on the private listener when set (app backends hold it). */
   internalToken: setting('INTERNAL_TOKEN', token),
-  /** Nodes' own secret (cluster mode): authenticates and seals POST /channel/set. */
+  /** Nodes' own secret (cluster mode): keys the seal on POST /channel/set; it never travels. */
   clusterToken: setting('CLUSTER_TOKEN', token),
+  /** How far a node-to-node seal's time may be from the receiver's clock, either way, ms. */
+  clusterSealWindowMs: setting('CLUSTER_SEAL_WINDOW_MS', integer(1_000, 600_000, 30_000)),
+  /** The private listener's certificate (PEM, chain after it); with the key, it serves https. */
+  privateTlsCert: setting('PRIVATE_TLS_CERT', pemFile('certificate')),
+  privateTlsKey: setting('PRIVATE_TLS_KEY', pemFile('private key')),
+  /** The CA (PEM) a holder's certificate must chain to when a forward goes over https. */
+  clusterCa: setting('CLUSTER_CA', pemFile('certificate')),
+  /** The CA (PEM) Redis's certificate must chain to; turns TLS on for Sentinel and Redis Cluster too. */
+  redisTlsCa: setting('REDIS_TLS_CA', pemFile('certificate')),
   /** How long a confirmed login's ticket may be redeemed, from its hand-out, ms. */
   ticketTtlMs: setting('TICKET_TTL_MS', integer(1_000, 3_600_000, 60_000)),
   /** Let the private listener listen off loopback without INTERNAL_TOKEN (explicit opt-in). */
@@ -243,10 +287,30 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     refuse('INTERNAL_TOKEN: required in cluster mode (REDIS_URL, REDIS_CLUSTER_NODES or REDIS_SENTINELS set), at least 16 characters');
   }
   if (isClustered(config) && config.clusterToken === undefined) {
-    refuse('CLUSTER_TOKEN: required in cluster mode (nodes present it to each other), at least 16 characters, not INTERNAL_TOKEN');
+    refuse('CLUSTER_TOKEN: required in cluster mode (nodes seal their requests to each other with it), at least 16 characters, not INTERNAL_TOKEN');
   }
   if (config.clusterToken !== undefined && config.clusterToken === config.internalToken) {
     refuse('CLUSTER_TOKEN: must differ from INTERNAL_TOKEN (app backends hold INTERNAL_TOKEN; only nodes may hold CLUSTER_TOKEN)');
+  }
+  if ((config.privateTlsCert === undefined) !== (config.privateTlsKey === undefined)) {
+    refuse(
+      config.privateTlsCert === undefined
+        ? 'PRIVATE_TLS_CERT: required when PRIVATE_TLS_KEY is set (the private listener serves https with both)'
+        : 'PRIVATE_TLS_KEY: required when PRIVATE_TLS_CERT is set (the private listener serves https with both)',
+    );
+  }
+  if (config.privateTlsCert !== undefined && config.privateTlsKey !== undefined) {
+    try {
+      createSecureContext({ cert: config.privateTlsCert, key: config.privateTlsKey });
+    } catch {
+      refuse('PRIVATE_TLS_KEY: is not the key of the certificate in PRIVATE_TLS_CERT');
+    }
+    if (config.nodeAddr !== undefined && !config.nodeAddr.startsWith('https:')) {
+      refuse('NODE_ADDR: must be an https:// origin when PRIVATE_TLS_CERT is set (the private listener serves https only)');
+    }
+  }
+  if (config.redisTlsCa !== undefined && config.redisUrl?.startsWith('redis:') === true) {
+    refuse('REDIS_TLS_CA: set, but REDIS_URL is redis:// (plain); use a rediss:// URL to reach Redis over TLS');
   }
   if (!isLoopback(config.privateHost) && config.internalToken === undefined && !config.allowOpenPrivate) {
     refuse(

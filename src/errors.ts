@@ -93,9 +93,10 @@ export const errors = {
 
   crossSite: () =>
     new QrelayError('cross_site', "sessions are minted only from this service's own pages or an origin in CORS_ORIGINS"),
-  unauthorized: (token: 'INTERNAL_TOKEN' | 'CLUSTER_TOKEN' = 'INTERNAL_TOKEN') =>
-    new QrelayError('unauthorized', `a valid Authorization: Bearer <${token}> header is required`),
-  invalidSeal: () => new QrelayError('invalid_seal', 'a forwarded change must carry the seal of a node of this cluster'),
+  unauthorized: () => new QrelayError('unauthorized', 'a valid Authorization: Bearer <INTERNAL_TOKEN> header is required'),
+  /** Which check failed (format, time, signature, nonce) is not said: a forger learns nothing. */
+  invalidSeal: () =>
+    new QrelayError('invalid_seal', 'a request from another node must carry a fresh X-Qrelay-Seal, never used before, made by a node of this cluster'),
   storeUnavailable: (cause?: unknown) => new QrelayError('store_unavailable', 'the session store is unreachable; retry shortly', { cause }),
   /** GET /readyz: the store does not answer, so a balancer should send no traffic here. */
   notReady: (cause?: unknown) => new QrelayError('not_ready', 'the session store is unreachable', { cause }),

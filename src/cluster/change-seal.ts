@@ -1,32 +1,125 @@
-// The seal on a change one node forwards to another: an HMAC-SHA256 of the request body, keyed
-// with CLUSTER_TOKEN. Only a node of this cluster can make one, and every node makes it over the
-// view it has just read from the store (the transition script's reply), so a sealed change is
-// the store's state, not a claim anyone could write. The receiving node still answers a final
-// status with what the store holds (see core/hand-out.ts): the seal decides whether a poll wakes.
-import { createHmac, timingSafeEqual } from 'node:crypto';
+// The seal on a request one node sends another (POST /channel/set): the one home of its format.
+//
+//   X-Qrelay-Seal: v1 t=<ms>,n=<nonce>,node=<NODE_ADDR>,sig=<base64url>
+//
+// `sig` is an HMAC-SHA256, keyed from CLUSTER_TOKEN, over the method, the request target (path and
+// query), `t` (the sender's clock, epoch ms), the nonce, the sending node and the SHA-256 of the
+// body. CLUSTER_TOKEN itself never travels: whoever sees a forward learns a seal that fits that
+// one request and nothing else. The receiver refuses a seal whose `t` is more than the window
+// (CLUSTER_SEAL_WINDOW_MS) away from its own clock either way, a nonce it has seen within that
+// window, and any altered byte of what is signed; so a recorded forward cannot be sent again, and
+// a forward held back is refused once the window has passed.
+//
+// The nonces seen are kept by the window their `t` falls in (window-wide buckets, the bucket
+// number being floor(t / window)). A seal is accepted only while `t` is within one window of now,
+// so only the current bucket and its two neighbours can hold nonces that still matter; older
+// buckets are dropped when a request first sees that time has moved on. No timer: forgetting is
+// part of checking, so the cache has no owner to outlive. Memory is the nonces of at most three
+// windows (about 3 x window x forwards per second), and past MAX_NONCES a seal is refused rather
+// than a nonce forgotten early: a cache that cannot remember must not let a replay through.
+//
+// What a sealed change says is still a claim (see core/session-service.ts, receive): the seal
+// decides whether a poll wakes, the store decides what it is told.
+import { createHmac, hash, randomUUID, timingSafeEqual } from 'node:crypto';
 
 export const SEAL_HEADER = 'x-qrelay-seal';
+
+/** Nonces remembered at most, across the live buckets. */
+export const MAX_NONCES = 1_000_000;
+
+// Strict, and bounded by construction (no two adjacent groups can match the same characters), so
+// a hostile header costs one linear scan. `node` is an origin: no comma, no space.
+const FORMAT = /^v1 t=(\d{1,15}),n=([A-Za-z0-9_-]{16,64}),node=([!-+\--~]{1,256}),sig=([A-Za-z0-9_-]{43})$/;
+
+export interface SealOptions {
+  /** CLUSTER_SEAL_WINDOW_MS: how far a seal's time may be from the receiver's clock, either way, ms. */
+  readonly windowMs: number;
+  readonly clock?: () => number;
+}
+
+/** What a receiver checks a request's seal against. */
+export interface SealedRequest {
+  readonly method: string;
+  /** The request target as received: path and query. */
+  readonly target: string;
+  readonly seal: string | undefined;
+  readonly body: string;
+}
 
 export class ChangeSeal {
   /** The request header that carries the seal. */
   readonly header = SEAL_HEADER;
   readonly #key: Buffer;
+  readonly #windowMs: number;
+  readonly #clock: () => number;
+  /** Nonces seen, by the window-wide bucket their seal's time falls in. */
+  readonly #seen = new Map<number, Set<string>>();
+  #nonces = 0;
+  /** The oldest bucket that may still hold a live nonce, as of the last check. */
+  #oldest = Number.NEGATIVE_INFINITY;
 
-  constructor(clusterToken: string) {
-    // A key of its own, derived from the token, so the seal never equals anything sent as a bearer.
-    this.#key = createHmac('sha256', clusterToken).update('qrelay change seal v1').digest();
+  constructor(clusterToken: string, options: SealOptions) {
+    // A key of its own, derived from the token: a seal is never something the token's holder
+    // might use elsewhere, and the token is never an input anyone else sees.
+    this.#key = createHmac('sha256', clusterToken).update('qrelay node seal v1').digest();
+    this.#windowMs = options.windowMs;
+    this.#clock = options.clock ?? Date.now;
   }
 
-  /** The seal of `body`, base64url. */
-  seal(body: string): string {
-    return createHmac('sha256', this.#key).update(body).digest('base64url');
+  /** The seal header's value for a request from `node`. */
+  seal(method: string, target: string, node: string, body: string): string {
+    const t = this.#clock();
+    const nonce = randomUUID(); // Node draws UUIDs from a cached pool of CSPRNG bytes
+    return `v1 t=${t},n=${nonce},node=${node},sig=${this.#sign(method, target, t, nonce, node, body).toString('base64url')}`;
   }
 
-  /** Whether `seal` is the seal of `body`, compared in constant time. */
-  verify(body: string, seal: string | undefined): boolean {
-    if (seal === undefined) return false;
-    const presented = Buffer.from(seal, 'base64url');
-    const expected = createHmac('sha256', this.#key).update(body).digest();
-    return presented.length === expected.length && timingSafeEqual(presented, expected);
+  /**
+   * Whether `req` bears a seal made with this cluster's key over exactly these bytes, fresh, and
+   * never seen before; a nonce is remembered only once its seal has proved genuine, so nobody
+   * without the key can fill the cache.
+   */
+  verify(req: SealedRequest): boolean {
+    const m = req.seal === undefined ? null : FORMAT.exec(req.seal);
+    if (m === null) return false;
+    const t = Number(m[1]);
+    const now = this.#clock();
+    if (Math.abs(now - t) > this.#windowMs) return false;
+    const presented = Buffer.from(m[4]!, 'base64url');
+    const expected = this.#sign(req.method, req.target, t, m[2]!, m[3]!, req.body);
+    if (presented.length !== expected.length || !timingSafeEqual(presented, expected)) return false;
+    return this.#firstSight(m[2]!, t, now);
+  }
+
+  #sign(method: string, target: string, t: number, nonce: string, node: string, body: string): Buffer {
+    const digest = hash('sha256', body, 'base64url'); // one-shot: no Hash object per request
+    return createHmac('sha256', this.#key).update(`v1\n${method}\n${target}\n${t}\n${nonce}\n${node}\n${digest}`).digest();
+  }
+
+  /** Records `nonce`; false if it was seen already (or the cache is full). */
+  #firstSight(nonce: string, t: number, now: number): boolean {
+    const bucket = Math.floor(t / this.#windowMs);
+    const oldest = Math.floor(now / this.#windowMs) - 1;
+    // A clock set back could bring a forgotten bucket's times into the window again: refused.
+    if (bucket < this.#oldest) return false;
+    if (oldest > this.#oldest) {
+      this.#oldest = oldest;
+      for (const [b, nonces] of this.#seen) {
+        if (b < oldest) {
+          this.#nonces -= nonces.size;
+          this.#seen.delete(b);
+        }
+      }
+    }
+    let nonces = this.#seen.get(bucket);
+    if (nonces?.has(nonce) === true || this.#nonces >= MAX_NONCES) return false;
+    if (nonces === undefined) this.#seen.set(bucket, (nonces = new Set()));
+    nonces.add(nonce);
+    this.#nonces++;
+    return true;
+  }
+
+  /** Nonces remembered now (tests, metrics). */
+  get remembered(): number {
+    return this.#nonces;
   }
 }

@@ -13,6 +13,11 @@
 // answers 400 to an array (one older than the batch form, during a rolling upgrade) gets each of
 // its changes again on its own, so an upgrade costs requests, not wake-ups.
 //
+// Each request bears its own seal (change-seal.ts): over the method, path, time, a nonce, this node
+// and the body, so the holder can tell it comes from a node of this cluster, now, once. No secret
+// travels: CLUSTER_TOKEN only keys the seal. With CLUSTER_CA, a holder reached over https must
+// show a certificate that CA signed; a forward to one that does not fails (cause `tls`).
+//
 // One undici Agent keeps a pool of kept-alive connections per peer. Every request is bounded by
 // undici's connect, headers and body timeouts, and a forward never throws: the new state is
 // already in Redis, so a forward that fails only means the poll learns of it on its next request
@@ -22,13 +27,20 @@ import type { Relay } from '../core/session-service.js';
 import type { SessionView } from '../core/session.js';
 import { SEAL_HEADER, type ChangeSeal } from './change-seal.js';
 
-export type ForwardFailure = 'timeout' | 'refused' | 'status' | 'error';
+/**
+ * Why a forward failed: no answer in time, no connection, the holder's certificate refused, the
+ * holder refused the seal (401: another CLUSTER_TOKEN, or clocks further apart than the window),
+ * another status, or anything else.
+ */
+export type ForwardFailure = 'timeout' | 'refused' | 'tls' | 'seal' | 'status' | 'error';
 
 export interface HttpRelayOptions {
-  /** CLUSTER_TOKEN: nodes authenticate to each other with it. */
-  clusterToken: string;
-  /** Seals every forwarded body, so the holder knows it comes from a node of this cluster. */
+  /** Seals every request, so the holder knows it comes from a node of this cluster. */
   seal: ChangeSeal;
+  /** This node's NODE_ADDR, named in every seal. */
+  node: string;
+  /** CLUSTER_CA: the only CA whose certificates a holder reached over https may show. */
+  ca?: Buffer | undefined;
   /** Bound on each forward as a whole, and on each of its phases (connect, headers, body), ms. */
   timeoutMs: number;
   /** What a holder accepts in one request: changes, and bytes of body. */
@@ -49,8 +61,14 @@ function classify(err: unknown): ForwardFailure {
   }
   const code = (err as { code?: unknown } | null)?.code;
   if (code === 'ECONNREFUSED' || code === 'ECONNRESET' || code === 'EHOSTUNREACH') return 'refused';
+  if (typeof code === 'string' && TLS_REFUSALS.test(code)) return 'tls';
   return 'error';
 }
+
+/** Node's and OpenSSL's codes for a peer certificate refused or a TLS handshake that failed. */
+const TLS_REFUSALS = /^(ERR_TLS_|ERR_SSL_|UNABLE_TO_|SELF_SIGNED_|DEPTH_ZERO_|CERT_|HOSTNAME_MISMATCH)/;
+
+const CHANNEL_PATH = '/channel/set';
 
 /** A holder's answer to one request. */
 interface Answer {
@@ -151,8 +169,8 @@ interface Queued {
 
 export class HttpRelay implements Relay {
   readonly #agent: Agent;
-  readonly #authorization: string;
   readonly #seal: ChangeSeal;
+  readonly #node: string;
   readonly #maxChanges: number;
   readonly #maxBytes: number;
   readonly #timeoutMs: number;
@@ -163,15 +181,15 @@ export class HttpRelay implements Relay {
   #flushing = false;
 
   constructor(options: HttpRelayOptions) {
-    this.#authorization = `Bearer ${options.clusterToken}`;
     this.#seal = options.seal;
+    this.#node = options.node;
     this.#maxChanges = options.batch.maxChanges;
     this.#maxBytes = options.batch.maxBytes;
     this.#timeoutMs = options.timeoutMs;
     this.#onFailure = options.onFailure ?? (() => {});
     this.#onForward = options.onForward ?? (() => {});
     this.#agent = new Agent({
-      connect: { timeout: options.timeoutMs },
+      connect: { timeout: options.timeoutMs, ...(options.ca === undefined ? {} : { ca: options.ca }) },
       headersTimeout: options.timeoutMs,
       bodyTimeout: options.timeoutMs,
       keepAliveTimeout: 60_000,
@@ -235,9 +253,9 @@ export class HttpRelay implements Relay {
         this.#agent.dispatch(
           {
             origin: route,
-            path: '/channel/set',
+            path: CHANNEL_PATH,
             method: 'POST',
-            headers: { 'content-type': 'application/json', authorization: this.#authorization, [SEAL_HEADER]: this.#seal.seal(body) },
+            headers: { 'content-type': 'application/json', [SEAL_HEADER]: this.#seal.seal('POST', CHANNEL_PATH, this.#node, body) },
             body,
           },
           new AnswerReader(resolve, reject, this.#timeoutMs),
@@ -249,7 +267,7 @@ export class HttpRelay implements Relay {
         return;
       }
       if (res.status !== 200) {
-        this.#failed('status', route, batch, new Error(`HTTP ${res.status}`));
+        this.#failed(res.status === 401 ? 'seal' : 'status', route, batch, new Error(`HTTP ${res.status}`));
         return;
       }
       const answer = (JSON.parse(res.text) as { delivered?: unknown }).delivered;

@@ -52,6 +52,12 @@ export type RedisTarget =
 
 export interface RedisStoreOptions {
   target: RedisTarget;
+  /**
+   * TLS to Redis with this CA (REDIS_TLS_CA): to the server of a rediss:// URL, to every node of a
+   * Redis Cluster, to the Sentinels and the master they name. A rediss:// URL without it uses
+   * the system's CAs.
+   */
+  tls?: { readonly ca: Buffer } | undefined;
   prefix: string;
   /** How long after expiry a session is kept, ms. */
   graceMs: number;
@@ -66,8 +72,9 @@ const hostPort = (s: string): { host: string; port: number } => {
   return { host: s.slice(0, i), port: Number(s.slice(i + 1)) };
 };
 
-function connect(target: RedisTarget, commandTimeoutMs: number): Redis | Cluster {
+function connect(target: RedisTarget, commandTimeoutMs: number, tls: RedisStoreOptions['tls']): Redis | Cluster {
   const options: RedisOptions = {
+    ...(tls === undefined ? {} : { tls: { ca: tls.ca } }),
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
     commandTimeout: commandTimeoutMs,
@@ -78,7 +85,12 @@ function connect(target: RedisTarget, commandTimeoutMs: number): Redis | Cluster
     case 'url':
       return new Redis(target.url, options);
     case 'sentinel':
-      return new Redis({ ...options, sentinels: target.sentinels.map(hostPort), name: target.name });
+      return new Redis({
+        ...options,
+        ...(tls === undefined ? {} : { enableTLSForSentinelMode: true, sentinelTLS: { ca: tls.ca } }),
+        sentinels: target.sentinels.map(hostPort),
+        name: target.name,
+      });
     case 'cluster':
       return new Cluster(target.nodes.map(hostPort), {
         enableOfflineQueue: false,
@@ -126,7 +138,7 @@ export class RedisStore implements SessionStore {
   readonly #graceMs: number;
 
   constructor(options: RedisStoreOptions) {
-    const client = connect(options.target, options.commandTimeoutMs ?? 2_000);
+    const client = connect(options.target, options.commandTimeoutMs ?? 2_000, options.tls);
     client.on('error', options.onError ?? (() => {}));
     if (options.onReady !== undefined) client.on('ready', options.onReady);
     client.defineCommand('qrelayCreate', { numberOfKeys: 1, lua: script('create') });

@@ -26,7 +26,9 @@ import type { SessionView } from './session.js';
 export type PollEndReason = 'changed' | 'timeout' | 'superseded' | 'client-closed' | 'expired' | 'destroyed' | 'shutdown' | 'answered';
 
 export type PollEnding =
-  | { readonly reason: 'changed'; readonly view: SessionView }
+  // `claimed`: the view came from another node, so it says when to answer, not what (see
+  // SessionService.receive); a view from this node's own transition is the store's reply.
+  | { readonly reason: 'changed'; readonly view: SessionView; readonly claimed: boolean }
   | { readonly reason: Exclude<PollEndReason, 'changed'> };
 
 /** The endings that carry no state, as shared frozen values. */
@@ -190,14 +192,15 @@ export class PendingPolls {
 
   /**
    * Ends every poll for `view.key` (held, or still joining) that waits for a version older than
-   * `view.version`, with `changed`. Returns whether a poll was woken.
+   * `view.version`, with `changed`; `claimed` when the view came from another node. Returns
+   * whether a poll was woken.
    */
-  wake(view: SessionView): boolean {
+  wake(view: SessionView, claimed = false): boolean {
     let woken = false;
     for (let h = this.#newest.get(view.key); h !== undefined; ) {
       const older = h.older;
       if (view.version > h.since) {
-        h.end({ reason: 'changed', view });
+        h.end({ reason: 'changed', view, claimed });
         woken = true;
       }
       h = older;

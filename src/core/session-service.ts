@@ -201,7 +201,8 @@ export class SessionService {
       const ending = await hold.ended;
       if (hold.admitted) this.#events.pollEnded(ending.reason); // a poll ended while joining was never held
       if (ending.reason === 'changed') {
-        return isFinal(ending.view.status) ? this.#handOutFinal(ending.view, 'changed', since) : { reason: 'changed', view: ending.view };
+        if (isFinal(ending.view.status)) return this.#handOutFinal(ending.view, 'changed', since);
+        return ending.claimed ? this.#answerStored(key, since) : { reason: 'changed', view: ending.view };
       }
       if (ending.reason === 'expired') return this.#answerExpiry(key, stored.expiresAt, since);
       if (ending.reason === 'destroyed') throw errors.sessionNotFound(); // what its next poll would hear
@@ -254,10 +255,13 @@ export class SessionService {
 
   /**
    * Answers POST /channel/set: another node hands over a change for a poll held here. The caller
-   * has checked the change's seal; a final status is answered with what the store holds anyway.
+   * has checked the request's seal, and still the change is a claim: it decides when the poll
+   * answers, never what with. A final status is answered through its hand-out, which takes it at
+   * the stored version and sends the stored data; any other is read again from the store. The
+   * wake itself stays a lookup in this node's polls; the read runs in the woken poll's own time.
    */
   receive(view: SessionView): boolean {
-    return this.#polls.wake(view);
+    return this.#polls.wake(view, true);
   }
 
   async peek(key: string): Promise<Peek> {
@@ -305,6 +309,16 @@ export class SessionService {
     const here = this.#polls.wake(view);
     const there = await Promise.all(remote.map((holder) => relay.forward(holder, view)));
     return here ? 'local' : there.includes(true) ? 'forward' : undefined;
+  }
+
+  /** A held poll woken by another node's word: answer with what the store holds, if newer. */
+  async #answerStored(key: string, since: number): Promise<PollAnswer> {
+    const stored = await guard(this.#store.get(key));
+    if (stored === undefined) throw errors.sessionNotFound();
+    const now = this.#clock();
+    const current = viewOf(effective(stored, now));
+    if (isFinal(current.status)) return this.#handOutFinal(current, 'changed', since, now);
+    return current.version > since ? { reason: 'changed', view: current } : { reason: 'timeout' };
   }
 
   /** A held poll reached the session's lifetime: answer with the expired (or final) state. */

@@ -44,7 +44,7 @@ const VERSION = '0.1.0';
 
 type Schema = z.core.JSONSchema.JSONSchema;
 type Listener = 'public' | 'private';
-type Auth = 'none' | 'pollToken' | 'internalToken' | 'clusterToken';
+type Auth = 'none' | 'pollToken' | 'internalToken' | 'nodeSeal';
 
 const requestSchemas = { SetStatus: setBody, RedeemTicket: ticketBody, ForwardedChange: channelBody, ForwardedBatch: channelBatch, Forward: channelRequest };
 const answerSchemas = {
@@ -268,15 +268,16 @@ const routes: readonly Route[] = [
     operationId: 'forwardChange',
     summary: 'Node to node: hand a change to the node holding the poll (cluster mode)',
     description:
-      `Cluster mode only. The body is one change, or an array of 1 to ${CHANNEL_BATCH_MAX} (several changes for polls held here, sent together): the answer's \`delivered\` is then an array, one entry per change in the same order. Every change of an array is checked before any poll wakes, so one malformed change refuses them all. Wakes a poll held here for an older version; a final status is answered with what the store holds, never with what the message carries. Never forwards again.`,
-    auth: 'clusterToken',
+      `Cluster mode only. The body is one change, or an array of 1 to ${CHANNEL_BATCH_MAX} (several changes for polls held here, sent together): the answer's \`delivered\` is then an array, one entry per change in the same order. Every change of an array is checked before any poll wakes, so one malformed change refuses them all. Wakes a poll held here for an older version; the poll is answered with what the store holds, never with what the message carries. Never forwards again. No bearer token: the request is authenticated by its X-Qrelay-Seal alone, and CLUSTER_TOKEN never travels.`,
+    auth: 'nodeSeal',
     headers: [
       {
         name: 'X-Qrelay-Seal',
         in: 'header',
         required: true,
-        description: 'HMAC-SHA256 of the body (the whole array, for a batch), base64url, keyed from CLUSTER_TOKEN.',
-        schema: { type: 'string', pattern: '^[A-Za-z0-9_-]{43}$' },
+        description:
+          '`v1 t=<ms>,n=<nonce>,node=<NODE_ADDR>,sig=<base64url>`: `t` the sender\'s clock (epoch ms), `n` a random nonce (16 to 64 of A-Z a-z 0-9 _ -), `node` the sender\'s NODE_ADDR, `sig` the HMAC-SHA256, keyed from CLUSTER_TOKEN, of `v1\\nMETHOD\\nTARGET\\nt\\nn\\nnode\\nSHA256(body)` (TARGET the path and query as sent, the digest base64url). Refused when `t` is more than CLUSTER_SEAL_WINDOW_MS from the receiver\'s clock either way, or the nonce was seen within the window.',
+        schema: { type: 'string', pattern: '^v1 t=[0-9]{1,15},n=[A-Za-z0-9_-]{16,64},node=[!-+\\--~]{1,256},sig=[A-Za-z0-9_-]{43}$' },
       },
     ],
     body: 'Forward',
@@ -286,7 +287,7 @@ const routes: readonly Route[] = [
         [...refusalCodes(channelBody, 'body'), ...JSON_BODY_CODES],
         `A malformed body, or a malformed change in an array: the code names the offending field (\`unknown_field\` for one the schema lacks; \`invalid_body\` for an empty array or one of more than ${CHANNEL_BATCH_MAX}).`,
       ),
-      refused(['unauthorized', 'invalid_seal'], 'Without `Authorization: Bearer <CLUSTER_TOKEN>` (INTERNAL_TOKEN does not open it), or without the body\'s seal.'),
+      refused(['invalid_seal'], 'No X-Qrelay-Seal, a malformed one, one not made with this cluster\'s key over exactly this request, one outside CLUSTER_SEAL_WINDOW_MS, or one seen before. Which it was is not said.'),
       refused(['no_route'], 'Memory mode: one node has no peers, and no such route.'),
       refused(['body_timeout'], 'The body did not arrive within RECEIVE_TIMEOUT_MS; the connection is closed.'),
       tooLarge,
@@ -343,7 +344,7 @@ const servers = {
   },
   private: {
     url: 'http://127.0.0.1:{port}',
-    description: 'The private listener (PRIVATE_HOST, PRIVATE_PORT): app backends, the other nodes, monitoring. Never exposed to browsers.',
+    description: 'The private listener (PRIVATE_HOST, PRIVATE_PORT): app backends, the other nodes, monitoring. Never exposed to browsers. https when PRIVATE_TLS_CERT and PRIVATE_TLS_KEY are set.',
     variables: { port: { default: '11001' } },
   },
 } as const;
@@ -359,10 +360,11 @@ const securitySchemes = {
     scheme: 'bearer',
     description: 'INTERNAL_TOKEN: required on the private listener when it is set (it always is in cluster mode); 401 `unauthorized` without it.',
   },
-  clusterToken: {
-    type: 'http',
-    scheme: 'bearer',
-    description: 'CLUSTER_TOKEN: the nodes\' own secret, for POST /channel/set and nothing else.',
+  nodeSeal: {
+    type: 'apiKey',
+    in: 'header',
+    name: 'X-Qrelay-Seal',
+    description: 'Nodes only: a seal over the request, made with a key derived from CLUSTER_TOKEN, fresh and used once (see the header\'s description). CLUSTER_TOKEN itself is never sent.',
   },
 } as const;
 

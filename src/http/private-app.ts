@@ -1,10 +1,12 @@
 // The private listener: internal services (the phone app's backend), other qrelay nodes, health
-// checks and metrics. Bound to its own port (127.0.0.1 by default). Two secrets, two audiences:
-// when INTERNAL_TOKEN is set, every request but the health checks must carry it; POST /channel/set
-// (node to node, cluster mode only) takes CLUSTER_TOKEN and nothing else, so an app backend, which
-// holds INTERNAL_TOKEN, cannot hand a held poll a forged change; and its body (one change, or a
-// batch of them) must bear its seal (cluster/change-seal.ts). GET /openapi.json describes both
-// listeners. Every request is logged, one line, with a request id.
+// checks and metrics. Bound to its own port (127.0.0.1 by default), served over https when
+// PRIVATE_TLS_CERT is set. Two audiences: when INTERNAL_TOKEN is set, every request but the health
+// checks and POST /channel/set must carry it; POST /channel/set (node to node, cluster mode only)
+// takes no token at all but a seal over the request (cluster/change-seal.ts): fresh, never seen,
+// made with the key only nodes derive from CLUSTER_TOKEN. So an app backend, which holds
+// INTERNAL_TOKEN, cannot hand a held poll a forged change, and whoever sees a forward cannot send
+// one of their own. GET /openapi.json describes both listeners. Every request is logged, one line,
+// with a request id.
 //
 // The hot routes (POST /status/set, POST /channel/set) are served straight from node:http, like the
 // public listener's (see public-app.ts for why); express serves the rest.
@@ -26,10 +28,11 @@ import { dispatcher, splitUrl } from './router.js';
 import type { HeaderList } from './response-headers.js';
 import { DATA_LIMIT_BYTES, keyQuery, parseChannel, parseOr400, plainSetBody, setBody, setKey, ticketBody } from './validation.js';
 
-/** Checks the seal on a change another node forwards (cluster mode). */
+/** Checks the seal on a request another node sends (cluster mode; cluster/change-seal.ts). */
 export interface SealCheck {
   readonly header: string;
-  verify(body: string, seal: string | undefined): boolean;
+  /** `target` is the request target as received (path and query). */
+  verify(req: { readonly method: string; readonly target: string; readonly seal: string | undefined; readonly body: string }): boolean;
 }
 
 export interface PrivateAppOptions {
@@ -39,10 +42,10 @@ export interface PrivateAppOptions {
   metrics: Metrics;
   internalToken: string | undefined;
   /**
-   * What peers present on POST /channel/set, and the seal each change must bear; undefined when
-   * there are no peers (memory mode), and then the route does not exist.
+   * The seal every POST /channel/set must bear; undefined when there are no peers (memory mode),
+   * and then the route does not exist.
    */
-  cluster: { readonly token: string; readonly seal: SealCheck } | undefined;
+  seal: SealCheck | undefined;
   /** How long a request body may take to arrive, ms. */
   receiveTimeoutMs: number;
 }
@@ -70,8 +73,7 @@ export function privateListener(options: PrivateAppOptions): RequestListener {
   // and the request's id (see request-log.ts), in the hot routes' one writeHead with the rest.
   const headersOf = (id: string): HeaderList => ['Cache-Control', 'no-store', 'X-Request-Id', id];
   const authorized = bearerCheck(options.internalToken);
-  const peer = options.cluster === undefined ? undefined : bearerCheck(options.cluster.token);
-  const seal = options.cluster?.seal;
+  const seal = options.seal;
   const logRequest = requestLog(log);
   const sink: ErrorSink = { log, refused: (code) => options.metrics.refused(code) };
 
@@ -88,7 +90,8 @@ export function privateListener(options: PrivateAppOptions): RequestListener {
   async function channel(req: IncomingMessage, res: ServerResponse, headers: HeaderList, check: SealCheck): Promise<void> {
     const text = await readJsonText(req, res, receiveTimeoutMs);
     const presented = req.headers[check.header];
-    if (!check.verify(text, typeof presented === 'string' ? presented : undefined)) throw errors.invalidSeal();
+    const sealed = { method: req.method ?? '', target: req.url ?? '', seal: typeof presented === 'string' ? presented : undefined, body: text };
+    if (!check.verify(sealed)) throw errors.invalidSeal();
     const body = parseJson(text);
     // A batch (an array, from a node that had several changes for this one in one tick) is
     // checked whole before any poll wakes: one malformed change refuses them all.
@@ -154,9 +157,10 @@ export function privateListener(options: PrivateAppOptions): RequestListener {
     const headers = headersOf(logRequest(req, res));
     closeUnlessBodyRead(req, res);
     const { path, query } = splitUrl(req.url);
-    const fromPeer = peer !== undefined && req.method === 'POST' && path === '/channel/set';
-    if (!(fromPeer ? peer(req) : isHealthCheck(req.method, path) || authorized(req))) {
-      sendError(res, errors.unauthorized(fromPeer ? 'CLUSTER_TOKEN' : 'INTERNAL_TOKEN'), headers, sink, { method: req.method, path });
+    // A peer proves itself with the seal, which the route checks (it covers the body).
+    const fromPeer = seal !== undefined && req.method === 'POST' && path === '/channel/set';
+    if (!(fromPeer || isHealthCheck(req.method, path) || authorized(req))) {
+      sendError(res, errors.unauthorized(), headers, sink, { method: req.method, path });
       return;
     }
     dispatch(req, res, path, query, headers);

@@ -115,7 +115,7 @@ export class Metrics implements ServiceEvents {
     this.#forwards = new client.Counter({ name: 'qrelay_forwards_total', help: 'Changes forwarded to the node holding the poll.', registers });
     this.#forwardFailures = new client.Counter({
       name: 'qrelay_forward_failures_total',
-      help: 'Forwards that failed, by cause (timeout, refused, status, error).',
+      help: 'Forwards that failed, by cause (timeout, refused, tls, seal, status, error).',
       labelNames: ['cause'],
       registers,
     });

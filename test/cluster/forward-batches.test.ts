@@ -8,8 +8,9 @@ import type { AddressInfo } from 'node:net';
 import { describe, expect, inject, it, onTestFinished } from 'vitest';
 import { ChangeSeal } from '../../src/cluster/change-seal.js';
 import { HttpRelay } from '../../src/cluster/http-relay.js';
+import type { Qrelay } from '../../src/app.js';
 import type { SessionView } from '../../src/core/session.js';
-import { CLUSTER_TOKEN, forwardChange, INTERNAL_TOKEN, startNodes, type RedisEnv } from '../support/cluster.js';
+import { forwardChange, INTERNAL_TOKEN, PEER_ADDR, peerSeal, startNodes, type RedisEnv } from '../support/cluster.js';
 import { holdPoll, mint, setStatus } from '../support/node.js';
 
 const redisEnv = (): RedisEnv => ({ REDIS_URL: inject('redisUrl') });
@@ -51,7 +52,6 @@ const passTo = (target: () => string) => async (_body: unknown, text: string, re
     method: 'POST',
     headers: {
       'content-type': String(req.headers['content-type']),
-      authorization: String(req.headers.authorization),
       'x-qrelay-seal': String(req.headers['x-qrelay-seal']),
     },
     body: text,
@@ -63,8 +63,8 @@ const relay = (
   options: { maxChanges?: number; maxBytes?: number; timeoutMs?: number; onFailure?: ConstructorParameters<typeof HttpRelay>[0]['onFailure'] } = {},
 ): HttpRelay => {
   const r = new HttpRelay({
-    clusterToken: CLUSTER_TOKEN,
-    seal: new ChangeSeal(CLUSTER_TOKEN),
+    seal: peerSeal(),
+    node: PEER_ADDR,
     timeoutMs: options.timeoutMs ?? 2_000,
     batch: { maxChanges: options.maxChanges ?? 100, maxBytes: options.maxBytes ?? 16 * 1024 },
     onFailure: options.onFailure,
@@ -75,12 +75,19 @@ const relay = (
 
 const view = (key: string, version: number, expiresAt: number): SessionView => ({ key, status: 'scanned', version, expiresAt });
 
+/** Writes the scan to Redis alone, as another node's set does before it forwards: nothing wakes here. */
+async function storeScan(node: Qrelay, key: string): Promise<void> {
+  expect(await node.store.transition(key, { status: 'scanned', actor: 'ann' }, Date.now())).toMatchObject({ ok: true });
+}
+
 describe('POST /channel/set with an array of changes', () => {
   it('wakes the poll of each change that is news to it, and answers per change, in order', async () => {
     const { nodes: [a] } = await startNodes(1, redisEnv(), { HOLD_MS: '10000' });
     const sessions = [await mint(a!), await mint(a!), await mint(a!)];
     const held = [];
     for (const [i, s] of sessions.entries()) held.push((await holdPoll(a!, s, {}, i + 1)).answer);
+    await storeScan(a!, sessions[0]!.key);
+    await storeScan(a!, sessions[2]!.key);
     const res = await forwardChange(
       a!,
       sessions.map((s, i) => view(s.key, i === 1 ? 0 : 1, s.expiresAt)), // the middle poll has version 0 already
@@ -132,8 +139,9 @@ describe('POST /channel/set with an array of changes', () => {
     const s = await mint(a!);
     const held = (await holdPoll(a!, s)).answer;
     const change = view(s.key, 1, s.expiresAt);
-    const seal = new ChangeSeal(CLUSTER_TOKEN);
-    for (const wrong of [seal.seal(JSON.stringify(change)), seal.seal(JSON.stringify([change, change])), new ChangeSeal('another-cluster-token-0000').seal(JSON.stringify([change]))]) {
+    await storeScan(a!, s.key);
+    const seal = (body: unknown, by = peerSeal()) => by.seal('POST', '/channel/set', PEER_ADDR, JSON.stringify(body));
+    for (const wrong of [seal(change), seal([change, change]), seal([change], new ChangeSeal('another-cluster-token-0000', { windowMs: 30_000 }))]) {
       const res = await forwardChange(a!, [change], { seal: wrong });
       expect(res.status).toBe(401);
       expect(((await res.json()) as { error: { code: string } }).error.code).toBe('invalid_seal');
@@ -147,6 +155,7 @@ describe('POST /channel/set with an array of changes', () => {
     const { nodes: [a] } = await startNodes(1, redisEnv(), { HOLD_MS: '10000' });
     const s = await mint(a!);
     const held = (await holdPoll(a!, s)).answer;
+    await storeScan(a!, s.key);
     expect(await (await forwardChange(a!, view(s.key, 0, s.expiresAt))).json()).toEqual({ delivered: false });
     expect(await (await forwardChange(a!, view(s.key, 1, s.expiresAt))).json()).toEqual({ delivered: true });
     expect((await held).body).toMatchObject({ status: 'scanned', version: 1 });

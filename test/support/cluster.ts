@@ -11,18 +11,20 @@ export const INTERNAL_TOKEN = 'test-internal-token-0123456789';
 /** Nodes' own secret for /channel/set (never the app backends' INTERNAL_TOKEN). */
 export const CLUSTER_TOKEN = 'test-cluster-token-9876543210';
 
-/**
- * POST /channel/set as another node of the cluster would send it (CLUSTER_TOKEN, sealed), or
- * with the `token` and `seal` given instead.
- */
-export function forwardChange(node: Qrelay, change: object, options: { token?: string; seal?: string } = {}): Promise<Response> {
+/** A node of the test cluster other than the ones started: where forwardChange's seals say they come from. */
+export const PEER_ADDR = 'http://127.0.0.1:9';
+
+/** Seals as a node of the test cluster does (CLUSTER_TOKEN, the default window). */
+export const peerSeal = (): ChangeSeal => new ChangeSeal(CLUSTER_TOKEN, { windowMs: 30_000 });
+
+/** POST /channel/set as another node of the cluster would send it (sealed), or with the `seal` given instead. */
+export function forwardChange(node: Qrelay, change: object, options: { seal?: string } = {}): Promise<Response> {
   const body = JSON.stringify(change);
   return fetch(`${node.privateUrl}/channel/set`, {
     method: 'POST',
     headers: {
       'content-type': 'application/json',
-      authorization: `Bearer ${options.token ?? CLUSTER_TOKEN}`,
-      [SEAL_HEADER]: options.seal ?? new ChangeSeal(CLUSTER_TOKEN).seal(body),
+      [SEAL_HEADER]: options.seal ?? peerSeal().seal('POST', '/channel/set', PEER_ADDR, body),
     },
     body,
   });

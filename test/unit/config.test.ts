@@ -1,5 +1,8 @@
-import { describe, expect, it } from 'vitest';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config.js';
+import { testPki, type TestPki } from '../support/tls.js';
 
 describe('configuration', () => {
   it('has the documented defaults', () => {
@@ -120,5 +123,67 @@ describe('configuration', () => {
     expect(loadConfig({ TRUST_PROXY: 'true' }).trustProxy).toBe(true);
     expect(loadConfig({ TRUST_PROXY: '2' }).trustProxy).toBe(2);
     expect(loadConfig({ TRUST_PROXY: 'loopback, 10.0.0.0/8' }).trustProxy).toEqual(['loopback', '10.0.0.0/8']);
+  });
+});
+
+describe('node-link settings', () => {
+  let pki: TestPki;
+  beforeAll(() => {
+    pki = testPki();
+    return () => pki.remove();
+  });
+  const cluster = { REDIS_URL: 'redis://127.0.0.1:6379', INTERNAL_TOKEN: 'internal-token-0123456789', CLUSTER_TOKEN: 'cluster-token-0123456789' };
+  const refusal = (env: Record<string, string>): string => {
+    try {
+      loadConfig(env);
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      return (err as Error).message;
+    }
+    throw new Error('the configuration was accepted');
+  };
+
+  it('CLUSTER_SEAL_WINDOW_MS is 30 s by default, 1 s to 10 min', () => {
+    expect(loadConfig({}).clusterSealWindowMs).toBe(30_000);
+    expect(loadConfig({ CLUSTER_SEAL_WINDOW_MS: '5000' }).clusterSealWindowMs).toBe(5_000);
+    expect(refusal({ CLUSTER_SEAL_WINDOW_MS: '999' })).toMatch(/CLUSTER_SEAL_WINDOW_MS="999": must be a whole number from 1000 to 600000/);
+  });
+
+  it('reads PEM files once: the private listener\'s certificate and key, CLUSTER_CA, REDIS_TLS_CA', () => {
+    const c = loadConfig({ ...cluster, REDIS_URL: 'rediss://127.0.0.1:6379', PRIVATE_TLS_CERT: pki.node.cert, PRIVATE_TLS_KEY: pki.node.key, CLUSTER_CA: pki.ca, REDIS_TLS_CA: pki.ca });
+    expect(c.privateTlsCert?.toString()).toBe(readFileSync(pki.node.cert, 'utf8'));
+    expect(c.privateTlsKey?.toString()).toBe(readFileSync(pki.node.key, 'utf8'));
+    expect(c.clusterCa?.toString()).toBe(readFileSync(pki.ca, 'utf8'));
+    expect(c.redisTlsCa?.toString()).toBe(readFileSync(pki.ca, 'utf8'));
+  });
+
+  it('a certificate without its key, or a key without its certificate, is refused naming the missing one', () => {
+    expect(refusal({ PRIVATE_TLS_CERT: pki.node.cert })).toMatch(/PRIVATE_TLS_KEY: required when PRIVATE_TLS_CERT is set/);
+    expect(refusal({ PRIVATE_TLS_KEY: pki.node.key })).toMatch(/PRIVATE_TLS_CERT: required when PRIVATE_TLS_KEY is set/);
+    expect(refusal({ PRIVATE_TLS_CERT: pki.node.cert, PRIVATE_TLS_KEY: pki.rogue.key })).toMatch(/PRIVATE_TLS_KEY: is not the key of the certificate/);
+  });
+
+  it('an unreadable or non-PEM file is refused naming the variable, and its contents are never shown', () => {
+    const missing = join(pki.dir, 'missing.pem');
+    expect(refusal({ CLUSTER_CA: missing })).toMatch(/CLUSTER_CA=".*missing\.pem": cannot be read \(ENOENT\)/);
+    const junk = join(pki.dir, 'junk.pem');
+    writeFileSync(junk, 'SECRET-MATERIAL-must-not-be-printed');
+    for (const variable of ['PRIVATE_TLS_CERT', 'PRIVATE_TLS_KEY', 'CLUSTER_CA', 'REDIS_TLS_CA']) {
+      const message = refusal({ [variable]: junk });
+      expect(message).toMatch(new RegExp(`${variable}=".*junk\\.pem": is not a PEM (certificate|private key)`));
+      expect(message).not.toContain('SECRET-MATERIAL');
+    }
+    // A key where a certificate belongs (and the reverse): its contents stay out of the message too.
+    const keyAsCert = refusal({ PRIVATE_TLS_CERT: pki.node.key, PRIVATE_TLS_KEY: pki.node.key });
+    expect(keyAsCert).toMatch(/PRIVATE_TLS_CERT=.*is not a PEM certificate/);
+    expect(keyAsCert).not.toContain('PRIVATE KEY-----');
+  });
+
+  it('NODE_ADDR must be https:// when the private listener serves https; REDIS_TLS_CA needs a rediss:// REDIS_URL', () => {
+    const tls = { PRIVATE_TLS_CERT: pki.node.cert, PRIVATE_TLS_KEY: pki.node.key };
+    expect(refusal({ ...cluster, ...tls, NODE_ADDR: 'http://10.0.0.5:11001' })).toMatch(/NODE_ADDR: must be an https:\/\/ origin/);
+    expect(loadConfig({ ...cluster, ...tls, NODE_ADDR: 'https://10.0.0.5:11001' }).nodeAddr).toBe('https://10.0.0.5:11001');
+    expect(refusal({ ...cluster, REDIS_TLS_CA: pki.ca })).toMatch(/REDIS_TLS_CA: set, but REDIS_URL is redis:\/\//);
+    expect(loadConfig({ INTERNAL_TOKEN: cluster.INTERNAL_TOKEN, CLUSTER_TOKEN: cluster.CLUSTER_TOKEN, REDIS_CLUSTER_NODES: '127.0.0.1:7000', REDIS_TLS_CA: pki.ca }).redisTlsCa).toBeDefined();
   });
 });

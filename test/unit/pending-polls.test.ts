@@ -16,7 +16,7 @@ describe('PendingPolls', () => {
     const hold = polls.hold('a', 0, anyClient(), 10_000, 60_000);
     expect(polls.size).toBe(1);
     expect(polls.wake(view('a', 1))).toBe(true);
-    await expect(hold.ended).resolves.toEqual({ reason: 'changed', view: view('a', 1) });
+    await expect(hold.ended).resolves.toEqual({ reason: 'changed', view: view('a', 1), claimed: false });
     expect(polls.size).toBe(0);
   });
 
@@ -51,7 +51,7 @@ describe('PendingPolls', () => {
     client.hangUp(); // the client leaves after its answer
     expect(polls.wake(view('a', 2))).toBe(false);
     await vi.advanceTimersByTimeAsync(40); // past the hold, too: the ending stays 'changed'
-    await expect(hold.ended).resolves.toEqual({ reason: 'changed', view: view('a', 1) });
+    await expect(hold.ended).resolves.toEqual({ reason: 'changed', view: view('a', 1), claimed: false });
     expect(polls.size).toBe(1);
     expect(polls.has('b')).toBe(true);
     polls.end('b', PollEnd.shutdown);
@@ -135,7 +135,7 @@ describe('PendingPolls', () => {
       await expect(held.ended).resolves.toBe(PollEnd.superseded);
       expect(polls.size).toBe(1);
       expect(polls.wake(view('a', 1))).toBe(true);
-      await expect(next.ended).resolves.toEqual({ reason: 'changed', view: view('a', 1) });
+      await expect(next.ended).resolves.toEqual({ reason: 'changed', view: view('a', 1), claimed: false });
       expect(polls.size).toBe(0);
       expect(polls.has('a')).toBe(false);
     });
@@ -148,7 +148,7 @@ describe('PendingPolls', () => {
       expect(vi.getTimerCount()).toBe(0); // no deadline before admission
       expect(polls.wake(view('a', 1))).toBe(true);
       polls.admit(joining, 10_000, 60_000);
-      await expect(joining.ended).resolves.toEqual({ reason: 'changed', view: view('a', 1) });
+      await expect(joining.ended).resolves.toEqual({ reason: 'changed', view: view('a', 1), claimed: false });
       expect(vi.getTimerCount()).toBe(0);
       expect(client.listener).toBeUndefined();
       expect(polls.size).toBe(0);
@@ -167,7 +167,7 @@ describe('PendingPolls', () => {
       polls.admit(second, 10_000, 60_000); // admitting twice changes nothing
       expect(polls.size).toBe(1);
       expect(polls.wake(view('a', 1))).toBe(true);
-      await expect(second.ended).resolves.toEqual({ reason: 'changed', view: view('a', 1) });
+      await expect(second.ended).resolves.toEqual({ reason: 'changed', view: view('a', 1), claimed: false });
       expect(polls.size).toBe(0);
     });
 
@@ -182,8 +182,8 @@ describe('PendingPolls', () => {
       await expect(holds[2]!.ended).resolves.toBe(PollEnd.clientClosed);
       expect(polls.size).toBe(1);
       expect(polls.wake(view('a', 1))).toBe(true); // wakes 0 (joining) and 3 (held)
-      await expect(holds[0]!.ended).resolves.toEqual({ reason: 'changed', view: view('a', 1) });
-      await expect(holds[3]!.ended).resolves.toEqual({ reason: 'changed', view: view('a', 1) });
+      await expect(holds[0]!.ended).resolves.toEqual({ reason: 'changed', view: view('a', 1), claimed: false });
+      await expect(holds[3]!.ended).resolves.toEqual({ reason: 'changed', view: view('a', 1), claimed: false });
       expect(polls.size).toBe(0);
       expect(polls.has('a')).toBe(false);
       expect(await polls.endAll(PollEnd.shutdown)).toBe(0);

@@ -554,16 +554,26 @@ describe('set', () => {
 });
 
 describe('receive', () => {
-  it('a change handed over by another node wakes the poll held here', async () => {
+  it('a change handed over by another node wakes the poll held here, which answers with what the store holds', async () => {
+    const { service, store, clock, mint, poll, held } = setUp({ cluster: true });
+    const s = await mint();
+    const answer = poll(s, 0);
+    await held();
+    await store.transition(s.key, { status: 'scanned', actor: 'alice', data: { device: 'phone' } }, clock.now); // no wake: the store alone
+    const claim: SessionView = { key: s.key, status: 'scanned', version: 1, expiresAt: s.expiresAt, data: { name: 'Your Bank Support' } };
+    expect(service.receive({ ...claim, version: 0 })).toBe(false); // not newer than what the poll has
+    expect(service.receive(claim)).toBe(true);
+    await expect(answer).resolves.toEqual({ reason: 'changed', view: { key: s.key, status: 'scanned', version: 1, expiresAt: s.expiresAt, data: { device: 'phone' } } });
+    expect(service.heldPolls).toBe(0);
+  });
+
+  it('a change the store does not hold (yet) ends the poll with nothing to say, never with the claim', async () => {
     const { service, mint, poll, held } = setUp({ cluster: true });
     const s = await mint();
     const answer = poll(s, 0);
     await held();
-    const view: SessionView = { key: s.key, status: 'scanned', version: 1, expiresAt: s.expiresAt, data: { device: 'phone' } };
-    expect(service.receive({ ...view, version: 0 })).toBe(false); // not newer than what the poll has
-    expect(service.receive(view)).toBe(true);
-    await expect(answer).resolves.toEqual({ reason: 'changed', view });
-    expect(service.heldPolls).toBe(0);
+    expect(service.receive({ key: s.key, status: 'scanned', version: 1, expiresAt: s.expiresAt, data: { name: 'Your Bank Support' } })).toBe(true);
+    await expect(answer).resolves.toEqual({ reason: 'timeout' });
   });
 
   it('returns false when no poll is held for the key', async () => {
