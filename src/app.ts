@@ -3,7 +3,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pino, { type Logger } from 'pino';
-import { isClustered, type Config } from './config.js';
+import { isClustered, unsafeSettings, type Config } from './config.js';
 import { ChangeSeal } from './cluster/change-seal.js';
 import { HttpRelay } from './cluster/http-relay.js';
 import { RedisStore, type RedisTarget } from './cluster/redis-store.js';
@@ -193,7 +193,7 @@ export async function startQrelay(config: Config, options: StartOptions = {}): P
       qrPerIpPerMinute: config.qrPerIpPerMinute,
       pollsPerIp: config.pollsPerIp,
       pollsPerNode: config.pollsPerNode,
-      tokenFailuresPerSession: config.tokenFailuresPerSession,
+      tokenFailuresPerIpPerMinute: config.tokenFailuresPerIpPerMinute,
     },
     store instanceof RedisStore ? store.counters() : memoryCounters,
     (limit) => metrics.rateLimited(limit),
@@ -223,6 +223,7 @@ export async function startQrelay(config: Config, options: StartOptions = {}): P
     await store.close();
   };
 
+  for (const message of unsafeSettings(config)) log.warn(message);
   const loopbackOrWildcard = /^(127\.|0\.0\.0\.0$|::1?$|localhost$)/.test(config.privateHost);
   if (clustered && config.nodeAddr === undefined && loopbackOrWildcard) {
     log.warn(
@@ -247,7 +248,7 @@ export async function startQrelay(config: Config, options: StartOptions = {}): P
       nodeAddr: config.nodeAddr ?? privateUrl,
       relay,
       events: allOf(metrics, lifecycleLog(log)),
-      tokenFailed: (key) => limits.tokenFailed(key),
+      pollMissed: (address, wrongToken) => limits.pollMissed(address, wrongToken),
     });
     privateServer.on(
       'request',

@@ -24,6 +24,7 @@ export type CatalogCode =
   | 'version_mismatch'
   | 'cross_site'
   | 'unauthorized'
+  | 'missing_token'
   | 'invalid_seal'
   | 'store_unavailable'
   | 'not_ready'
@@ -74,8 +75,10 @@ export const errors = {
   badRequest: (message: string, cause?: unknown) => new QrelayError('bad_request', message, { cause }),
   unknownField: (field: string, where = '') => new QrelayError('unknown_field', `${field}: is not a known field${where}`),
 
-  /** Unknown key and wrong or missing poll token must be indistinguishable: one body for both. */
+  /** Unknown key and wrong poll token must be indistinguishable: one body for both. */
   sessionNotFound: () => new QrelayError('not_found', 'no such session'),
+  /** A poll without a well-formed poll token: refused before the key is looked at. */
+  missingToken: () => new QrelayError('missing_token', 'a poll needs an Authorization: Bearer <pollToken> header with the pollToken of POST /status/new'),
   noRoute: (method: string, path: string) => new QrelayError('no_route', `no route for ${method} ${path}`),
   alreadyDelivered: () => new QrelayError('already_delivered', 'the final status of this session was already delivered'),
   handOutInProgress: (busyMs: number) =>

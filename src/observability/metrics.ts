@@ -60,7 +60,7 @@ export class Metrics implements ServiceEvents {
     });
     this.#pollEndings = new Tally({
       name: 'qrelay_poll_endings_total',
-      help: 'Held polls ended, by reason (changed, timeout, superseded, client-closed, expired, destroyed, shutdown).',
+      help: 'Held polls ended, by reason (changed, timeout, superseded, client-closed, expired, shutdown).',
       labelName: 'reason',
       registers,
     });
