@@ -48,6 +48,17 @@ function collectingLogger(): { log: Logger; lines: string[] } {
 }
 
 describe('logs', () => {
+  it('at start-up, one warn line for each unsafe setting: no INTERNAL_TOKEN, TRUST_PROXY=true, the demo scan page without DEMO=1', async () => {
+    const { log, lines } = collectingLogger();
+    await startNode({ TRUST_PROXY: 'true' }, { log });
+    const warnings = lines.map((l) => JSON.parse(l) as { level: number; msg: string }).filter((l) => l.level === 40);
+    expect(warnings.map((w) => w.msg.split(' ')[0])).toEqual(['INTERNAL_TOKEN', 'TRUST_PROXY=true:', 'SCAN_URL_BASE']);
+
+    const quiet = collectingLogger();
+    await startNode({ INTERNAL_TOKEN: 'an-internal-token-0123456789', TRUST_PROXY: 'loopback', SCAN_URL_BASE: 'https://login.example/scan' }, { log: quiet.log });
+    expect(quiet.lines.map((l) => JSON.parse(l) as { level: number }).filter((l) => l.level >= 40)).toEqual([]);
+  });
+
   it('are JSON lines with request ids, and never contain a poll token, a ticket, data or the internal token', async () => {
     const { log, lines } = collectingLogger();
     const internal = 'internal-token-that-must-not-leak-1234';
