@@ -196,8 +196,8 @@ export class SessionService {
     }
     if (!read.found) {
       hold?.end(PollEnd.answered);
-      if (read.wrongToken) this.#events.tokenRejected(key);
-      await this.#pollMissed(address, read.wrongToken);
+      await this.#pollMissed(address, read.wrongToken); // a wrong token past the limit: rate_limited
+      if (read.wrongToken) this.#events.tokenRejected(key); // so a guesser's log lines are bounded too
       throw errors.sessionNotFound();
     }
 
