@@ -223,7 +223,7 @@ export async function startQrelay(config: Config, options: StartOptions = {}): P
     await store.close();
   };
 
-  for (const message of unsafeSettings(config)) log.warn(message);
+  for (const { setting, message } of unsafeSettings(config)) log.warn({ setting }, message);
   const loopbackOrWildcard = /^(127\.|0\.0\.0\.0$|::1?$|localhost$)/.test(config.privateHost);
   if (clustered && config.nodeAddr === undefined && loopbackOrWildcard) {
     log.warn(

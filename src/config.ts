@@ -262,20 +262,29 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
 /** SCAN_URL_BASE's default: the demo's phone page, served only with DEMO=1. */
 export const demoScanUrl = (publicPort: number): string => `http://localhost:${publicPort || 11000}/scan.html`;
 
+/** A setting left unsafe: the variable, and what it leaves open. */
+export interface UnsafeSetting {
+  readonly setting: string;
+  readonly message: string;
+}
+
 /**
- * What `c` leaves open that a deployment should not, one message each, for a `warn` line at
- * start-up: accepted (a trial run needs none of them set), but never in silence.
+ * What `c` leaves open that a deployment should not, one each, for a `warn` line at start-up:
+ * accepted (a trial run needs none of them set), but never in silence.
  */
-export function unsafeSettings(c: Config): string[] {
-  const unsafe: string[] = [];
+export function unsafeSettings(c: Config): UnsafeSetting[] {
+  const unsafe: UnsafeSetting[] = [];
+  const warn = (setting: string, message: string): void => {
+    unsafe.push({ setting, message });
+  };
   if (c.internalToken === undefined) {
-    unsafe.push('INTERNAL_TOKEN is not set: anyone who reaches the private listener (PRIVATE_HOST:PRIVATE_PORT), on this host or beyond, can confirm logins and redeem tickets. Set INTERNAL_TOKEN.');
+    warn('INTERNAL_TOKEN', 'INTERNAL_TOKEN is not set: anyone who reaches the private listener (PRIVATE_HOST:PRIVATE_PORT), on this host or beyond, can confirm logins and redeem tickets. Set INTERNAL_TOKEN.');
   }
   if (c.trustProxy === true) {
-    unsafe.push('TRUST_PROXY=true: every client chooses its own address with X-Forwarded-For, so per-address limits do not hold and the phone shows whatever address the client claims. Set TRUST_PROXY to your proxies\' addresses or subnets (or a hop count).');
+    warn('TRUST_PROXY', 'TRUST_PROXY=true: every client chooses its own address with X-Forwarded-For, so per-address limits do not hold and the phone shows whatever address the client claims. Set TRUST_PROXY to your proxies\' addresses or subnets (or a hop count).');
   }
   if (!c.demo && c.scanUrlBase === demoScanUrl(c.publicPort)) {
-    unsafe.push(`SCAN_URL_BASE is left at the demo's phone page: the QR codes link to it (${c.scanUrlBase}), which is served only with DEMO=1, so a phone that scans one gets 404. Set SCAN_URL_BASE to your phone page.`);
+    warn('SCAN_URL_BASE', `SCAN_URL_BASE is left at the demo's phone page: the QR codes link to it (${c.scanUrlBase}), which is served only with DEMO=1, so a phone that scans one gets 404. Set SCAN_URL_BASE to your phone page.`);
   }
   return unsafe;
 }

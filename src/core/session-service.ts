@@ -208,7 +208,7 @@ export class SessionService {
       hold?.end(PollEnd.answered);
       throw invalidField('since', `is ${since}, ahead of the session's version ${current.version}: send the last version seen`);
     }
-    if (hold !== undefined && !isFinal(current.status) && current.version <= since) {
+    if (hold !== undefined && !isFinal(current.status) && current.version === since) {
       this.#polls.admit(hold, holdMs, current.expiresAt - now); // step 3 (a no-op if a change or the client ended it)
       const ending = await hold.ended;
       if (hold.admitted) this.#events.pollEnded(ending.reason); // a poll ended while joining was never held

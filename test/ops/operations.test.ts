@@ -51,7 +51,8 @@ describe('logs', () => {
   it('at start-up, one warn line for each unsafe setting: no INTERNAL_TOKEN, TRUST_PROXY=true, the demo scan page without DEMO=1', async () => {
     const { log, lines } = collectingLogger();
     await startNode({ TRUST_PROXY: 'true' }, { log });
-    const warnings = lines.map((l) => JSON.parse(l) as { level: number; msg: string }).filter((l) => l.level === 40);
+    const warnings = lines.map((l) => JSON.parse(l) as { level: number; setting?: string; msg: string }).filter((l) => l.level === 40);
+    expect(warnings.map((w) => w.setting)).toEqual(['INTERNAL_TOKEN', 'TRUST_PROXY', 'SCAN_URL_BASE']);
     expect(warnings.map((w) => w.msg.split(' ')[0])).toEqual(['INTERNAL_TOKEN', 'TRUST_PROXY=true:', 'SCAN_URL_BASE']);
 
     const quiet = collectingLogger();
