@@ -3,6 +3,7 @@ import http from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { MemoryStore } from '../../src/core/memory-store.js';
 import type { SessionStatus } from '../../src/core/session.js';
+import type { PollRead } from '../../src/core/session-store.js';
 import { holdPoll, mint, poll, rawPoll, setStatus, startNode, untilHeld, waitFor } from '../support/node.js';
 
 describe('minting a session', () => {
@@ -169,6 +170,23 @@ describe('poll authorization', () => {
     ];
     for (const r of refusals) expect(r.body).toEqual(refusals[0]!.body);
     expect(refusals[0]!.body.error.code).toBe('missing_token');
+  });
+
+  it('a missing token is refused before the store is asked', async () => {
+    class NoReads extends MemoryStore {
+      reads = 0;
+      override async poll(): Promise<PollRead> {
+        this.reads++;
+        throw new Error('the store was asked');
+      }
+    }
+    const store = new NoReads({ graceMs: 60_000 });
+    const node = await startNode({}, { store });
+    const s = await mint(node);
+    for (let i = 0; i < 3; i++) expect((await poll(node, s).set('Authorization', '').expect(401)).body.error.code).toBe('missing_token');
+    expect(store.reads).toBe(0);
+    await poll(node, s).expect(503); // with the token, the store is asked (and fails here)
+    expect(store.reads).toBe(1);
   });
 
   it('the QR key alone cannot read the result', async () => {
