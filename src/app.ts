@@ -4,7 +4,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import pino, { type Logger } from 'pino';
-import { isClustered, type Config } from './config.js';
+import { isClustered, unsafeSettings, type Config } from './config.js';
 import { ChangeSeal } from './cluster/change-seal.js';
 import { HttpRelay } from './cluster/http-relay.js';
 import { RedisStore, type RedisTarget } from './cluster/redis-store.js';
@@ -191,7 +191,7 @@ export async function startQrelay(config: Config, options: StartOptions = {}): P
       qrPerIpPerMinute: config.qrPerIpPerMinute,
       pollsPerIp: config.pollsPerIp,
       pollsPerNode: config.pollsPerNode,
-      tokenFailuresPerSession: config.tokenFailuresPerSession,
+      tokenFailuresPerIpPerMinute: config.tokenFailuresPerIpPerMinute,
     },
     store instanceof RedisStore ? store.counters() : memoryCounters,
     (limit) => metrics.rateLimited(limit),
@@ -224,6 +224,7 @@ export async function startQrelay(config: Config, options: StartOptions = {}): P
     await store.close();
   };
 
+  for (const { setting, message } of unsafeSettings(config)) log.warn({ setting }, message);
   const loopbackOrWildcard = /^(127\.|0\.0\.0\.0$|::1?$|localhost$)/.test(config.privateHost);
   if (clustered && config.nodeAddr === undefined && loopbackOrWildcard) {
     log.warn(
@@ -262,7 +263,7 @@ export async function startQrelay(config: Config, options: StartOptions = {}): P
       nodeAddr: config.nodeAddr ?? privateUrl,
       relay,
       events: allOf(metrics, lifecycleLog(log)),
-      tokenFailed: (key) => limits.tokenFailed(key),
+      pollMissed: (address, wrongToken) => limits.pollMissed(address, wrongToken),
     });
     draining = () => service.closing;
     privateServer.on(

@@ -149,7 +149,7 @@ const settings = {
   publicHost: setting('PUBLIC_HOST', text('0.0.0.0')),
   privatePort: setting('PRIVATE_PORT', integer(0, 65535, 11001)),
   privateHost: setting('PRIVATE_HOST', text('127.0.0.1')),
-  /** Where the phone page lives; the session key is added as `?key=` (default: the demo's page). */
+  /** Where the phone page lives; the session key is added as `?key=` (default: the demo's page, demoScanUrl). */
   scanUrlBase: setting('SCAN_URL_BASE', z.preprocess(unsetIfEmpty, httpUrl.optional())),
   /** Express 'trust proxy': false, true, a hop count, or addresses/subnets of trusted proxies. */
   trustProxy: setting('TRUST_PROXY', trustProxy),
@@ -243,8 +243,13 @@ const settings = {
   pollsPerIp: setting('MAX_POLLS_PER_IP', integer(1, 1_000_000, 100)),
   /** Polls one node holds at most (admission control). */
   pollsPerNode: setting('MAX_POLLS_PER_NODE', integer(1, 10_000_000, 50_000)),
-  /** Wrong poll tokens a session survives. */
-  tokenFailuresPerSession: setting('MAX_TOKEN_FAILURES', integer(1, 1_000, 5)),
+  /**
+   * Wrong poll tokens one client IP may send per minute (polls for unknown keys count too, but are
+   * never refused); past it, its wrong tokens are refused `rate_limited`. A working page never
+   * sends one, and no rate makes guessing a 256-bit token worthwhile: the limit bounds the work
+   * and log lines a guesser causes, with room for a few stale pages behind one NAT.
+   */
+  tokenFailuresPerIpPerMinute: setting('MAX_TOKEN_FAILURES', integer(1, 1_000_000, 30)),
   /** Sessions the in-memory store keeps at most (memory mode; Redis bounds its own memory). */
   maxSessions: setting('MAX_SESSIONS', integer(1, 100_000_000, 1_000_000)),
   /** On shutdown, held polls are answered over this window, ms. */
@@ -275,7 +280,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const read = {} as Record<keyof Settings, unknown>;
   for (const [name, { env: variable }] of Object.entries(settings)) read[name as keyof Settings] = parsed.data[variable];
   const r = read as Read;
-  const config: Config = { ...r, scanUrlBase: r.scanUrlBase ?? `http://localhost:${r.publicPort || 11000}/scan.html` };
+  const config: Config = { ...r, scanUrlBase: r.scanUrlBase ?? demoScanUrl(r.publicPort) };
   const targets = [config.redisUrl !== undefined, config.redisClusterNodes.length > 0, config.redisSentinels.length > 0];
   if (targets.filter(Boolean).length > 1) {
     throw new ConfigError('invalid configuration:\n  REDIS_URL, REDIS_CLUSTER_NODES, REDIS_SENTINELS: set one of them, not several');
@@ -319,6 +324,36 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   for (const value of Object.values(config)) if (Array.isArray(value)) Object.freeze(value);
   return Object.freeze(config);
+}
+
+/** SCAN_URL_BASE's default: the demo's phone page, served only with DEMO=1. */
+export const demoScanUrl = (publicPort: number): string => `http://localhost:${publicPort || 11000}/scan.html`;
+
+/** A setting left unsafe: the variable, and what it leaves open. */
+export interface UnsafeSetting {
+  readonly setting: string;
+  readonly message: string;
+}
+
+/**
+ * What `c` leaves open that a deployment should not, one each, for a `warn` line at start-up:
+ * accepted (a trial run needs none of them set), but never in silence.
+ */
+export function unsafeSettings(c: Config): UnsafeSetting[] {
+  const unsafe: UnsafeSetting[] = [];
+  const warn = (setting: string, message: string): void => {
+    unsafe.push({ setting, message });
+  };
+  if (c.internalToken === undefined) {
+    warn('INTERNAL_TOKEN', 'INTERNAL_TOKEN is not set: anyone who reaches the private listener (PRIVATE_HOST:PRIVATE_PORT), on this host or beyond, can confirm logins and redeem tickets. Set INTERNAL_TOKEN.');
+  }
+  if (c.trustProxy === true) {
+    warn('TRUST_PROXY', 'TRUST_PROXY=true: every client chooses its own address with X-Forwarded-For, so per-address limits do not hold and the phone shows whatever address the client claims. Set TRUST_PROXY to your proxies\' addresses or subnets (or a hop count).');
+  }
+  if (!c.demo && c.scanUrlBase === demoScanUrl(c.publicPort)) {
+    warn('SCAN_URL_BASE', `SCAN_URL_BASE is left at the demo's phone page: the QR codes link to it (${c.scanUrlBase}), which is served only with DEMO=1, so a phone that scans one gets 404. Set SCAN_URL_BASE to your phone page.`);
+  }
+  return unsafe;
 }
 
 export function isClustered(c: Config): boolean {

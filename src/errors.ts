@@ -25,6 +25,7 @@ export type CatalogCode =
   | 'version_mismatch'
   | 'cross_site'
   | 'unauthorized'
+  | 'missing_token'
   | 'invalid_seal'
   | 'store_unavailable'
   | 'not_ready'
@@ -76,8 +77,10 @@ export const errors = {
   unknownField: (field: string, where = '') => new QrelayError('unknown_field', `${field}: is not a known field${where}`),
   keyMismatch: () => new QrelayError('key_mismatch', 'key: the query and the body name different sessions'),
 
-  /** Unknown key and wrong or missing poll token must be indistinguishable: one body for both. */
+  /** Unknown key and wrong poll token must be indistinguishable: one body for both. */
   sessionNotFound: () => new QrelayError('not_found', 'no such session'),
+  /** A poll without a well-formed poll token: refused before the key is looked at. */
+  missingToken: () => new QrelayError('missing_token', 'a poll needs an Authorization: Bearer <pollToken> header with the pollToken of POST /status/new'),
   noRoute: (method: string, path: string) => new QrelayError('no_route', `no route for ${method} ${path}`),
   alreadyDelivered: () => new QrelayError('already_delivered', 'the final status of this session was already delivered'),
   handOutInProgress: (busyMs: number) =>

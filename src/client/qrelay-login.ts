@@ -6,7 +6,10 @@
 //
 // A login mints a session, shows its QR, follows it with one held poll at a time and ends with
 // `confirmed` (carrying the one-time ticket the site's backend redeems), `cancelled`, `expired`
-// (after `renewals` fresh QRs went unused) or `ended` (the service refused to go on).
+// (after `renewals` fresh QRs went unused) or `ended` (the service refused to go on). A session
+// that is gone before the login saw its end (404, or 410 with no final status seen: a node that
+// kept sessions in memory restarted, say) is replaced by a fresh QR, as an expired one is, within
+// the same `renewals`.
 //
 // Invariants:
 // - At most one run (mint, then polls) at a time; every fetch and sleep of a run is bound to the
@@ -194,7 +197,8 @@ interface Session {
   version: number;
 }
 
-type FollowEnd = 'expired' | 'final' | 'aborted';
+/** `gone`: the session vanished before its end was seen (its failure says how). */
+type FollowEnd = 'expired' | 'final' | 'aborted' | { readonly gone: Failure };
 
 /** Typed listeners for the login's events (declaration merging with the class below). */
 export interface QrelayLogin {
@@ -340,8 +344,12 @@ export class QrelayLogin extends EventTarget {
       const session = await this.#mint(signal);
       if (session === undefined) return;
       const end = await this.#follow(session, signal);
-      if (end !== 'expired') return;
+      if (end !== 'expired' && typeof end !== 'object') return;
       if (renewals >= this.#renewals) {
+        if (typeof end === 'object') {
+          this.#end(end.gone);
+          return;
+        }
         this.#setState('expired', true);
         this.#emit('expired', { renewals });
         return;
@@ -442,9 +450,11 @@ export class QrelayLogin extends EventTarget {
           if (end !== undefined) return end;
           continue;
         }
-        // 404 (the session is gone), 410 (its final status went to a poll whose answer never
-        // arrived) and other client errors do not get better by asking again.
+        // 404 (the session is gone) and 410 (its final status went to a poll whose answer never
+        // arrived: this login saw none) call for a fresh QR; other client errors do not get
+        // better by asking again.
         const failure = failureOf(reply);
+        if (reply?.status === 404 || reply?.status === 410) return { gone: failure };
         if (!failure.retryable) {
           this.#end(failure);
           return 'final';

@@ -289,11 +289,6 @@ export class RedisStore implements SessionStore {
     await this.#batched().qrelayAbandonHandOut(sessionKeys(this.#prefix, key).session, leaseId);
   }
 
-  async destroy(key: string): Promise<void> {
-    const k = sessionKeys(this.#prefix, key);
-    await this.#batched().del(k.session, k.route, k.ticket);
-  }
-
   /** The limits' counters, in this Redis (one connection for sessions and counters). */
   counters(): CounterFactory {
     return redisCounters(this.#client, this.#prefix, () => this.#writes.hold());

@@ -121,11 +121,6 @@ export class MemoryStore implements SessionStore {
     this.#sessions.set(key, changed(session, { leasedUntil: undefined, leasedBy: undefined }));
   }
 
-  async destroy(key: string): Promise<void> {
-    this.#sessions.delete(key);
-    this.#tickets.delete(key);
-  }
-
   async ping(): Promise<void> {}
 
   async close(): Promise<void> {

@@ -23,7 +23,7 @@ import type { SessionView } from './session.js';
 
 // `answered` is not client-visible and ends only a poll never admitted: the store's answer (or its
 // failure) was given at once, and the poll was never held.
-export type PollEndReason = 'changed' | 'timeout' | 'superseded' | 'client-closed' | 'expired' | 'destroyed' | 'shutdown' | 'answered';
+export type PollEndReason = 'changed' | 'timeout' | 'superseded' | 'client-closed' | 'expired' | 'shutdown' | 'answered';
 
 export type PollEnding =
   // `claimed`: the view came from another node, so it says when to answer, not what (see
@@ -37,7 +37,6 @@ export const PollEnd = Object.freeze({
   superseded: Object.freeze({ reason: 'superseded' }),
   clientClosed: Object.freeze({ reason: 'client-closed' }),
   expired: Object.freeze({ reason: 'expired' }),
-  destroyed: Object.freeze({ reason: 'destroyed' }),
   shutdown: Object.freeze({ reason: 'shutdown' }),
   answered: Object.freeze({ reason: 'answered' }),
 } satisfies Record<string, PollEnding>);
@@ -206,15 +205,6 @@ export class PendingPolls {
       h = older;
     }
     return woken;
-  }
-
-  /** Ends every poll for `key`, if any. */
-  end(key: string, ending: PollEnding): void {
-    for (let h = this.#newest.get(key); h !== undefined; ) {
-      const older = h.older;
-      h.end(ending);
-      h = older;
-    }
   }
 
   /** Removes an ending hold from its key's chain (Hold.end calls this, once). */

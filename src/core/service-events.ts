@@ -13,7 +13,7 @@ export interface ServiceEvents {
   statusSet(key: string, outcome: SetOutcome, change?: { status: SessionStatus; version: number; delivered: boolean }): void;
   /** A set woke a held poll, `seconds` after the set arrived. */
   delivered(seconds: number, via: 'local' | 'forward'): void;
-  /** A poll presented a wrong token for an existing session. */
+  /** A poll presented a wrong token for an existing session, and was answered not_found (not refused by the limit). */
   tokenRejected(key: string): void;
   /** A final status was handed to a poll, and recorded as delivered. */
   finalHandedOut(key: string, status: SessionStatus): void;

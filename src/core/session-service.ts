@@ -13,8 +13,13 @@
 // the change is delivered to it (locally or through the relay). There is no third order. Claims
 // add up rather than replace each other, so a slow claim cannot hide a newer poll on another node.
 // A poll supersedes an older one for the same key only once admitted, so a wrong token ends
-// nothing.
-import { errors, type QrelayError } from '../errors.js';
+// nothing; nor does a wrong token, however many, harm the session: it is counted against the
+// address that sent it (`pollMissed`), never the session.
+//
+// A poll is held only while the session is at exactly `since`: a `since` ahead of the session's
+// version (its effective one: an expired session's is one more than stored) is refused
+// `invalid_since` and changes nothing, neither a route claim (the store's rule) nor a hand-out.
+import { errors, invalidField, type QrelayError } from '../errors.js';
 import { HandOuts, type HandedView, type HandOutReceipt } from './hand-out.js';
 import { PollEnd, type PendingPolls, type PollClient } from './pending-polls.js';
 import { hashToken, newKeyAndToken } from './secrets.js';
@@ -49,8 +54,11 @@ export interface SessionServiceOptions {
   nodeAddr?: string;
   relay?: Relay;
   events?: ServiceEvents;
-  /** Counts a wrong poll token for a session; resolves true when the session must be destroyed. */
-  tokenFailed?: (key: string) => Promise<boolean>;
+  /**
+   * Counts, for the sending address, a poll that found no session: an unknown key or a wrong token
+   * (both, so that both take the same time). Rejects (`rate_limited`) to refuse it instead.
+   */
+  pollMissed?: (address: string, wrongToken: boolean) => Promise<void>;
 }
 
 export interface NewSession {
@@ -108,7 +116,7 @@ export class SessionService {
   readonly #nodeAddr: string;
   readonly #relay: Relay | undefined;
   readonly #events: ServiceEvents;
-  readonly #tokenFailed: (key: string) => Promise<boolean>;
+  readonly #pollMissed: (address: string, wrongToken: boolean) => Promise<void>;
   readonly #handOuts: HandOuts;
   #closing = false;
 
@@ -129,7 +137,7 @@ export class SessionService {
     this.#nodeAddr = options.nodeAddr ?? 'local';
     this.#relay = options.relay;
     this.#events = options.events ?? NO_EVENTS;
-    this.#tokenFailed = options.tokenFailed ?? (async () => false);
+    this.#pollMissed = options.pollMissed ?? (async () => {});
     this.#handOuts = new HandOuts({ store: this.#store, clock: this.#clock, events: this.#events, ticketTtlMs: options.ticketTtlMs });
   }
 
@@ -171,8 +179,8 @@ export class SessionService {
     return this.#scanUrlHead + key + this.#scanUrlTail;
   }
 
-  /** Answers GET /status/get. The hold ends when `client` hangs up. */
-  async poll(key: string, token: string | undefined, since: number, waitMs: number | undefined, client: PollClient): Promise<PollAnswer> {
+  /** Answers GET /status/get from `address`. The hold ends when `client` hangs up. */
+  async poll(key: string, token: string, since: number, waitMs: number | undefined, client: PollClient, address: string): Promise<PollAnswer> {
     this.#refuseWhenClosing();
     const holdMs = Math.min(this.#holdMs, waitMs ?? Number.POSITIVE_INFINITY);
     // wait=0 asks "anything newer?" and nothing more: no hold, so no route claimed away from a
@@ -181,22 +189,26 @@ export class SessionService {
     let read: PollRead;
     try {
       const holder = hold?.open === true ? this.#nodeAddr : undefined; // a client gone already claims no route
-      read = await this.#store.poll(key, token === undefined ? '' : hashToken(token), since, holder, holdMs + ROUTE_MARGIN_MS, this.#clock()); // step 2
+      read = await this.#store.poll(key, hashToken(token), since, holder, holdMs + ROUTE_MARGIN_MS, this.#clock()); // step 2
     } catch (cause) {
       hold?.end(PollEnd.answered);
       throw errors.storeUnavailable(cause);
     }
     if (!read.found) {
       hold?.end(PollEnd.answered);
-      // Counted after this answer has gone, so a wrong token takes no longer than an unknown key.
-      if (read.wrongToken) setImmediate(() => void this.#rejectToken(key).catch(() => {}));
+      await this.#pollMissed(address, read.wrongToken); // a wrong token past the limit: rate_limited
+      if (read.wrongToken) this.#events.tokenRejected(key); // so a guesser's log lines are bounded too
       throw errors.sessionNotFound();
     }
 
     const stored = read.session;
     const now = this.#clock();
     const current = effective(stored, now);
-    if (hold !== undefined && !isFinal(current.status) && current.version <= since) {
+    if (since > current.version) {
+      hold?.end(PollEnd.answered);
+      throw invalidField('since', `is ${since}, ahead of the session's version ${current.version}: send the last version seen`);
+    }
+    if (hold !== undefined && !isFinal(current.status) && current.version === since) {
       this.#polls.admit(hold, holdMs, current.expiresAt - now); // step 3 (a no-op if a change or the client ended it)
       const ending = await hold.ended;
       if (hold.admitted) this.#events.pollEnded(ending.reason); // a poll ended while joining was never held
@@ -205,13 +217,12 @@ export class SessionService {
         return ending.claimed ? this.#answerStored(key, since) : { reason: 'changed', view: ending.view };
       }
       if (ending.reason === 'expired') return this.#answerExpiry(key, stored.expiresAt, since);
-      if (ending.reason === 'destroyed') throw errors.sessionNotFound(); // what its next poll would hear
       if (ending.reason === 'answered') throw new Error('an admitted poll ended as answered'); // only unadmitted ones do
       return { reason: ending.reason };
     }
     hold?.end(PollEnd.answered);
     if (isFinal(current.status)) {
-      if (since >= current.version) return this.#handOuts.acknowledge(key);
+      if (since === current.version) return this.#handOuts.acknowledge(key);
       return this.#handOutFinal(viewOf(current), 'ready', since);
     }
     if (current.version > since) return { reason: 'ready', view: viewOf(current) };
@@ -287,18 +298,6 @@ export class SessionService {
   shutdown(spreadMs = 0): Promise<number> {
     this.#closing = true;
     return this.#polls.endAll(PollEnd.shutdown, spreadMs);
-  }
-
-  /** Too many wrong tokens destroy the session: whoever is guessing gets nothing more. */
-  async #rejectToken(key: string): Promise<void> {
-    this.#events.tokenRejected(key);
-    if (!(await this.#tokenFailed(key))) return;
-    try {
-      await this.#store.destroy(key);
-    } catch {
-      return; // the store is down: the guesser still gets 404, and the next wrong token tries again
-    }
-    this.#polls.end(key, PollEnd.destroyed);
   }
 
   /**

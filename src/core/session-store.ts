@@ -101,8 +101,6 @@ export interface SessionStore {
    * it (a lease that lapsed and was taken over belongs to its new holder).
    */
   abandonHandOut(key: string, leaseId: string): Promise<void>;
-  /** Forgets a session at once (too many wrong tokens). */
-  destroy(key: string): Promise<void>;
   /** Resolves when the store is reachable; rejects otherwise. */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -156,10 +156,11 @@ const routes: readonly Route[] = [
       204: empty('Nothing newer within the hold, a newer poll for the same key took over, or the node is shutting down: poll again.'),
     },
     refusals: [
-      refused(refusalCodes(pollQuery, 'query'), 'A malformed parameter: the code names it.'),
-      refused(['not_found'], 'An unknown key, or a wrong or missing poll token (indistinguishable on purpose).'),
+      refused(refusalCodes(pollQuery, 'query'), 'A malformed parameter: the code names it. `invalid_since` also for a `since` ahead of the session\'s version (nothing is recorded).'),
+      refused(['missing_token'], 'No `Authorization: Bearer <pollToken>` header, or one holding nothing shaped like a poll token; decided before the key is looked at, and counted by no limit.'),
+      refused(['not_found'], 'An unknown key, or a wrong poll token (indistinguishable on purpose). Either counts against the address (MAX_TOKEN_FAILURES a minute); the session is never harmed.'),
       refused(['already_delivered'], 'The final status was already handed to a poll, or `since` is already its version: the client holds it.'),
-      refused(['rate_limited'], 'Too many polls in flight from this address on this node (MAX_POLLS_PER_IP).'),
+      refused(['rate_limited'], 'Too many polls in flight from this address on this node (MAX_POLLS_PER_IP), or a wrong poll token from an address that sent more than MAX_TOKEN_FAILURES this minute (across nodes).'),
       refused(['store_unavailable', 'node_full', 'shutting_down', 'hand_out_in_progress'], 'Retry after `Retry-After` seconds, possibly on another node.'),
     ],
   },
@@ -169,14 +170,13 @@ const routes: readonly Route[] = [
     path: '/status/qr.svg',
     operationId: 'qrImage',
     summary: 'The QR code of the session\'s scanUrl',
+    description: 'The image of any well-formed key, the same whatever its session\'s state (or whether it has one): the store is not read, so it tells nothing about the session.',
     auth: 'none',
     query: query(keyQuery, { key }),
     answers: { 200: text('image/svg+xml', 'The QR code of `scanUrl`.') },
     refusals: [
       refused(refusalCodes(keyQuery, 'query'), 'A malformed key.'),
-      unknownKey(),
       refused(['rate_limited'], 'Too many QR images for this address this minute (RATE_QR_PER_IP).'),
-      storeDown,
     ],
   },
   {
@@ -353,7 +353,7 @@ const securitySchemes = {
   pollToken: {
     type: 'http',
     scheme: 'bearer',
-    description: 'The `pollToken` POST /status/new answered. A wrong or missing one is answered 404, as an unknown key is.',
+    description: 'The `pollToken` POST /status/new answered. A missing one is answered 401 `missing_token`; a wrong one 404, as an unknown key is (and 429 past MAX_TOKEN_FAILURES a minute from one address).',
   },
   internalToken: {
     type: 'http',

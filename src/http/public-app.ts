@@ -30,6 +30,7 @@ import { ResponseClient } from './response-client.js';
 import { dispatcher, splitUrl } from './router.js';
 import { applyHeaders, fixedHeaders, jsonAnswerHeaders, type HeaderList } from './response-headers.js';
 import { keyQuery, parseOr400, plainPollQuery, pollQuery } from './validation.js';
+import { TOKEN_PATTERN } from '../core/secrets.js';
 
 export interface PublicAppOptions {
   service: SessionService;
@@ -48,11 +49,20 @@ const CONNECTION_CLOSE: HeaderList = ['Connection', 'close'];
 // Stored per session and shown on the phone; bounded so a session's footprint is bounded too.
 const clip = (s: string | string[] | undefined, max: number): string => (typeof s === 'string' ? s : '').slice(0, max);
 
-/** The poll token from `Authorization: Bearer <token>`, if the header has that form. */
-function bearer(req: IncomingMessage): string | undefined {
+/** `Bearer ` and a poll token (TOKEN_PATTERN: 43 base64url characters); Node trims the value. */
+const BEARER_POLL_TOKEN = new RegExp(`^Bearer ${TOKEN_PATTERN.source.slice(1)}`);
+
+/**
+ * The poll token from `Authorization: Bearer <token>`, or `missing_token` when there is no such
+ * header or it holds nothing shaped like a poll token. Decided from the header alone, before the
+ * key is looked at: it tells nothing about the session, so it costs no store read and is counted
+ * by no limit (no token of another shape can be right). The pattern runs on the header as it
+ * came, a flat string: on the slice after `Bearer ` it costs several times as much.
+ */
+function pollToken(req: IncomingMessage): string {
   const header = req.headers.authorization;
-  if (header === undefined || !header.startsWith('Bearer ')) return undefined;
-  return header.slice(7).trim();
+  if (header === undefined || !BEARER_POLL_TOKEN.test(header)) throw errors.missingToken();
+  return header.slice(7);
 }
 
 export function publicListener(options: PublicAppOptions): RequestListener {
@@ -97,14 +107,16 @@ export function publicListener(options: PublicAppOptions): RequestListener {
 
   async function poll(req: IncomingMessage, res: ServerResponse, search: string): Promise<void> {
     const query = plainPollQuery(search) ?? parseOr400(pollQuery, querystring.parse(search));
+    const token = pollToken(req);
     if (service.closing) throw errors.shuttingDown();
-    const release = limits.admitPoll(ipOf(req), service.heldPolls);
+    const address = ipOf(req);
+    const release = limits.admitPoll(address, service.heldPolls);
     // Listen for the hang-up before the first await: a client gone while the poll is being set up
     // (reading the store) is never held.
     const client = new ResponseClient(res);
     let answer: PollAnswer;
     try {
-      answer = await service.poll(query.key, bearer(req), query.since ?? 0, query.wait, client);
+      answer = await service.poll(query.key, token, query.since ?? 0, query.wait, client, address);
     } finally {
       client.detach();
       release();
@@ -135,9 +147,9 @@ export function publicListener(options: PublicAppOptions): RequestListener {
   if (corsMiddleware !== undefined) app.use(corsMiddleware);
   app.get('/status/qr.svg', async (req: Request, res: Response) => {
     const { key } = parseOr400(keyQuery, req.query);
-    await limits.admitQr(ipOf(req)); // before the lookup: unknown keys count too
-    // Only a session still waiting for its scan has a QR worth showing; any other is unknown here.
-    if ((await service.peek(key)).status !== 'pending') throw errors.sessionNotFound();
+    await limits.admitQr(ipOf(req));
+    // The image of a well-formed key, whatever its session's state (or whether it has one): the
+    // store is not read, so the image cannot tell a watcher when the QR was scanned or ended.
     const svg = await QRCode.toString(service.scanUrl(key), { type: 'svg', errorCorrectionLevel: 'M', margin: 2 });
     res.type('image/svg+xml').send(svg);
   });

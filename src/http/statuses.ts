@@ -20,6 +20,7 @@ const httpRefusals = {
   // httpAnswer.
   bad_request: { status: 400 },
   unauthorized: { status: 401 },
+  missing_token: { status: 401 },
   invalid_seal: { status: 401 },
   cross_site: { status: 403 },
   not_found: { status: 404 },

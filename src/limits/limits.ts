@@ -1,7 +1,14 @@
-// Abuse limits, the policy: sessions minted and QR images rendered per client IP, polls in flight
-// per client IP (each refused `rate_limited`, with how long until a retry may succeed), polls held
-// per node (refused `node_full`), and wrong poll tokens per session (past which the session is
-// destroyed). "Per client IP" means per IPv4 address, or per IPv6 /64 (addressBlock).
+// Abuse limits, the policy: sessions minted, QR images rendered and wrong poll tokens sent per
+// client IP, polls in flight per client IP (each refused `rate_limited`, with how long until a
+// retry may succeed), and polls held per node (refused `node_full`). "Per client IP" means per
+// IPv4 address, or per IPv6 /64 (addressBlock).
+//
+// Wrong poll tokens count against the address that sends them, never the session they name: a
+// session is the victim of a guess, not its author, and anyone who saw its QR knows its key. A
+// poll for an unknown key takes a point too, so that both take the same time (the two must look
+// alike), but is always answered `not_found`: an address over its limit learns a key is live only
+// for a key it already holds, and a 128-bit key cannot be guessed. A poll with the right token is
+// never counted, so one sharing an address with a guesser is always served.
 //
 // Rates (sessions, QR images, token failures) are a CounterFactory's: in memory on one node; in
 // cluster mode in Redis, so they hold across nodes (falling back to per-node memory while Redis is
@@ -25,8 +32,8 @@ export interface LimitSettings {
   pollsPerIp: number;
   /** Polls this node holds at most; beyond it, new polls are refused `node_full` (admission control). */
   pollsPerNode: number;
-  /** Wrong poll tokens a session survives; one more destroys it. */
-  tokenFailuresPerSession: number;
+  /** Wrong poll tokens (and polls for unknown keys) one client IP may send per minute. */
+  tokenFailuresPerIpPerMinute: number;
 }
 
 export type LimitName = 'sessions_per_ip' | 'qr_per_ip' | 'polls_per_ip' | 'polls_per_node' | 'token_failures';
@@ -37,7 +44,7 @@ export class Limits {
   readonly #qr: Counter;
   /** Polls in flight on this node per address block; a block with none has no entry. */
   readonly #polls = new Map<string, number>();
-  readonly #tokenFailures: Counter;
+  readonly #misses: Counter;
   readonly #onLimited: (limit: LimitName) => void;
 
   /** `counters` makes the rate counters (in memory, or shared by the nodes in Redis). */
@@ -46,7 +53,7 @@ export class Limits {
     this.#onLimited = onLimited;
     this.#sessions = counters('sessions', settings.sessionsPerIpPerMinute, 60);
     this.#qr = counters('qr', settings.qrPerIpPerMinute, 60);
-    this.#tokenFailures = counters('token-failures', settings.tokenFailuresPerSession, 600);
+    this.#misses = counters('token-failures', settings.tokenFailuresPerIpPerMinute, 60);
   }
 
   /** Throws `rate_limited` when `ip` minted too many sessions this minute. */
@@ -87,11 +94,16 @@ export class Limits {
     };
   }
 
-  /** Counts a wrong token for `key`; true once the session has had more than it survives. */
-  async tokenFailed(key: string): Promise<boolean> {
-    if ((await this.#tokenFailures.take(key)).ok) return false;
-    this.#onLimited('token_failures');
-    return true;
+  /**
+   * Counts a poll from `address` that found no session. Throws `rate_limited` for a wrong token
+   * once the address has sent more than it may this minute; an unknown key is never refused.
+   */
+  pollMissed(address: string, wrongToken: boolean): Promise<void> {
+    return this.#misses.take(addressBlock(address)).then((taken) => {
+      if (taken.ok || !wrongToken) return;
+      this.#onLimited('token_failures');
+      throw errors.rateLimited('too many wrong poll tokens from this address; retry later', taken.retryAfterMs);
+    });
   }
 
   #take(counter: Counter, id: string, name: LimitName, message: string): Promise<void> {

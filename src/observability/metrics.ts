@@ -72,7 +72,7 @@ export class Metrics implements ServiceEvents {
     });
     this.#pollEndings = new Tally({
       name: 'qrelay_poll_endings_total',
-      help: 'Held polls ended, by reason (changed, timeout, superseded, client-closed, expired, destroyed, shutdown).',
+      help: 'Held polls ended, by reason (changed, timeout, superseded, client-closed, expired, shutdown).',
       labelName: 'reason',
       registers,
     });
@@ -120,7 +120,7 @@ export class Metrics implements ServiceEvents {
       registers,
     });
     this.#redisErrors = new client.Counter({ name: 'qrelay_redis_errors_total', help: 'Redis connection errors.', registers });
-    this.#tokenRejections = new client.Counter({ name: 'qrelay_token_rejections_total', help: 'Polls with a wrong token for an existing session.', registers });
+    this.#tokenRejections = new client.Counter({ name: 'qrelay_token_rejections_total', help: 'Polls with a wrong token for an existing session, answered 404 (past MAX_TOKEN_FAILURES they count in qrelay_rate_limited_total instead).', registers });
     this.#unrecorded = new client.Counter({
       name: 'qrelay_hand_outs_unrecorded_total',
       help: 'Final statuses sent whose delivery could not be recorded before their lease ended (they may be handed out again).',

@@ -127,8 +127,13 @@ describe.each(['memory', 'cluster'] as const)('the reference integration, qrelay
     const third = await open('phone', link);
     expect(new URL(third.page.url()).pathname).toBe('/login');
     expect(await third.page.locator('qrelay-login').count()).toBe(0);
-    const poll = await third.page.evaluate(async (url) => (await fetch(url)).status, `${d.qrelayPublic}/status/get?key=${key}&wait=0`);
-    expect(poll).toBe(404);
+    const pollAs = (token: string) =>
+      third.page.evaluate(
+        async ([url, t]) => (await fetch(url!, { headers: { Authorization: `Bearer ${t}` } })).status,
+        [`${d.qrelayPublic}/status/get?key=${key}&wait=0`, token],
+      );
+    expect(await pollAs('')).toBe(401); // no token: refused before the key is looked at
+    expect(await pollAs('A'.repeat(43))).toBe(404); // a guessed one: as if the key were unknown
 
     // The phone: signed in to the site, it opens the QR's link and sees who asked.
     const phone = await open('phone', link);
@@ -173,7 +178,7 @@ describe.each(['memory', 'cluster'] as const)('the reference integration, qrelay
     await third.page.goto(`${d.site}/`);
     expect(await third.page.textContent('#signed-in')).toBe('Signed in as bob');
     // And the login itself is gone for anyone polling it now.
-    expect(await third.page.evaluate(async (url) => (await fetch(url)).status, `${d.qrelayPublic}/status/get?key=${key}&wait=0`)).toBe(404);
+    expect(await pollAs('A'.repeat(43))).toBe(404);
 
     // No secret ever rode in a URL.
     for (const u of [...pc.urls, ...phone.urls, ...third.urls]) expect(u).not.toContain(ticket);

@@ -467,4 +467,36 @@ describe('<qrelay-login> on another origin', () => {
     expect((await waitForEvent(pc.page, 'scanned')).detail).toEqual({ data: { name: 'Ann' } });
     expect(mints(pc)).toBe(1);
   }, 40_000);
+
+  it('shows a fresh QR by itself when its session is gone (a memory-mode node restarted), within `renewals`', async () => {
+    const other = await startOtherSite();
+    const [pub = '', priv = ''] = (await freePorts(2)).map(String);
+    const env = { PUBLIC_PORT: pub, PRIVATE_PORT: priv, HOLD_MS: '20000', CORS_ORIGINS: other.origin };
+    const first = await startNode(env);
+    other.show({ qrelay: first.publicUrl, element: '<qrelay-login renewals="1"></qrelay-login>' });
+    const pc = await openPage(`${other.origin}/`);
+    const lost = await keyOf(pc.page);
+    await qrShown(pc.page);
+    await first.close();
+    await statusIs(pc.page, 'Connection lost. Retrying…');
+
+    const second = await startNode(env); // memory mode: it knows no session
+    await waitFor(async () => (await events(pc.page)).filter((e) => e.type === 'qr').length === 2, 30_000, 'a fresh QR');
+    const key = String((await events(pc.page)).filter((e) => e.type === 'qr').at(-1)?.detail?.['key']);
+    expect(key).not.toBe(lost);
+    await qrShown(pc.page);
+    await statusIs(pc.page, 'Scan with your phone to log in');
+    expect(mints(pc)).toBe(2);
+    await setStatus(second, { key, status: 'scanned', actor: 'ann' }).expect(200);
+    await waitForEvent(pc.page, 'scanned');
+
+    // Its one renewal spent, a login whose session goes too ends, as before.
+    await second.close();
+    await statusIs(pc.page, 'Connection lost. Retrying…');
+    await startNode(env);
+    await statusIs(pc.page, 'This login has ended', 30_000);
+    const ended = (await events(pc.page)).filter((e) => e.type === 'error').at(-1);
+    expect(ended?.detail).toMatchObject({ code: 'not_found', status: 404, retrying: false });
+    expect(mints(pc)).toBe(2);
+  }, 60_000);
 });

@@ -1,6 +1,6 @@
 // The hand-out of a final status and the one-time ticket of a confirmed login, on one node:
 // a ticket is handed out once even when recording it fails for a while, a poll that already holds
-// the final status is told 410, scans and confirms name their actor, and nothing a login carried
+// the final status is told 410 (and one ahead of every version 400), scans and confirms name their actor, and nothing a login carried
 // outlives its use.
 import { describe, expect, it } from 'vitest';
 import request from 'supertest';
@@ -106,11 +106,16 @@ describe('a final status is handed out once', () => {
     expect((await poll(node, s, { since: 0 }).expect(410)).body.error.code).toBe('already_delivered');
   });
 
-  it('since beyond a final version that was never handed out is 410 too, never 200 with an older version', async () => {
+  it('since ahead of the version is 400 invalid_since and records nothing: the ticket is still handed out', async () => {
     const node = await startNode();
     const s = await mint(node);
-    await setStatus(node, { key: s.key, status: 'cancelled' }).expect(200);
-    await poll(node, s, { since: 5 }).expect(410);
+    await confirm(node, s.key);
+    expect((await poll(node, s, { since: 99 }).expect(400)).body.error.code).toBe('invalid_since');
+    expect((await poll(node, s, { since: 3, wait: 0 }).expect(400)).body.error.code).toBe('invalid_since');
+    const peek = await request(node.privateUrl).get('/status/peek').query({ key: s.key }).expect(200);
+    expect(peek.body).toMatchObject({ status: 'confirmed', version: 2, delivered: false, actor: 'ann' });
+    const res = await poll(node, s, { since: 1 }).expect(200);
+    expect(res.body).toMatchObject({ status: 'confirmed', version: 2, ticket: expect.stringMatching(/^[A-Za-z0-9_-]{65}$/) });
   });
 });
 

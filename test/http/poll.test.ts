@@ -3,6 +3,7 @@ import http from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { MemoryStore } from '../../src/core/memory-store.js';
 import type { SessionStatus } from '../../src/core/session.js';
+import type { PollRead } from '../../src/core/session-store.js';
 import { holdPoll, mint, poll, rawPoll, setStatus, startNode, untilHeld, waitFor } from '../support/node.js';
 
 describe('minting a session', () => {
@@ -154,18 +155,38 @@ describe('a held poll', () => {
 });
 
 describe('poll authorization', () => {
-  it('an unknown key, a wrong token and a missing token get the same 404', async () => {
+  it('an unknown key and a wrong token get the same 404; a missing or malformed token 401 missing_token, for any key', async () => {
     const node = await startNode();
     const s = await mint(node);
     const unknown = await poll(node, { key: 'A'.repeat(22), pollToken: s.pollToken }).expect(404);
     const wrong = await poll(node, { key: s.key, pollToken: (await mint(node)).pollToken }).expect(404);
-    const missing = await poll(node, s).set('Authorization', '').expect(404);
-    const malformed = await poll(node, s).set('Authorization', `Basic ${s.pollToken}`).expect(404);
-    for (const r of [wrong, missing, malformed]) {
-      expect(r.body).toEqual(unknown.body);
-      expect(r.headers['content-type']).toBe(unknown.headers['content-type']);
-    }
+    expect(wrong.body).toEqual(unknown.body);
+    expect(wrong.headers['content-type']).toBe(unknown.headers['content-type']);
     expect(unknown.body).toEqual({ error: { code: 'not_found', message: 'no such session' } });
+    const refusals = [
+      await poll(node, s).set('Authorization', '').expect(401),
+      await poll(node, s).set('Authorization', `Basic ${s.pollToken}`).expect(401),
+      await poll(node, { key: 'A'.repeat(22), pollToken: 'not-a-token' }).expect(401),
+    ];
+    for (const r of refusals) expect(r.body).toEqual(refusals[0]!.body);
+    expect(refusals[0]!.body.error.code).toBe('missing_token');
+  });
+
+  it('a missing token is refused before the store is asked', async () => {
+    class NoReads extends MemoryStore {
+      reads = 0;
+      override async poll(): Promise<PollRead> {
+        this.reads++;
+        throw new Error('the store was asked');
+      }
+    }
+    const store = new NoReads({ graceMs: 60_000 });
+    const node = await startNode({}, { store });
+    const s = await mint(node);
+    for (let i = 0; i < 3; i++) expect((await poll(node, s).set('Authorization', '').expect(401)).body.error.code).toBe('missing_token');
+    expect(store.reads).toBe(0);
+    await poll(node, s).expect(503); // with the token, the store is asked (and fails here)
+    expect(store.reads).toBe(1);
   });
 
   it('the QR key alone cannot read the result', async () => {
@@ -173,7 +194,7 @@ describe('poll authorization', () => {
     const s = await mint(node);
     await setStatus(node, { key: s.key, status: 'scanned' });
     await setStatus(node, { key: s.key, status: 'confirmed', data: { ticket: 'secret' } });
-    const res = await poll(node, { key: s.key, pollToken: s.key }).expect(404);
+    const res = await poll(node, { key: s.key, pollToken: s.key }).expect(401);
     expect(JSON.stringify(res.body)).not.toContain('secret');
   });
 });
@@ -280,14 +301,14 @@ describe('a node that dies while handing out a final status', () => {
 });
 
 describe('the QR image', () => {
-  it('is an SVG of the scan URL for a known key, 404 otherwise', async () => {
+  it('is an SVG of the scan URL for any well-formed key, 400 for a malformed one', async () => {
     const node = await startNode();
     const s = await mint(node);
     const { default: request } = await import('supertest');
     const res = await request(node.publicUrl).get('/status/qr.svg').query({ key: s.key }).buffer(true).expect(200);
     expect(res.headers['content-type']).toMatch(/^image\/svg\+xml/);
     expect(String(res.body)).toMatch(/^<svg[^>]+xmlns="http:\/\/www.w3.org\/2000\/svg"/);
-    await request(node.publicUrl).get('/status/qr.svg').query({ key: 'B'.repeat(22) }).expect(404);
+    await request(node.publicUrl).get('/status/qr.svg').query({ key: 'B'.repeat(22) }).expect(200);
     const bad = await request(node.publicUrl).get('/status/qr.svg').query({ key: 'short' }).expect(400);
     expect(bad.body.error.code).toBe('invalid_key');
   });

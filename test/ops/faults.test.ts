@@ -122,7 +122,8 @@ async function nodeWithDeadLogReader(): Promise<{ child: ChildProcess; publicUrl
   const readerGone = new Promise((r) => reader.once('exit', r));
   const out = openSync(fifo, 'w'); // returns once head has opened its end
   const child = spawn(process.execPath, [MAIN.pathname], {
-    env: childEnv({ ...TEST_ENV, LOG_LEVEL: 'info', DRAIN_MS: '100', SHUTDOWN_TIMEOUT_MS: '500' }),
+    // Nothing unsafe configured, so no start-up warning comes before that line.
+    env: childEnv({ ...TEST_ENV, LOG_LEVEL: 'info', DRAIN_MS: '100', SHUTDOWN_TIMEOUT_MS: '500', INTERNAL_TOKEN, SCAN_URL_BASE: 'https://login.example/scan' }),
     stdio: ['ignore', out, 'ignore'],
   });
   closeSync(out);

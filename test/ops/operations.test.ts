@@ -5,8 +5,7 @@ import { Writable } from 'node:stream';
 import type { Logger } from 'pino';
 import request from 'supertest';
 import { describe, expect, inject, it, onTestFinished } from 'vitest';
-import { createLogger } from '../../src/app.js';
-import { MemoryStore } from '../../src/core/memory-store.js';
+import { createLogger, type Qrelay } from '../../src/app.js';
 import { INTERNAL_TOKEN, startNodes } from '../support/cluster.js';
 import { childEnv } from '../support/env.js';
 import { holdPoll, mint, poll, setStatus, startNode, TEST_ENV, untilHeld, waitFor } from '../support/node.js';
@@ -68,6 +67,18 @@ function collectingLogger(): { log: Logger; lines: string[] } {
 }
 
 describe('logs', () => {
+  it('at start-up, one warn line for each unsafe setting: no INTERNAL_TOKEN, TRUST_PROXY=true, the demo scan page without DEMO=1', async () => {
+    const { log, lines } = collectingLogger();
+    await startNode({ TRUST_PROXY: 'true' }, { log });
+    const warnings = lines.map((l) => JSON.parse(l) as { level: number; setting?: string; msg: string }).filter((l) => l.level === 40);
+    expect(warnings.map((w) => w.setting)).toEqual(['INTERNAL_TOKEN', 'TRUST_PROXY', 'SCAN_URL_BASE']);
+    expect(warnings.map((w) => w.msg.split(' ')[0])).toEqual(['INTERNAL_TOKEN', 'TRUST_PROXY=true:', 'SCAN_URL_BASE']);
+
+    const quiet = collectingLogger();
+    await startNode({ INTERNAL_TOKEN: 'an-internal-token-0123456789', TRUST_PROXY: 'loopback', SCAN_URL_BASE: 'https://login.example/scan' }, { log: quiet.log });
+    expect(quiet.lines.map((l) => JSON.parse(l) as { level: number }).filter((l) => l.level >= 40)).toEqual([]);
+  });
+
   it('are JSON lines with request ids, and never contain a poll token, a ticket, data or the internal token', async () => {
     const { log, lines } = collectingLogger();
     const internal = 'internal-token-that-must-not-leak-1234';
@@ -196,31 +207,46 @@ describe('limits', () => {
     await held;
   });
 
-  it('after a few wrong tokens the session is destroyed, and its held poll ends', async () => {
+  it('polls without the token or with a wrong one never harm the session: its held poll and next poll are served', async () => {
     const node = await startNode({ MAX_TOKEN_FAILURES: '3', HOLD_MS: '5000' });
     const s = await mint(node);
     const held = (await holdPoll(node, s)).answer;
-    for (let i = 0; i < 4; i++) await poll(node, { key: s.key, pollToken: 'Z'.repeat(43) }).expect(404);
-    const ended = await held;
-    expect(ended.status).toBe(404); // what its next poll would hear: the session is gone
-    expect(ended.body).toMatchObject({ error: { code: 'not_found' } });
-    await poll(node, s).expect(404);
-    await setStatus(node, { key: s.key, status: 'scanned' }).expect(404);
+    const get = () => request(node.publicUrl).get('/status/get').query({ key: s.key });
+    for (let i = 0; i < 6; i++) expect((await get().expect(401)).body.error.code).toBe('missing_token');
+    for (const header of ['Bearer ', 'Basic abc', `Bearer ${s.pollToken}x`, s.pollToken]) {
+      expect((await get().set('Authorization', header).expect(401)).body.error.code).toBe('missing_token');
+    }
+    const wrong = { key: s.key, pollToken: 'Z'.repeat(43) };
+    for (let i = 0; i < 3; i++) await poll(node, wrong).expect(404);
+    for (let i = 0; i < 3; i++) {
+      const refused = await poll(node, wrong).expect(429);
+      expect(refused.body.error.code).toBe('rate_limited');
+      expect(Number(refused.headers['retry-after'])).toBeGreaterThan(0);
+      expect(Number(refused.headers['retry-after'])).toBeLessThanOrEqual(60);
+    }
+    expect(node.polls.size).toBe(1);
+    const metrics = (await request(node.privateUrl).get('/metrics').expect(200)).text;
+    expect(metrics).toMatch(/^qrelay_rate_limited_total\{limit="token_failures"\} 3$/m);
+    expect(metrics).toMatch(/^qrelay_token_rejections_total 3$/m); // refused ones are counted as rate limited, and not logged
+    await setStatus(node, { key: s.key, status: 'scanned' }).expect(200);
+    expect((await held).body).toMatchObject({ status: 'scanned', version: 1 });
+    expect((await poll(node, s, { since: 0 }).expect(200)).body).toMatchObject({ status: 'scanned' });
   });
 
-  it('a wrong token still gets 404 when the store fails to destroy the session; the real poll goes on', async () => {
-    class NoDestroy extends MemoryStore {
-      override async destroy(): Promise<void> {
-        throw new Error('store down');
-      }
-    }
-    const node = await startNode({ MAX_TOKEN_FAILURES: '1', HOLD_MS: '5000' }, { store: new NoDestroy({ graceMs: 60_000 }) });
-    const s = await mint(node);
-    const held = (await holdPoll(node, s)).answer;
-    for (let i = 0; i < 3; i++) await poll(node, { key: s.key, pollToken: 'Z'.repeat(43) }).expect(404);
-    expect(node.polls.size).toBe(1);
-    await setStatus(node, { key: s.key, status: 'scanned' }).expect(200);
-    expect((await held).body.status).toBe('scanned');
+  it('a poll with the right token is served while its address is refused for wrong tokens', async () => {
+    const node = await startNode({ MAX_TOKEN_FAILURES: '1', HOLD_MS: '5000' });
+    const [victim, other] = [await mint(node), await mint(node)];
+    const wrong = { key: victim.key, pollToken: 'Z'.repeat(43) };
+    await poll(node, wrong, { wait: 0 }).expect(404);
+    await poll(node, wrong, { wait: 0 }).expect(429);
+    // The same address (127.0.0.1) holds both sessions' right tokens too.
+    await poll(node, victim, { wait: 0 }).expect(204);
+    const held = (await holdPoll(node, other)).answer;
+    await poll(node, wrong, { wait: 0 }).expect(429);
+    await setStatus(node, { key: other.key, status: 'scanned' }).expect(200);
+    expect((await held).body).toMatchObject({ key: other.key, status: 'scanned' });
+    await setStatus(node, { key: victim.key, status: 'cancelled' }).expect(200);
+    expect((await poll(node, victim).expect(200)).body).toMatchObject({ status: 'cancelled' });
   });
 });
 
@@ -255,6 +281,29 @@ describe('limits in cluster mode', () => {
     expect(res.body.error.code).toBe('rate_limited');
     expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
     await request(a!.publicUrl).post('/status/new').expect(429);
+  });
+
+  it('token-less and wrong-token polls spread over 3 nodes: 401, then 404, then 429 past the limit on any node; the session is served', async () => {
+    const { nodes } = await startNodes(3, { REDIS_URL: inject('redisUrl') }, { MAX_TOKEN_FAILURES: '4', HOLD_MS: '5000' });
+    const [a, b, c] = nodes as [Qrelay, Qrelay, Qrelay];
+    const s = await mint(a);
+    const held = (await holdPoll(b, s)).answer;
+    for (const node of [...nodes, ...nodes]) {
+      expect((await request(node.publicUrl).get('/status/get').query({ key: s.key }).expect(401)).body.error.code).toBe('missing_token');
+    }
+    const wrong = { key: s.key, pollToken: 'Z'.repeat(43) };
+    const statuses: number[] = [];
+    for (const node of [...nodes, ...nodes]) {
+      const res = await poll(node, wrong, { wait: 0 });
+      statuses.push(res.status);
+      if (res.status === 429) expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
+    }
+    expect(statuses).toEqual([404, 404, 404, 404, 429, 429]);
+    expect(b.polls.size).toBe(1);
+    await poll(c, s, { wait: 0 }).expect(204); // the right token, from the same address
+    await setStatus(a, { key: s.key, status: 'scanned' }, INTERNAL_TOKEN).expect(200);
+    expect((await held).body).toMatchObject({ key: s.key, status: 'scanned', version: 1 });
+    expect((await poll(c, s).expect(200)).body).toMatchObject({ status: 'scanned' });
   });
 
   it('polls in flight per IP are counted per node: another node has slots of its own', async () => {

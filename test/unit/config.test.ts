@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../../src/config.js';
+import { ConfigError, loadConfig, unsafeSettings } from '../../src/config.js';
 import { testPki, type TestPki } from '../support/tls.js';
 
 describe('configuration', () => {
@@ -123,6 +123,42 @@ describe('configuration', () => {
     expect(loadConfig({ TRUST_PROXY: 'true' }).trustProxy).toBe(true);
     expect(loadConfig({ TRUST_PROXY: '2' }).trustProxy).toBe(2);
     expect(loadConfig({ TRUST_PROXY: 'loopback, 10.0.0.0/8' }).trustProxy).toEqual(['loopback', '10.0.0.0/8']);
+  });
+
+  it('MAX_TOKEN_FAILURES counts per address per minute, 30 by default', () => {
+    expect(loadConfig({}).tokenFailuresPerIpPerMinute).toBe(30);
+    expect(loadConfig({ MAX_TOKEN_FAILURES: '5000' }).tokenFailuresPerIpPerMinute).toBe(5_000);
+    expect(() => loadConfig({ MAX_TOKEN_FAILURES: '0' })).toThrow(/MAX_TOKEN_FAILURES="0"/);
+  });
+});
+
+describe('unsafe settings', () => {
+  const SAFE = { INTERNAL_TOKEN: 'an-internal-token-0123456789', SCAN_URL_BASE: 'https://login.example/scan' };
+
+  it('none for a deployment that sets INTERNAL_TOKEN and SCAN_URL_BASE and trusts listed proxies', () => {
+    expect(unsafeSettings(loadConfig(SAFE))).toEqual([]);
+    expect(unsafeSettings(loadConfig({ ...SAFE, TRUST_PROXY: 'loopback, 10.0.0.0/8' }))).toEqual([]);
+    expect(unsafeSettings(loadConfig({ ...SAFE, TRUST_PROXY: '1' }))).toEqual([]);
+  });
+
+  it('a trial start (nothing set) is told of the open private listener and the demo scan page, one message each', () => {
+    const unsafe = unsafeSettings(loadConfig({}));
+    expect(unsafe.map((u) => u.setting)).toEqual(['INTERNAL_TOKEN', 'SCAN_URL_BASE']);
+    const messages = unsafe.map((u) => u.message);
+    expect(messages[0]).toMatch(/^INTERNAL_TOKEN is not set: anyone .* can confirm logins and redeem tickets/);
+    expect(messages[1]).toMatch(/^SCAN_URL_BASE is left at the demo's phone page: .*http:\/\/localhost:11000\/scan\.html.*DEMO=1/);
+  });
+
+  it('TRUST_PROXY=true is named, and the message steers to a list of proxies', () => {
+    expect(unsafeSettings(loadConfig({ ...SAFE, TRUST_PROXY: 'true' }))).toEqual([
+      { setting: 'TRUST_PROXY', message: expect.stringMatching(/^TRUST_PROXY=true: .*addresses or subnets/) },
+    ]);
+  });
+
+  it("the demo's scan page is no warning with DEMO=1, and is one when SCAN_URL_BASE names it explicitly without it", () => {
+    expect(unsafeSettings(loadConfig({ INTERNAL_TOKEN: SAFE.INTERNAL_TOKEN, DEMO: '1' }))).toEqual([]);
+    const named = loadConfig({ INTERNAL_TOKEN: SAFE.INTERNAL_TOKEN, PUBLIC_PORT: '8080', SCAN_URL_BASE: 'http://localhost:8080/scan.html' });
+    expect(unsafeSettings(named).map((u) => u.setting)).toEqual(['SCAN_URL_BASE']);
   });
 });
 

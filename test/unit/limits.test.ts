@@ -9,7 +9,7 @@ const GENEROUS: LimitSettings = {
   qrPerIpPerMinute: 1_000,
   pollsPerIp: 1_000,
   pollsPerNode: 1_000,
-  tokenFailuresPerSession: 1_000,
+  tokenFailuresPerIpPerMinute: 1_000,
 };
 
 /** Limits over memory counters, and the names of the limits it has refused with, in order. */
@@ -126,12 +126,19 @@ describe('Limits: rates, in memory counters', () => {
     await limits.admitSession('203.0.113.7'); // minting is counted apart
   });
 
-  it('wrong tokens: a session survives the allowed number, and the next one is its end', async () => {
-    const { limits, limited } = limitsWith({ tokenFailuresPerSession: 3 });
-    for (let i = 0; i < 3; i++) expect(await limits.tokenFailed('key-a')).toBe(false);
+  it('wrong tokens: counted per address with unknown keys, and only wrong tokens are refused past the limit', async () => {
+    const { limits, limited } = limitsWith({ tokenFailuresPerIpPerMinute: 3 });
+    await limits.pollMissed('203.0.113.7', false); // an unknown key takes a point
+    for (let i = 0; i < 2; i++) await limits.pollMissed('203.0.113.7', true);
     expect(limited).toEqual([]);
-    expect(await limits.tokenFailed('key-a')).toBe(true);
+    const refused = await rejection(limits.pollMissed('203.0.113.7', true));
+    expect(refused.code).toBe('rate_limited');
+    const answer = httpAnswer(refused);
+    expect(answer.status).toBe(429);
+    expect(answer.retryAfterS).toBeGreaterThanOrEqual(1);
+    expect(answer.retryAfterS).toBeLessThanOrEqual(60);
     expect(limited).toEqual(['token_failures']);
-    expect(await limits.tokenFailed('key-b')).toBe(false); // counted per session
+    await limits.pollMissed('203.0.113.7', false); // an unknown key is still answered not_found
+    await limits.pollMissed('2001:db8::1', true); // another address has its own count
   });
 });

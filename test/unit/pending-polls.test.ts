@@ -54,7 +54,7 @@ describe('PendingPolls', () => {
     await expect(hold.ended).resolves.toEqual({ reason: 'changed', view: view('a', 1), claimed: false });
     expect(polls.size).toBe(1);
     expect(polls.has('b')).toBe(true);
-    polls.end('b', PollEnd.shutdown);
+    other.end(PollEnd.shutdown);
     await expect(other.ended).resolves.toBe(PollEnd.shutdown);
   });
 

@@ -4,6 +4,7 @@
 import { afterEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 import type { HandedView, HandOutReceipt } from '../../src/core/hand-out.js';
 import { MemoryStore } from '../../src/core/memory-store.js';
+import { errors } from '../../src/errors.js';
 import { PendingPolls, PollEnd, type PollEndReason } from '../../src/core/pending-polls.js';
 import type { ServiceEvents, SetOutcome } from '../../src/core/service-events.js';
 import { SessionService, type NewSession, type PollAnswer, type Relay } from '../../src/core/session-service.js';
@@ -14,6 +15,8 @@ import { TestClient } from '../support/test-client.js';
 const HOLD_MS = 10_000;
 const SESSION_TTL_MS = 60_000;
 const NODE = 'http://node-a:9000';
+/** The address every poll of these tests comes from. */
+const ADDRESS = '198.51.100.9';
 
 /** A MemoryStore that can hold poll reads back, fail them, and name holders of a route. */
 class TestStore extends MemoryStore {
@@ -95,7 +98,7 @@ interface SetUpOptions {
   sessionTtlMs?: number;
   /** Cluster shape: this node's address and the fake relay are passed to the service. */
   cluster?: boolean;
-  tokenFailed?: (key: string) => Promise<boolean>;
+  pollMissed?: (address: string, wrongToken: boolean) => Promise<void>;
 }
 
 function setUp(options: SetUpOptions = {}) {
@@ -104,7 +107,7 @@ function setUp(options: SetUpOptions = {}) {
   const polls = new PendingPolls();
   const relay = new FakeRelay();
   const events = new RecordedEvents();
-  const tokenFailures: string[] = [];
+  const misses: Array<{ address: string; wrongToken: boolean }> = [];
   const service = new SessionService({
     store,
     polls,
@@ -114,9 +117,9 @@ function setUp(options: SetUpOptions = {}) {
     scanUrlBase: 'https://login.example/scan?app=demo#top',
     clock: () => clock.now,
     events,
-    tokenFailed: async (key) => {
-      tokenFailures.push(key);
-      return (await options.tokenFailed?.(key)) ?? false;
+    pollMissed: async (address, wrongToken) => {
+      misses.push({ address, wrongToken });
+      await options.pollMissed?.(address, wrongToken);
     },
     ...(options.cluster === true ? { nodeAddr: NODE, relay } : {}),
   });
@@ -127,10 +130,10 @@ function setUp(options: SetUpOptions = {}) {
 
   const mint = (): Promise<NewSession> => service.create({ ip: '192.0.2.1', userAgent: 'test', acceptLanguage: 'en' });
   const poll = (s: NewSession, since: number, opts: { wait?: number; client?: TestClient; token?: string } = {}): Promise<PollAnswer> =>
-    service.poll(s.key, 'token' in opts ? opts.token : s.pollToken, since, opts.wait, opts.client ?? new TestClient());
+    service.poll(s.key, opts.token ?? s.pollToken, since, opts.wait, opts.client ?? new TestClient(), ADDRESS);
   /** Resolves once the service holds `count` polls. */
   const held = (count = 1): Promise<void> => until(() => service.heldPolls === count, `${count} held poll(s)`);
-  return { service, store, relay, events, clock, tokenFailures, mint, poll, held };
+  return { service, store, relay, events, clock, misses, mint, poll, held };
 }
 
 /**
@@ -193,44 +196,60 @@ describe('create and peek', () => {
 });
 
 describe('poll', () => {
-  it('an unknown key and a wrong token get the same not_found; only the wrong token is counted', async () => {
-    const { service, events, tokenFailures, mint, poll } = setUp();
+  it('an unknown key and a wrong token get the same not_found, each counted for the address before it is answered', async () => {
+    const { service, events, misses, mint, poll } = setUp();
     const s = await mint();
-    const unknown = service.poll('AAAAAAAAAAAAAAAAAAAAAA', s.pollToken, 0, undefined, new TestClient());
+    const unknown = service.poll('AAAAAAAAAAAAAAAAAAAAAA', s.pollToken, 0, undefined, new TestClient(), ADDRESS);
     await expect(unknown).rejects.toMatchObject({ code: 'not_found' });
     await expect(poll(s, 0, { token: 'not-the-token' })).rejects.toMatchObject({ code: 'not_found' });
-    await expect(poll(s, 0, { token: undefined })).rejects.toMatchObject({ code: 'not_found' });
-    // Counted after the answer has gone.
-    await until(() => tokenFailures.length === 2, 'both wrong tokens counted');
-    expect(tokenFailures).toEqual([s.key, s.key]);
-    expect(events.tokenRejections).toEqual([s.key, s.key]);
+    expect(misses).toEqual([
+      { address: ADDRESS, wrongToken: false },
+      { address: ADDRESS, wrongToken: true },
+    ]);
+    expect(events.tokenRejections).toEqual([s.key]);
     expect(service.heldPolls).toBe(0);
-    await expect(service.peek(s.key)).resolves.toMatchObject({ status: 'pending' }); // tokenFailed said "keep it"
+    await expect(service.peek(s.key)).resolves.toMatchObject({ status: 'pending' });
   });
 
-  it('when tokenFailed says so, the session is destroyed and a poll held for it ends', async () => {
-    const { service, store, mint, poll, held } = setUp({ tokenFailed: async () => true });
+  it('a wrong token refused by the limit gets its refusal, and the session and its held poll go on', async () => {
+    const { service, misses, mint, poll, held } = setUp({
+      pollMissed: async (_address, wrongToken) => {
+        if (wrongToken) throw errors.rateLimited('too many', 30_000);
+      },
+    });
     const s = await mint();
-    const real = poll(s, 0).then(
-      (answer) => answer,
-      (err: unknown) => err, // caught at once: it rejects while the test waits below
-    );
+    const real = poll(s, 0);
     await held();
-    await expect(poll(s, 0, { token: 'guess' })).rejects.toMatchObject({ code: 'not_found' });
-    await until(async () => (await store.get(s.key)) === undefined, 'the session destroyed');
-    // The held poll hears what its next poll would: the session is gone (not a 204 to retry on).
-    await expect(real).resolves.toMatchObject({ code: 'not_found' });
+    for (let i = 0; i < 20; i++) await expect(poll(s, 0, { token: 'guess' })).rejects.toMatchObject({ code: 'rate_limited' });
+    expect(misses).toHaveLength(20);
+    expect(service.heldPolls).toBe(1);
+    await expect(poll(s, 0, { wait: 0 })).resolves.toEqual({ reason: 'timeout' }); // the right token is served
+    await expect(service.set(s.key, { status: 'scanned', actor: 'alice' })).resolves.toMatchObject({ delivered: true });
+    await expect(real).resolves.toMatchObject({ reason: 'changed', view: { status: 'scanned', version: 1 } });
+    expect(misses).toHaveLength(20); // right-token polls count nowhere
+  });
+
+  it('a since ahead of the version is invalid_since and holds nothing; since at an expired version acknowledges', async () => {
+    const { service, clock, mint, poll } = setUp();
+    const s = await mint();
+    await expect(poll(s, 1)).rejects.toMatchObject({ code: 'invalid_since' });
+    await expect(poll(s, 1, { wait: 0 })).rejects.toMatchObject({ code: 'invalid_since' });
     expect(service.heldPolls).toBe(0);
-    await expect(poll(s, 0)).rejects.toMatchObject({ code: 'not_found' }); // the real token too, now
+    // Past its lifetime the session is expired at version 1: since=1 is its client holding that.
+    clock.now += SESSION_TTL_MS;
+    await expect(poll(s, 2)).rejects.toMatchObject({ code: 'invalid_since' });
+    await expect(service.peek(s.key)).resolves.toMatchObject({ status: 'expired', version: 1, delivered: false });
+    await expect(poll(s, 1)).rejects.toMatchObject({ code: 'already_delivered' });
+    await expect(service.peek(s.key)).resolves.toMatchObject({ delivered: true });
   });
 
   it('a wrong-token poll does not end the real poll held for the same key', async () => {
-    const { service, tokenFailures, mint, poll, held } = setUp();
+    const { service, misses, mint, poll, held } = setUp();
     const s = await mint();
     const real = poll(s, 0);
     await held();
     await expect(poll(s, 0, { token: 'guess' })).rejects.toMatchObject({ code: 'not_found' });
-    await until(() => tokenFailures.length === 1, 'the wrong token counted');
+    expect(misses).toHaveLength(1);
     expect(service.heldPolls).toBe(1);
     expect(await settled(real)).toBe(false);
     await expect(service.set(s.key, { status: 'scanned', actor: 'alice' })).resolves.toMatchObject({ delivered: true });

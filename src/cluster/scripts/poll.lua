@@ -2,17 +2,19 @@
 -- held, records that a node holds it, so a poll costs one round trip. The same rules as
 -- MemoryStore.poll.
 -- The poll is held when a holder is given and the session, as it is at ARGV[5], is neither final
--- nor past its lifetime nor newer than `since` (the rule of effective() in src/core/session.ts).
+-- nor past its lifetime (the rule of effective() in src/core/session.ts) and is at exactly
+-- `since`: a poll behind it is answered at once, and one ahead of it is refused (invalid_since)
+-- by the service, so neither claims anything.
 -- The route is a hash of holder -> end of its claim (epoch ms), and holder .. ' since' -> the
 -- `since` its poll asked with: a slow claim that lands after a newer poll's claim adds itself
 -- instead of replacing it, and a set reaches every live holder. A claim drops the claims of polls
 -- that asked with a smaller `since`: their client has seen a newer version since, so they are
 -- over (a client's `since` never goes back), and a set need not be forwarded to their nodes.
--- A ' since' value is stored at most SINCE_CAP, far below any time in epoch ms (a client may send
--- any `since`), so no script can take one for a live claim: transition.lua skips these fields by
--- name, and a node of an older release, which reads every field as a claim, finds each one lapsed
--- and deletes it (its claim is then kept until it lapses, as before). A claim without its ' since'
--- field (from such a node) is kept until it lapses too.
+-- A ' since' value is a session's version, far below any time in epoch ms, so no script can take
+-- one for a live claim: transition.lua skips these fields by name, and a node of an older release,
+-- which reads every field as a claim, finds each one lapsed and deletes it (its claim is then kept
+-- until it lapses, as before). A claim without its ' since' field (from such a node) is kept until
+-- it lapses too.
 -- KEYS[1] session hash, KEYS[2] route hash; ARGV[1] token hash, ARGV[2] since,
 -- ARGV[3] holder address ('' = the poll is not held), ARGV[4] claim lifetime (ms), ARGV[5] now (ms)
 -- Returns the session's fields (HGETALL), {} when it is unknown, {'token'} for a wrong token.
@@ -24,10 +26,9 @@ if s['@tokenHash'] ~= ARGV[1] then return {'token'} end
 if ARGV[3] == '' then return fields end
 local status, now = s['@status'], tonumber(ARGV[5])
 if status == 'confirmed' or status == 'cancelled' or status == 'expired' then return fields end
-if now >= tonumber(s['@expiresAt']) or tonumber(s['@version']) > tonumber(ARGV[2]) then return fields end
+local since = tonumber(ARGV[2])
+if now >= tonumber(s['@expiresAt']) or tonumber(s['@version']) ~= since then return fields end
 
-local SINCE_CAP = 2147483647
-local since = math.min(tonumber(ARGV[2]), SINCE_CAP)
 redis.call('HSET', KEYS[2], ARGV[3], now + tonumber(ARGV[4]), ARGV[3] .. ' since', since)
 local holders = redis.call('HGETALL', KEYS[2])
 local ends, asked = {}, {}
