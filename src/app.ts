@@ -181,10 +181,9 @@ export async function startQrelay(config: Config, options: StartOptions = {}): P
   const metrics = new Metrics(() => polls.size, () => draining());
 
   const store = options.store ?? (clustered ? await connectRedis(config, log, metrics) : new MemoryStore({ graceMs: config.sessionGraceMs, maxSessions: config.maxSessions, clock: options.clock }));
-  const seal = clustered && config.clusterToken !== undefined
-    ? new ChangeSeal(config.clusterToken, { windowMs: config.clusterSealWindowMs, clock: options.clock })
-    : undefined;
-  let relay: HttpRelay | undefined; // made once this node's address is known
+  // The seal and the relay are made once this node's address (which both name) is known.
+  let seal: ChangeSeal | undefined;
+  let relay: HttpRelay | undefined;
   const limits = new Limits(
     {
       sessionsPerIpPerMinute: config.sessionsPerIpPerMinute,
@@ -238,11 +237,14 @@ export async function startQrelay(config: Config, options: StartOptions = {}): P
   let service: SessionService;
   try {
     privateUrl = await listen(privateServer, config.privatePort, config.privateHost);
+    const nodeAddr = config.nodeAddr ?? privateUrl;
+    seal = clustered && config.clusterToken !== undefined
+      ? new ChangeSeal(config.clusterToken, { self: nodeAddr, windowMs: config.clusterSealWindowMs, clock: options.clock })
+      : undefined;
     relay = seal === undefined
       ? undefined
       : new HttpRelay({
           seal,
-          node: config.nodeAddr ?? privateUrl,
           ca: config.clusterCa,
           timeoutMs: config.forwardTimeoutMs,
           batch: { maxChanges: CHANNEL_BATCH_MAX, maxBytes: BODY_LIMIT_BYTES },
@@ -260,7 +262,7 @@ export async function startQrelay(config: Config, options: StartOptions = {}): P
       ticketTtlMs: config.ticketTtlMs,
       scanUrlBase: config.scanUrlBase,
       clock: options.clock,
-      nodeAddr: config.nodeAddr ?? privateUrl,
+      nodeAddr,
       relay,
       events: allOf(metrics, lifecycleLog(log)),
       pollMissed: (address, wrongToken) => limits.pollMissed(address, wrongToken),

@@ -3,12 +3,14 @@
 //   X-Qrelay-Seal: v1 t=<ms>,n=<nonce>,node=<NODE_ADDR>,sig=<base64url>
 //
 // `sig` is an HMAC-SHA256, keyed from CLUSTER_TOKEN, over the method, the request target (path and
-// query), `t` (the sender's clock, epoch ms), the nonce, the sending node and the SHA-256 of the
-// body. CLUSTER_TOKEN itself never travels: whoever sees a forward learns a seal that fits that
-// one request and nothing else. The receiver refuses a seal whose `t` is more than the window
+// query), `t` (the sender's clock, epoch ms), the nonce, the sending node, the node it is sent to
+// (the holder's NODE_ADDR, as its route claims name it) and the SHA-256 of the body.
+// CLUSTER_TOKEN itself never travels: whoever sees a forward learns a seal that fits that one
+// request and nothing else. The receiver refuses a seal whose `t` is more than the window
 // (CLUSTER_SEAL_WINDOW_MS) away from its own clock either way, a nonce it has seen within that
-// window, and any altered byte of what is signed; so a recorded forward cannot be sent again, and
-// a forward held back is refused once the window has passed.
+// window, a seal addressed to another node, and any altered byte of what is signed; so a recorded
+// forward cannot be sent again, to its holder or to any other node (each node remembers only the
+// nonces it has seen), and a forward held back is refused once the window has passed.
 //
 // The nonces seen are kept by the window their `t` falls in (window-wide buckets, the bucket
 // number being floor(t / window)). A seal is accepted only while `t` is within one window of now,
@@ -32,6 +34,8 @@ export const MAX_NONCES = 1_000_000;
 const FORMAT = /^v1 t=(\d{1,15}),n=([A-Za-z0-9_-]{16,64}),node=([!-+\--~]{1,256}),sig=([A-Za-z0-9_-]{43})$/;
 
 export interface SealOptions {
+  /** This node's NODE_ADDR: the sender its seals name, and the addressee a seal it takes must name. */
+  readonly self: string;
   /** CLUSTER_SEAL_WINDOW_MS: how far a seal's time may be from the receiver's clock, either way, ms. */
   readonly windowMs: number;
   readonly clock?: () => number;
@@ -50,6 +54,7 @@ export class ChangeSeal {
   /** The request header that carries the seal. */
   readonly header = SEAL_HEADER;
   readonly #key: Buffer;
+  readonly #self: string;
   readonly #windowMs: number;
   readonly #clock: () => number;
   /** Nonces seen, by the window-wide bucket their seal's time falls in. */
@@ -62,20 +67,22 @@ export class ChangeSeal {
     // A key of its own, derived from the token: a seal is never something the token's holder
     // might use elsewhere, and the token is never an input anyone else sees.
     this.#key = createHmac('sha256', clusterToken).update('qrelay node seal v1').digest();
+    this.#self = options.self;
     this.#windowMs = options.windowMs;
     this.#clock = options.clock ?? Date.now;
   }
 
-  /** The seal header's value for a request from `node`. */
-  seal(method: string, target: string, node: string, body: string): string {
+  /** The seal header's value for a request from this node to the node at `to` (its NODE_ADDR). */
+  seal(method: string, target: string, to: string, body: string): string {
     const t = this.#clock();
     const nonce = randomUUID(); // Node draws UUIDs from a cached pool of CSPRNG bytes
-    return `v1 t=${t},n=${nonce},node=${node},sig=${this.#sign(method, target, t, nonce, node, body).toString('base64url')}`;
+    const sig = this.#sign(method, target, t, nonce, this.#self, to, body).toString('base64url');
+    return `v1 t=${t},n=${nonce},node=${this.#self},sig=${sig}`;
   }
 
   /**
-   * Whether `req` bears a seal made with this cluster's key over exactly these bytes, fresh, and
-   * never seen before; a nonce is remembered only once its seal has proved genuine, so nobody
+   * Whether `req` bears a seal made with this cluster's key over exactly these bytes, addressed to
+   * this node, fresh, and never seen before; a nonce is remembered only once its seal has proved genuine, so nobody
    * without the key can fill the cache.
    */
   verify(req: SealedRequest): boolean {
@@ -85,14 +92,14 @@ export class ChangeSeal {
     const now = this.#clock();
     if (Math.abs(now - t) > this.#windowMs) return false;
     const presented = Buffer.from(m[4]!, 'base64url');
-    const expected = this.#sign(req.method, req.target, t, m[2]!, m[3]!, req.body);
+    const expected = this.#sign(req.method, req.target, t, m[2]!, m[3]!, this.#self, req.body);
     if (presented.length !== expected.length || !timingSafeEqual(presented, expected)) return false;
     return this.#firstSight(m[2]!, t, now);
   }
 
-  #sign(method: string, target: string, t: number, nonce: string, node: string, body: string): Buffer {
+  #sign(method: string, target: string, t: number, nonce: string, from: string, to: string, body: string): Buffer {
     const digest = hash('sha256', body, 'base64url'); // one-shot: no Hash object per request
-    return createHmac('sha256', this.#key).update(`v1\n${method}\n${target}\n${t}\n${nonce}\n${node}\n${digest}`).digest();
+    return createHmac('sha256', this.#key).update(`v1\n${method}\n${target}\n${t}\n${nonce}\n${from}\n${to}\n${digest}`).digest();
   }
 
   /** Records `nonce`; false if it was seen already (or the cache is full). */

@@ -13,8 +13,9 @@
 // answers 400 to an array (one older than the batch form, during a rolling upgrade) gets each of
 // its changes again on its own, so an upgrade costs requests, not wake-ups.
 //
-// Each request bears its own seal (change-seal.ts): over the method, path, time, a nonce, this node
-// and the body, so the holder can tell it comes from a node of this cluster, now, once. No secret
+// Each request bears its own seal (change-seal.ts): over the method, path, time, a nonce, this node,
+// the holder and the body, so the holder can tell it comes from a node of this cluster, for it, now,
+// once. No secret
 // travels: CLUSTER_TOKEN only keys the seal. With CLUSTER_CA, a holder reached over https must
 // show a certificate that CA signed; a forward to one that does not fails (cause `tls`).
 //
@@ -37,8 +38,6 @@ export type ForwardFailure = 'timeout' | 'refused' | 'tls' | 'seal' | 'status' |
 export interface HttpRelayOptions {
   /** Seals every request, so the holder knows it comes from a node of this cluster. */
   seal: ChangeSeal;
-  /** This node's NODE_ADDR, named in every seal. */
-  node: string;
   /** CLUSTER_CA: the only CA whose certificates a holder reached over https may show. */
   ca?: Buffer | undefined;
   /** Bound on each forward as a whole, and on each of its phases (connect, headers, body), ms. */
@@ -170,7 +169,6 @@ interface Queued {
 export class HttpRelay implements Relay {
   readonly #agent: Agent;
   readonly #seal: ChangeSeal;
-  readonly #node: string;
   readonly #maxChanges: number;
   readonly #maxBytes: number;
   readonly #timeoutMs: number;
@@ -182,7 +180,6 @@ export class HttpRelay implements Relay {
 
   constructor(options: HttpRelayOptions) {
     this.#seal = options.seal;
-    this.#node = options.node;
     this.#maxChanges = options.batch.maxChanges;
     this.#maxBytes = options.batch.maxBytes;
     this.#timeoutMs = options.timeoutMs;
@@ -255,7 +252,7 @@ export class HttpRelay implements Relay {
             origin: route,
             path: CHANNEL_PATH,
             method: 'POST',
-            headers: { 'content-type': 'application/json', [SEAL_HEADER]: this.#seal.seal('POST', CHANNEL_PATH, this.#node, body) },
+            headers: { 'content-type': 'application/json', [SEAL_HEADER]: this.#seal.seal('POST', CHANNEL_PATH, route, body) },
             body,
           },
           new AnswerReader(resolve, reject, this.#timeoutMs),

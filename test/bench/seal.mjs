@@ -40,7 +40,7 @@ const cpu = () => {
 function sealCost(/** @type {string} */ body, n = 20_000) {
   const runs = [];
   for (let r = 0; r < 5; r++) {
-    const seal = new ChangeSeal(TOKEN, { windowMs: 30_000 });
+    const seal = new ChangeSeal(TOKEN, { self: NODE, windowMs: 30_000 });
     const seals = new Array(n);
     let t = cpu();
     for (let i = 0; i < n; i++) seals[i] = seal.seal('POST', '/channel/set', NODE, body);
@@ -86,7 +86,7 @@ const port = (/** @type {import('node:net').Server} */ s) => /** @type {import('
  * await their own, whose changes ride together when they fall in one tick (as a node's do).
  */
 async function forwardCost(/** @type {string} */ origin, /** @type {Buffer | undefined} */ ca) {
-  const relay = new HttpRelay({ seal: new ChangeSeal(TOKEN, { windowMs: 30_000 }), node: NODE, ca, timeoutMs: 5_000, batch: { maxChanges: 100, maxBytes: 16_384 } });
+  const relay = new HttpRelay({ seal: new ChangeSeal(TOKEN, { self: NODE, windowMs: 30_000 }), ca, timeoutMs: 5_000, batch: { maxChanges: 100, maxBytes: 16_384 } });
   const view = JSON.parse(lone);
   const n = Number(values.forwards);
   for (let i = 0; i < 200; i++) await relay.forward(origin, view); // connect, handshake, warm up

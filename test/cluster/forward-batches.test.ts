@@ -64,7 +64,6 @@ const relay = (
 ): HttpRelay => {
   const r = new HttpRelay({
     seal: peerSeal(),
-    node: PEER_ADDR,
     timeoutMs: options.timeoutMs ?? 2_000,
     batch: { maxChanges: options.maxChanges ?? 100, maxBytes: options.maxBytes ?? 16 * 1024 },
     onFailure: options.onFailure,
@@ -140,8 +139,8 @@ describe('POST /channel/set with an array of changes', () => {
     const held = (await holdPoll(a!, s)).answer;
     const change = view(s.key, 1, s.expiresAt);
     await storeScan(a!, s.key);
-    const seal = (body: unknown, by = peerSeal()) => by.seal('POST', '/channel/set', PEER_ADDR, JSON.stringify(body));
-    for (const wrong of [seal(change), seal([change, change]), seal([change], new ChangeSeal('another-cluster-token-0000', { windowMs: 30_000 }))]) {
+    const seal = (body: unknown, by = peerSeal()) => by.seal('POST', '/channel/set', a!.nodeAddr, JSON.stringify(body));
+    for (const wrong of [seal(change), seal([change, change]), seal([change], new ChangeSeal('another-cluster-token-0000', { self: PEER_ADDR, windowMs: 30_000 }))]) {
       const res = await forwardChange(a!, [change], { seal: wrong });
       expect(res.status).toBe(401);
       expect(((await res.json()) as { error: { code: string } }).error.code).toBe('invalid_seal');
@@ -184,8 +183,11 @@ describe('a node forwarding changes', () => {
   });
 
   it('gives each forward its own answer, and sends a lone change in the single form', async () => {
-    const { nodes: [a] } = await startNodes(1, redisEnv(), { HOLD_MS: '10000' });
-    const proxy = await holderAt(passTo(() => a!.privateUrl));
+    let holder = '';
+    const proxy = await holderAt(passTo(() => holder));
+    // Sealed for the address the relay sends to, which is the proxy's: the node is known by it.
+    const { nodes: [a] } = await startNodes(1, redisEnv(), { HOLD_MS: '10000', NODE_ADDR: proxy.url });
+    holder = a!.privateUrl;
     const s0 = await mint(a!);
     const s1 = await mint(a!);
     await holdPoll(a!, s0, {}, 1);

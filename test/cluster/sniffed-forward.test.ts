@@ -116,7 +116,7 @@ async function twoNodes(mode: 'pass' | 'cut', env: Record<string, string> = {}) 
 const refusal = { status: 401, body: { error: { code: 'invalid_seal', message: expect.any(String) as string } } };
 
 describe('a forward seen on the wire', () => {
-  it('carries no CLUSTER_TOKEN, and sent again byte for byte is refused 401 invalid_seal', async () => {
+  it('carries no CLUSTER_TOKEN, and sent again byte for byte, to its holder or another node, is refused 401 invalid_seal', async () => {
     const { a, b, proxy } = await twoNodes('pass');
     const s = await mint(a);
     const held = (await holdPoll(a, s)).answer;
@@ -131,6 +131,8 @@ describe('a forward seen on the wire', () => {
     const next = (await holdPoll(a, s, { since: 1 })).answer;
     expect(await sendRaw(a, recorded!)).toEqual(refusal);
     expect(a.polls.size).toBe(1);
+    // Nor is it taken by another node, which has never seen its nonce: it was sealed for A.
+    expect(await sendRaw(b, recorded!)).toEqual(refusal);
     await setStatus(b, { key: s.key, status: 'cancelled', actor: 'ann' }, INTERNAL_TOKEN).expect(200);
     expect((await next).body).toMatchObject({ status: 'cancelled', version: 2 });
   });

@@ -24,7 +24,7 @@ describe('a forwarded change', () => {
     const held = (await holdPoll(a!, s)).answer;
     const forged = { key: s.key, status: 'scanned', version: 1, expiresAt: 1, data: { name: 'Your Bank Security Team' } };
     const body = JSON.stringify(forged);
-    const genuine = peerSeal().seal('POST', '/channel/set', PEER_ADDR, body);
+    const genuine = peerSeal().seal('POST', '/channel/set', a!.nodeAddr, body);
     for (const seal of [
       'not-a-seal',
       '',
@@ -32,9 +32,10 @@ describe('a forwarded change', () => {
       genuine.replace(/sig=.*/, 'sig=' + 'A'.repeat(43)),
       genuine + ',x=1',
       `v1 t=1,n=${'A'.repeat(16)},node=${'x'.repeat(4000)},sig=${'A'.repeat(43)}`, // long and malformed: refused, not a 500
-      new ChangeSeal('another-cluster-token-0000', { windowMs: 30_000 }).seal('POST', '/channel/set', PEER_ADDR, body), // another cluster's
-      peerSeal().seal('PUT', '/channel/set', PEER_ADDR, body), // another method
-      peerSeal().seal('POST', '/status/set', PEER_ADDR, body), // another path
+      new ChangeSeal('another-cluster-token-0000', { self: PEER_ADDR, windowMs: 30_000 }).seal('POST', '/channel/set', a!.nodeAddr, body), // another cluster's
+      peerSeal().seal('PUT', '/channel/set', a!.nodeAddr, body), // another method
+      peerSeal().seal('POST', '/status/set', a!.nodeAddr, body), // another path
+      peerSeal().seal('POST', '/channel/set', 'http://127.0.0.1:10', body), // sealed for another node
     ]) {
       const res = await forwardChange(a!, forged, { seal });
       expect(res.status, seal.slice(0, 80)).toBe(401);

@@ -414,7 +414,7 @@ describe('every route answers every status and code the document lists', () => {
           method: 'POST',
           headers: {
             'content-type': options.contentType ?? 'application/json',
-            [SEAL_HEADER]: options.seal ?? seal.seal('POST', '/channel/set', PEER_ADDR, text),
+            [SEAL_HEADER]: options.seal ?? seal.seal('POST', '/channel/set', a!.nodeAddr, text),
           },
           body: text,
         });
@@ -438,7 +438,7 @@ describe('every route answers every status and code the document lists', () => {
       ];
       for (const [body, code] of bad) expectAnswer(await forward(body), 400, code);
 
-      expectAnswer(await forward(change, { seal: seal.seal('POST', '/channel/set', PEER_ADDR, 'another body') }), 401, 'invalid_seal');
+      expectAnswer(await forward(change, { seal: seal.seal('POST', '/channel/set', a!.nodeAddr, 'another body') }), 401, 'invalid_seal');
       expectAnswer(await forward(change, { seal: '' }), 401, 'invalid_seal');
       expectAnswer(await forward(oversized), 413, 'payload_too_large');
       expectAnswer(await forward('key=1', { contentType: 'text/plain' }), 415, 'unsupported_media_type');

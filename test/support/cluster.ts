@@ -15,7 +15,7 @@ export const CLUSTER_TOKEN = 'test-cluster-token-9876543210';
 export const PEER_ADDR = 'http://127.0.0.1:9';
 
 /** Seals as a node of the test cluster does (CLUSTER_TOKEN, the default window). */
-export const peerSeal = (): ChangeSeal => new ChangeSeal(CLUSTER_TOKEN, { windowMs: 30_000 });
+export const peerSeal = (): ChangeSeal => new ChangeSeal(CLUSTER_TOKEN, { self: PEER_ADDR, windowMs: 30_000 });
 
 /** POST /channel/set as another node of the cluster would send it (sealed), or with the `seal` given instead. */
 export function forwardChange(node: Qrelay, change: object, options: { seal?: string } = {}): Promise<Response> {
@@ -24,7 +24,7 @@ export function forwardChange(node: Qrelay, change: object, options: { seal?: st
     method: 'POST',
     headers: {
       'content-type': 'application/json',
-      [SEAL_HEADER]: options.seal ?? peerSeal().seal('POST', '/channel/set', PEER_ADDR, body),
+      [SEAL_HEADER]: options.seal ?? peerSeal().seal('POST', '/channel/set', node.nodeAddr, body),
     },
     body,
   });

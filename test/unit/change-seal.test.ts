@@ -8,7 +8,7 @@ const NODE = 'https://10.0.0.5:11001';
 
 function setUp(windowMs = 1_000) {
   const clock = { now: 1_700_000_000_000 };
-  const seal = new ChangeSeal(TOKEN, { windowMs, clock: () => clock.now });
+  const seal = new ChangeSeal(TOKEN, { self: NODE, windowMs, clock: () => clock.now });
   const request = (body = '{"key":"k"}', target = '/channel/set'): SealedRequest => ({ method: 'POST', target, body, seal: seal.seal('POST', target, NODE, body) });
   return { clock, seal, request };
 }
@@ -38,9 +38,19 @@ describe('a node seal', () => {
     expect(seal.verify(r)).toBe(true); // refusals remember no nonce
   });
 
+  it('is taken only by the node it was sealed for: a copy sent to another node is refused there', () => {
+    const { clock, request } = setUp();
+    const r = request(); // sealed for NODE
+    const elsewhere = new ChangeSeal(TOKEN, { self: 'https://10.0.0.6:11001', windowMs: 1_000, clock: () => clock.now });
+    expect(elsewhere.verify(r)).toBe(false);
+    const sender = new ChangeSeal(TOKEN, { self: 'https://10.0.0.7:11001', windowMs: 1_000, clock: () => clock.now });
+    const body = '{"key":"k"}';
+    expect(elsewhere.verify({ method: 'POST', target: '/channel/set', body, seal: sender.seal('POST', '/channel/set', 'https://10.0.0.6:11001', body) })).toBe(true);
+  });
+
   it('is refused from a node of another cluster, and malformed without throwing', () => {
     const { seal, request } = setUp();
-    const other = new ChangeSeal('another-cluster-token-0000', { windowMs: 1_000, clock: () => 1_700_000_000_000 });
+    const other = new ChangeSeal('another-cluster-token-0000', { self: NODE, windowMs: 1_000, clock: () => 1_700_000_000_000 });
     expect(seal.verify({ ...request(), seal: other.seal('POST', '/channel/set', NODE, '{"key":"k"}') })).toBe(false);
     for (const junk of [undefined, '', 'v1', 'v1 t=,n=,node=,sig=', `v1 t=1,n=${'a'.repeat(16)},node=x,sig=${'%'.repeat(43)}`, 'v1 t=99999999999999999999,n=aaaaaaaaaaaaaaaa,node=x,sig=' + 'A'.repeat(43)]) {
       expect(seal.verify({ ...request(), seal: junk })).toBe(false);
