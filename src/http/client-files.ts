@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import express, { type Request, type Response } from 'express';
 import type { Logger } from 'pino';
+import { allowOnly } from './error-handler.js';
 
 const FILES = [
   { path: '/qrelay-login.js', name: 'qrelay-login.js', type: 'text/javascript; charset=utf-8' },
@@ -32,7 +33,7 @@ export function clientFiles(log: Logger): express.Router {
       log.warn({ file: file.name }, 'the browser client is not built (npm run build); its route answers 404');
       continue;
     }
-    router.get(file.path, (_req: Request, res: Response) => {
+    router.route(file.path).all(allowOnly('GET')).get((_req: Request, res: Response) => {
       res.type(file.type).send(body);
     });
   }

@@ -22,7 +22,7 @@ import { clientAddress } from './client-address.js';
 import type { Limits } from '../limits/limits.js';
 import { clientFiles } from './client-files.js';
 import { crossSiteCheck } from './cross-site.js';
-import { errorHandler, noRoute } from './error-handler.js';
+import { allowOnly, errorHandler, noRoute } from './error-handler.js';
 import { closeUnlessBodyRead } from './json-body.js';
 import { sendEmpty, sendError, sendJson } from './respond.js';
 import { ResponseClient } from './response-client.js';
@@ -129,7 +129,7 @@ export function publicListener(options: PublicAppOptions): RequestListener {
   app.set('trust proxy', options.trustProxy);
   app.use(applyHeaders(pageHeaders));
   if (corsMiddleware !== undefined) app.use(corsMiddleware);
-  app.get('/status/qr.svg', async (req: Request, res: Response) => {
+  app.route('/status/qr.svg').all(allowOnly('GET')).get(async (req: Request, res: Response) => {
     const { key } = parseOr400(keyQuery, req.query);
     await limits.admitQr(ipOf(req)); // before the lookup: unknown keys count too
     // Only a session still waiting for its scan has a QR worth showing; any other is unknown here.
