@@ -109,9 +109,9 @@ interface Parameter {
 }
 
 const bodyLimit = BODY_LIMIT.replace('kb', ' KiB');
-const JSON_BODY_CODES: readonly ErrorCode[] = ['invalid_json'];
+const JSON_BODY_CODES: readonly ErrorCode[] = ['invalid_json', 'empty_body'];
 const badBody = (body: z.ZodObject): Refusal =>
-  refused([...refusalCodes(body, 'body'), ...JSON_BODY_CODES], 'A malformed body: the code names the offending field (`unknown_field` for one the schema lacks).');
+  refused([...refusalCodes(body, 'body'), ...JSON_BODY_CODES], 'A malformed body: the code names the offending field (`unknown_field` for one the schema lacks; `empty_body` for no body at all).');
 const tooLarge = refused(['payload_too_large'], `A body larger than ${bodyLimit}.`);
 const notJson = refused(['unsupported_media_type'], 'A body that is not `application/json` in UTF-8, or is compressed.');
 const storeDown = refused(['store_unavailable'], 'The session store is unreachable; retry after `Retry-After` seconds.');
@@ -277,7 +277,7 @@ const routes: readonly Route[] = [
     refusals: [
       refused(
         [...refusalCodes(channelBody, 'body'), ...JSON_BODY_CODES],
-        `A malformed body, or a malformed change in an array: the code names the offending field (\`unknown_field\` for one the schema lacks; \`invalid_body\` for an empty array or one of more than ${CHANNEL_BATCH_MAX}).`,
+        `A malformed body, or a malformed change in an array: the code names the offending field (\`unknown_field\` for one the schema lacks; \`invalid_body\` for an empty array or one of more than ${CHANNEL_BATCH_MAX}; \`empty_body\` for no body at all).`,
       ),
       refused(['unauthorized', 'invalid_seal'], 'Without `Authorization: Bearer <CLUSTER_TOKEN>` (INTERNAL_TOKEN does not open it), or without the body\'s seal.'),
       refused(['no_route'], 'Memory mode: one node has no peers, and no such route.'),
@@ -483,7 +483,7 @@ export function openApiDocument(): OpenApiDocument {
       title: 'qrelay',
       version: VERSION,
       description:
-        'QR scan-login over long polling. A browser mints a session on the public listener and holds a poll; the app backend changes its status on the private listener; the poll answers at once. Every error is `{"error": {"code", "message"}}`: match on `code`. Besides the answers listed, any route may answer `500 internal_error`, and a path or method not listed `404 no_route`. The demo routes (DEMO=1) are not part of this contract.',
+        'QR scan-login over long polling. A browser mints a session on the public listener and holds a poll; the app backend changes its status on the private listener; the poll answers at once. Every error is `{"error": {"code", "message"}}`: match on `code`. Besides the answers listed, any route may answer `500 internal_error`, a path not listed `404 no_route`, and a method not listed for a listed path `405 method_not_allowed` with an `Allow` header naming the methods it answers. The demo routes (DEMO=1) are not part of this contract.',
       license: { name: 'MIT', identifier: 'MIT' },
     },
     servers: [servers.public, servers.private],

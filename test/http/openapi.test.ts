@@ -323,6 +323,7 @@ describe('every route answers every status and code the document lists', () => {
         [[], 'invalid_body'],
         [{ key: s.key, status: 'confirmed', actor: 'ann', extra: true }, 'unknown_field'],
         ['{"key":', 'invalid_json'],
+        ['', 'empty_body'],
       ];
       for (const [body, code] of bad) expectAnswer(await set(n, body), 400, code);
 
@@ -378,6 +379,7 @@ describe('every route answers every status and code the document lists', () => {
       expectAnswer(await redeem(n, 'null'), 400, 'invalid_body');
       expectAnswer(await redeem(n, { ticket, also: 1 }), 400, 'unknown_field');
       expectAnswer(await redeem(n, '{'), 400, 'invalid_json');
+      expectAnswer(await redeem(n, ''), 400, 'empty_body');
       expectAnswer(await redeem(n, { ticket }, {}), 401, 'unauthorized');
       expectAnswer(await redeem(n, { ticket: key + 'A'.repeat(43) }), 404, 'not_found');
       expectAnswer(await redeem(n, oversized), 413, 'payload_too_large');
@@ -425,6 +427,7 @@ describe('every route answers every status and code the document lists', () => {
         [[change, { ...change, key: 'short' }], 'invalid_key'],
         [{ ...change, ticket: 'x' }, 'unknown_field'],
         ['{"key":', 'invalid_json'],
+        ['', 'empty_body'],
       ];
       for (const [body, code] of bad) expectAnswer(await forward(body), 400, code);
 
