@@ -137,7 +137,7 @@ export function publicListener(options: PublicAppOptions): RequestListener {
     const svg = await QRCode.toString(service.scanUrl(key), { type: 'svg', errorCorrectionLevel: 'M', margin: 2 });
     res.type('image/svg+xml').send(svg);
   });
-  app.use(clientFiles(log));
+  app.use(clientFiles(log, options.corsOrigins));
   if (options.extraRoutes !== undefined) app.use(options.extraRoutes);
   app.use(noRoute);
   app.use(errorHandler(log));
