@@ -69,7 +69,7 @@ export function readJsonText(req: IncomingMessage, res: ServerResponse, timeoutM
  * for a request with no body that is JSON or says nothing of its type (a `curl -X POST`).
  */
 function checkMediaType(req: IncomingMessage): void {
-  if (!typeis.hasBody(req)) {
+  if (!typeis.hasBody(req) || req.headers['content-length'] === '0') {
     const type = req.headers['content-type'];
     throw type === undefined || typeis.is(type, ['application/json']) !== false ? errors.emptyBody() : errors.unsupportedMediaType();
   }

@@ -64,8 +64,8 @@ type AnswerSchema = keyof typeof answerSchemas;
 /** One status a route answers with when it serves the request. */
 type Answer =
   | { readonly kind: 'json'; readonly schema: AnswerSchema | Schema; readonly description: string }
-  | { readonly kind: 'text'; readonly mediaType: string; readonly description: string }
-  | { readonly kind: 'empty'; readonly description: string };
+  | { readonly kind: 'text'; readonly mediaType: string; readonly description: string; readonly cached?: boolean }
+  | { readonly kind: 'empty'; readonly description: string; readonly cached?: boolean };
 
 /** Error codes a route refuses with, all of one status (statuses.ts's), and why. */
 interface Refusal {
@@ -74,8 +74,8 @@ interface Refusal {
 }
 
 const json = (schema: AnswerSchema | Schema, description: string): Answer => ({ kind: 'json', schema, description });
-const text = (mediaType: string, description: string): Answer => ({ kind: 'text', mediaType, description });
-const empty = (description: string): Answer => ({ kind: 'empty', description });
+const text = (mediaType: string, description: string, cached = false): Answer => ({ kind: 'text', mediaType, description, cached });
+const empty = (description: string, cached = false): Answer => ({ kind: 'empty', description, cached });
 const refused = (codes: readonly ErrorCode[], description: string): Refusal => ({ codes, description });
 
 /** Query parameters from a query schema, with a description for each of its fields. */
@@ -118,6 +118,25 @@ const storeDown = refused(['store_unavailable'], 'The session store is unreachab
 const unknownKey = (what = 'session'): Refusal => refused(['not_found'], `No such ${what}.`);
 
 const key = 'The session key (`key` from POST /status/new).';
+
+/** The browser client's files: revalidated by their ETag, or cacheable for a year under ?v=. */
+const clientFileParameters: readonly Parameter[] = [
+  {
+    name: 'v',
+    in: 'query',
+    required: false,
+    description: 'The version the page was written for: the ETag without its quotes. When it is the version served, the answer may be cached for a year; any other is answered like no `v`.',
+    schema: { type: 'string' },
+  },
+  {
+    name: 'If-None-Match',
+    in: 'header',
+    required: false,
+    description: 'The ETag of the copy the browser holds: `304` while it is current.',
+    schema: { type: 'string' },
+  },
+];
+const notModified = empty('The copy named in `If-None-Match` is current.', true);
 
 /** What each listener answers. A route's answers and refusal codes are declared here and nowhere else. */
 const routes: readonly Route[] = [
@@ -186,7 +205,8 @@ const routes: readonly Route[] = [
     summary: 'The browser client',
     description: 'An ES module without dependencies: the `<qrelay-login>` element and `createLogin()`.',
     auth: 'none',
-    answers: { 200: text('text/javascript', 'The module.') },
+    headers: clientFileParameters,
+    answers: { 200: text('text/javascript', 'The module.', true), 304: notModified },
   },
   {
     listener: 'public',
@@ -195,7 +215,8 @@ const routes: readonly Route[] = [
     operationId: 'clientTypes',
     summary: 'The browser client\'s TypeScript declarations',
     auth: 'none',
-    answers: { 200: text('text/plain', 'The declarations.') },
+    headers: clientFileParameters,
+    answers: { 200: text('text/plain', 'The declarations.', true), 304: notModified },
   },
   {
     listener: 'private',
@@ -362,7 +383,13 @@ const securitySchemes = {
 const ref = (name: string, kind: 'schemas' | 'headers'): { $ref: string } => ({ $ref: `#/components/${kind}/${name}` });
 
 const headers = {
-  'Cache-Control': { description: 'Every answer is `no-store`.', required: true, schema: { type: 'string', const: 'no-store' } },
+  'Cache-Control': { description: 'Every answer but the browser client\'s is `no-store`.', required: true, schema: { type: 'string', const: 'no-store' } },
+  'Cache-Control-File': {
+    description: 'The browser client\'s files: `no-cache` (kept, and revalidated on each use), or under `?v=` naming the version served, cacheable for a year.',
+    required: true,
+    schema: { type: 'string', enum: ['no-cache', 'public, max-age=31536000, immutable'] },
+  },
+  ETag: { description: 'The file\'s version (96 bits of its SHA-256, base64url), quoted.', required: true, schema: { type: 'string', pattern: '^"[A-Za-z0-9_-]{16}"$' } },
   'Retry-After': { description: 'Seconds to wait before retrying.', required: true, schema: { type: 'integer', minimum: 1 } },
   'X-Request-Id': {
     description: 'The request\'s id in the log: the caller\'s `X-Request-Id` when it is a plain token, else a new UUID.',
@@ -379,15 +406,17 @@ const requestId: Parameter = {
   schema: { type: 'string', pattern: '^[\\w.:-]{1,128}$' },
 };
 
-function answerHeaders(listener: Listener, retryAfter = false): Record<string, { $ref: string }> {
-  const headerRefs: Record<string, { $ref: string }> = { 'Cache-Control': ref('Cache-Control', 'headers') };
+function answerHeaders(listener: Listener, retryAfter = false, cached = false): Record<string, { $ref: string }> {
+  const headerRefs: Record<string, { $ref: string }> = cached
+    ? { 'Cache-Control': ref('Cache-Control-File', 'headers'), ETag: ref('ETag', 'headers') }
+    : { 'Cache-Control': ref('Cache-Control', 'headers') };
   if (listener === 'private') headerRefs['X-Request-Id'] = ref('X-Request-Id', 'headers');
   if (retryAfter) headerRefs['Retry-After'] = ref('Retry-After', 'headers');
   return headerRefs;
 }
 
 function response(answer: Answer, listener: Listener): object {
-  const described = { description: answer.description, headers: answerHeaders(listener) };
+  const described = { description: answer.description, headers: answerHeaders(listener, false, answer.kind !== 'json' && answer.cached === true) };
   switch (answer.kind) {
     case 'empty':
       return described;

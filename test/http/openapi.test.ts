@@ -300,10 +300,17 @@ describe('every route answers every status and code the document lists', () => {
       expectAnswer(await qr(down, unknownKey), 503, 'store_unavailable');
     });
 
-    it('GET /qrelay-login.js and GET /qrelay-login.d.ts: 200', async () => {
+    it('GET /qrelay-login.js and GET /qrelay-login.d.ts: 200, also under ?v=; 304', async () => {
       const n = await node();
-      expect((await contract.fetch('GET /qrelay-login.js', `${n.publicUrl}/qrelay-login.js`)).text).toContain('customElements.define');
-      expect((await contract.fetch('GET /qrelay-login.d.ts', `${n.publicUrl}/qrelay-login.d.ts`)).text).toContain('createLogin');
+      for (const [route, content] of [['GET /qrelay-login.js', 'customElements.define'], ['GET /qrelay-login.d.ts', 'createLogin']] as const) {
+        const url = `${n.publicUrl}${route.slice(4)}`;
+        const first = await contract.fetch(route, url);
+        expect(first.text).toContain(content);
+        const etag = first.headers.get('etag')!;
+        expect((await contract.fetch(route, `${url}?v=${etag.slice(1, -1)}`)).headers.get('cache-control')).toContain('immutable');
+        // As a browser revalidates: its own Cache-Control, so fetch() adds no `no-cache` of its own.
+        expectAnswer(await contract.fetch(route, url, { headers: { 'If-None-Match': etag, 'Cache-Control': 'max-age=0' } }), 304);
+      }
     });
   });
 
