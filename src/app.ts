@@ -4,7 +4,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import pino, { type Logger } from 'pino';
-import { isClustered, unsafeSettings, type Config } from './config.js';
+import { ConfigError, isClustered, unsafeSettings, type Config } from './config.js';
 import { ChangeSeal } from './cluster/change-seal.js';
 import { HttpRelay } from './cluster/http-relay.js';
 import { RedisStore, type RedisTarget } from './cluster/redis-store.js';
@@ -107,9 +107,13 @@ function errorFields(err: unknown): unknown {
 /** A listener: plain, or (the private one, with PRIVATE_TLS_CERT) https. */
 type Listener = http.Server | https.Server;
 
-function listen(server: Listener, port: number, host: string): Promise<string> {
+/**
+ * Binds `server`; a port or address this machine will not give is a ConfigError naming the
+ * variable to change (`vars`), in one line, rather than a stack.
+ */
+function listen(server: Listener, port: number, host: string, vars: { port: string; host: string }): Promise<string> {
   return new Promise((resolve, reject) => {
-    const onError = (err: Error): void => reject(err);
+    const onError = (err: NodeJS.ErrnoException): void => reject(bindError(err, `${host.includes(':') ? `[${host}]` : host}:${port}`, vars) ?? err);
     server.once('error', onError);
     server.listen(port, host, 4096, () => {
       server.off('error', onError);
@@ -119,6 +123,19 @@ function listen(server: Listener, port: number, host: string): Promise<string> {
       resolve(`${scheme}://${hostPart === '0.0.0.0' ? '127.0.0.1' : hostPart === '[::]' ? '[::1]' : hostPart}:${bound}`);
     });
   });
+}
+
+function bindError(err: NodeJS.ErrnoException, address: string, vars: { port: string; host: string }): ConfigError | undefined {
+  switch (err.code) {
+    case 'EADDRINUSE':
+      return new ConfigError(`${vars.port}: ${address} is already in use (by another process, or another qrelay); set ${vars.port} to a free port`);
+    case 'EACCES':
+      return new ConfigError(`${vars.port}: binding ${address} is not permitted (ports below 1024 need privileges); set ${vars.port} to another port`);
+    case 'EADDRNOTAVAIL':
+      return new ConfigError(`${vars.host}: ${address} is not an address of this machine; set ${vars.host} to one of its addresses`);
+    default:
+      return undefined;
+  }
 }
 
 function closeServer(server: Listener, timeoutMs: number): Promise<void> {
@@ -236,7 +253,7 @@ export async function startQrelay(config: Config, options: StartOptions = {}): P
   let publicUrl: string;
   let service: SessionService;
   try {
-    privateUrl = await listen(privateServer, config.privatePort, config.privateHost);
+    privateUrl = await listen(privateServer, config.privatePort, config.privateHost, { port: 'PRIVATE_PORT', host: 'PRIVATE_HOST' });
     const nodeAddr = config.nodeAddr ?? privateUrl;
     seal = clustered && config.clusterToken !== undefined
       ? new ChangeSeal(config.clusterToken, { self: nodeAddr, windowMs: config.clusterSealWindowMs, clock: options.clock })
@@ -292,7 +309,7 @@ export async function startQrelay(config: Config, options: StartOptions = {}): P
         limits,
       }),
     );
-    publicUrl = await listen(publicServer, config.publicPort, config.publicHost);
+    publicUrl = await listen(publicServer, config.publicPort, config.publicHost, { port: 'PUBLIC_PORT', host: 'PUBLIC_HOST' });
   } catch (err) {
     await release();
     throw err;

@@ -7,6 +7,7 @@
 /** Every code of the catalog but the family of malformed fields (FieldCode). */
 export type CatalogCode =
   | 'invalid_json'
+  | 'empty_body'
   | 'unsupported_media_type'
   | 'payload_too_large'
   | 'data_too_large'
@@ -16,6 +17,7 @@ export type CatalogCode =
   | 'key_mismatch'
   | 'not_found'
   | 'no_route'
+  | 'method_not_allowed'
   | 'already_delivered'
   | 'hand_out_in_progress'
   | 'already_redeemed'
@@ -43,6 +45,8 @@ export type ErrorCode = CatalogCode | FieldCode;
 export interface ErrorDetails {
   /** How long until a retry may succeed, ms: a limit's window, a hand-out's lease. */
   readonly retryInMs?: number;
+  /** The methods the path does answer (`method_not_allowed`), for the Allow header. */
+  readonly allow?: string;
 }
 
 export class QrelayError extends Error {
@@ -67,6 +71,7 @@ export const invalidField = (field: string, message: string): QrelayError =>
 
 export const errors = {
   invalidJson: (cause?: unknown) => new QrelayError('invalid_json', 'the request body is not valid JSON', { cause }),
+  emptyBody: () => new QrelayError('empty_body', 'the request body is empty: send a JSON object'),
   unsupportedMediaType: (detail = 'the request body must be application/json') => new QrelayError('unsupported_media_type', detail),
   payloadTooLarge: (limit: string) => new QrelayError('payload_too_large', `the request body is larger than ${limit}`),
   dataTooLarge: (limitBytes: number) =>
@@ -82,6 +87,8 @@ export const errors = {
   /** A poll without a well-formed poll token: refused before the key is looked at. */
   missingToken: () => new QrelayError('missing_token', 'a poll needs an Authorization: Bearer <pollToken> header with the pollToken of POST /status/new'),
   noRoute: (method: string, path: string) => new QrelayError('no_route', `no route for ${method} ${path}`),
+  methodNotAllowed: (method: string, path: string, allow: string) =>
+    new QrelayError('method_not_allowed', `${path} does not answer ${method}; it answers ${allow}`, { allow }),
   alreadyDelivered: () => new QrelayError('already_delivered', 'the final status of this session was already delivered'),
   handOutInProgress: (busyMs: number) =>
     new QrelayError('hand_out_in_progress', 'the final status is being handed to another poll; retry shortly', { retryInMs: busyMs }),

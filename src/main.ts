@@ -3,13 +3,18 @@ import { ConfigError, isClustered, loadConfig, type Config } from './config.js';
 import { createLogger, startQrelay } from './app.js';
 import { stdoutDestination } from './observability/log-destination.js';
 
+/** A bad setting, or a port or address the machine will not give: one line naming the variable. */
+function refuse(err: unknown): never {
+  if (!(err instanceof ConfigError)) throw err;
+  process.stderr.write(`qrelay: ${err.message}\n`);
+  process.exit(2);
+}
+
 let config: Config;
 try {
   config = loadConfig();
 } catch (err) {
-  if (!(err instanceof ConfigError)) throw err;
-  process.stderr.write(`qrelay: ${err.message}\n`);
-  process.exit(2);
+  refuse(err);
 }
 
 // Logs go to stdout in batches (log-destination.ts). If whatever reads stdout goes away, the lines
@@ -17,7 +22,7 @@ try {
 // then, however it exits; a clean stop writes them before exiting.
 const destination = stdoutDestination();
 const log = createLogger(config, destination);
-const node = await startQrelay(config, { log });
+const node = await startQrelay(config, { log }).catch(refuse);
 log.info(
   { public: node.publicUrl, private: node.privateUrl, mode: isClustered(config) ? 'cluster' : 'memory' },
   'qrelay listening',
@@ -40,7 +45,10 @@ function stop(signal: NodeJS.Signals): void {
     process.exit(1);
   }, config.drainMs + config.shutdownTimeoutMs + 3_000).unref();
   const exit = (code: number) => () => destination.flush(() => process.exit(code));
-  node.close().then(exit(0), (err: unknown) => {
+  node.close().then(() => {
+    log.info('stopped');
+    exit(0)();
+  }, (err: unknown) => {
     log.error({ err }, 'shutdown failed');
     exit(1)();
   });

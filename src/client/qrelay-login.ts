@@ -571,7 +571,9 @@ const CSS = `
   --_size: var(--qrelay-size, 240px);
   --_bg: var(--qrelay-background, #ffffff);
   --_border: var(--qrelay-border, #d5dce6);
-  --_muted: var(--qrelay-muted, #525e70);
+  /* The text under the QR lies on the page's own background, unknown here: by default it takes the
+     page's text colour (muted: that colour at 75%), readable wherever the page's own text is. */
+  --_muted: var(--qrelay-muted, color-mix(in srgb, currentColor 75%, transparent));
   --_accent: var(--qrelay-accent, #2252c9);
   --_accent-text: var(--qrelay-accent-text, #ffffff);
   --_success: var(--qrelay-success, #127a46);
@@ -654,11 +656,11 @@ const CSS = `
 }
 @keyframes spin { to { transform: rotate(360deg); } }
 .status { margin: 14px 0 0; font-weight: 600; }
-.login[data-state="confirmed"] .status { color: var(--_success); }
+.login[data-state="confirmed"] .status { color: var(--qrelay-success, inherit); }
 .login[data-state="cancelled"] .status,
 .login[data-state="expired"] .status,
 .login[data-state="ended"] .status,
-.login[data-online="false"] .status { color: var(--_danger); }
+.login[data-online="false"] .status { color: var(--qrelay-danger, inherit); }
 .countdown { margin: 4px 0 0; color: var(--_muted); font-size: 0.875rem; font-variant-numeric: tabular-nums; }
 @media (prefers-reduced-motion: reduce) { .spinner { animation-duration: 3s; } }
 @media (forced-colors: active) { .badge { border: 1px solid CanvasText; } .void { background: Canvas; } }

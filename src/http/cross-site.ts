@@ -19,6 +19,18 @@ export function crossSiteCheck(corsOrigins: readonly string[]): (req: IncomingMe
 }
 
 /**
+ * Returns a function giving the Origin of a request made from another origin that CORS_ORIGINS
+ * does not list (a browser will refuse such a page the answer), or undefined.
+ */
+export function unlistedOrigin(corsOrigins: readonly string[]): (req: IncomingMessage) => string | undefined {
+  const listed = new Set(corsOrigins);
+  return (req) => {
+    const origin = req.headers.origin;
+    return origin !== undefined && !listed.has(origin) && !isOwnOrigin(origin, req) ? origin : undefined;
+  };
+}
+
+/**
  * Whether `origin` names the host the request was sent to: its Host header, or the X-Forwarded-Host
  * a proxy in front of this service set. A page can set neither without a preflight, which no origin
  * outside CORS_ORIGINS passes, so believing X-Forwarded-Host needs no TRUST_PROXY here.

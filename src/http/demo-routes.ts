@@ -7,6 +7,7 @@ import express, { type Request, type Response } from 'express';
 import { z } from 'zod';
 import type { SessionService } from '../core/session-service.js';
 import type { StatusChange } from '../core/session.js';
+import { allowOnly } from './error-handler.js';
 import { jsonBody } from './json-body.js';
 import { keyQuery, parseOr400 } from './validation.js';
 
@@ -19,7 +20,7 @@ const body = z.strictObject({ key: keyQuery.shape.key }, { error: 'must be a JSO
 export function demoRoutes(service: SessionService, receiveTimeoutMs: number): express.Router {
   const router = express.Router();
   const route = (path: string, change: () => StatusChange) =>
-    router.post(path, jsonBody(receiveTimeoutMs), async (req: Request, res: Response) => {
+    router.route(path).all(allowOnly('POST')).post(jsonBody(receiveTimeoutMs), async (req: Request, res: Response) => {
       const { key } = parseOr400(body, req.body as unknown);
       res.json(await service.set(key, change()));
     });

@@ -1,5 +1,6 @@
-// Request bodies. JSON bodies are application/json in UTF-8 only (415 otherwise), at most 16 KiB
-// (413), valid JSON (400), and must arrive within the receive timeout (408); readJson works on
+// Request bodies. JSON bodies are application/json in UTF-8 only (415 otherwise), not empty (400),
+// at most 16 KiB (413), valid JSON (400), and must arrive within the receive timeout (408: the
+// answer closes the connection, as the rest of the body may never come); readJson works on
 // plain node requests (the hot routes) and, as `jsonBody`, in express.
 //
 // A large body nobody reads is not drained. To reuse a connection after answering, Node reads and
@@ -63,8 +64,15 @@ export function readJsonText(req: IncomingMessage, res: ServerResponse, timeoutM
   return receive(req, res, timeoutMs);
 }
 
-/** Throws 415 unless `req` has a JSON body in UTF-8 without a content encoding. */
+/**
+ * Throws 415 unless `req` has a JSON body in UTF-8 without a content encoding, and 400 empty_body
+ * for a request with no body that is JSON or says nothing of its type (a `curl -X POST`).
+ */
 function checkMediaType(req: IncomingMessage): void {
+  if (!typeis.hasBody(req) || req.headers['content-length'] === '0') {
+    const type = req.headers['content-type'];
+    throw type === undefined || typeis.is(type, ['application/json']) !== false ? errors.emptyBody() : errors.unsupportedMediaType();
+  }
   if (!typeis(req, ['application/json'])) throw errors.unsupportedMediaType();
   let charset: string;
   try {
@@ -77,9 +85,9 @@ function checkMediaType(req: IncomingMessage): void {
   if (encoding !== 'identity') throw errors.unsupportedMediaType(`unsupported content encoding "${encoding}"`);
 }
 
-/** JSON text parsed; an empty body is `undefined`. */
+/** JSON text parsed; an empty body (`Content-Length: 0`) is 400 empty_body. */
 export function parseJson(text: string): unknown {
-  if (text.length === 0) return undefined;
+  if (text.length === 0) throw errors.emptyBody();
   try {
     return JSON.parse(text) as unknown;
   } catch (cause) {
@@ -115,21 +123,26 @@ function sweep(): void {
  * The body as text, or `408 body_timeout` once `timeoutMs` have passed without all of it.
  * raw-body's failures carry the same `type` tags as body-parser's (entity.too.large, ...); a
  * declared length over the limit fails at once, before anything is read. A read given up leaves
- * the rest of the body to be drained once the response has finished.
+ * the rest of the body to be drained once the response has finished, but for a timeout: that rest
+ * may never come, and draining it would hold the connection until Node's own request timeout,
+ * which then writes a second, bare 408 on it. The 408 closes the connection instead.
  */
 function receive(req: IncomingMessage, res: ServerResponse, timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {
     let settled = false;
-    const fail = (err: unknown): void => {
+    const fail = (err: unknown, timedOut = false): void => {
       if (settled) return;
       settled = true;
       reading.delete(onTimeout);
-      res.once('finish', () => {
-        if (!req.complete) req.resume();
-      });
+      if (timedOut) res.setHeader('Connection', 'close');
+      else {
+        res.once('finish', () => {
+          if (!req.complete) req.resume();
+        });
+      }
       reject(err);
     };
-    const onTimeout = (): void => fail(errors.bodyTimeout(timeoutMs));
+    const onTimeout = (): void => fail(errors.bodyTimeout(timeoutMs), true);
     reading.set(onTimeout, performance.now() + timeoutMs);
     if (sweeper === undefined) {
       sweeper = setInterval(sweep, SWEEP_MS);

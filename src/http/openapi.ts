@@ -65,8 +65,8 @@ type AnswerSchema = keyof typeof answerSchemas;
 /** One status a route answers with when it serves the request. */
 type Answer =
   | { readonly kind: 'json'; readonly schema: AnswerSchema | Schema; readonly description: string }
-  | { readonly kind: 'text'; readonly mediaType: string; readonly description: string }
-  | { readonly kind: 'empty'; readonly description: string };
+  | { readonly kind: 'text'; readonly mediaType: string; readonly description: string; readonly cached?: boolean }
+  | { readonly kind: 'empty'; readonly description: string; readonly cached?: boolean };
 
 /** Error codes a route refuses with, all of one status (statuses.ts's), and why. */
 interface Refusal {
@@ -75,8 +75,8 @@ interface Refusal {
 }
 
 const json = (schema: AnswerSchema | Schema, description: string): Answer => ({ kind: 'json', schema, description });
-const text = (mediaType: string, description: string): Answer => ({ kind: 'text', mediaType, description });
-const empty = (description: string): Answer => ({ kind: 'empty', description });
+const text = (mediaType: string, description: string, cached = false): Answer => ({ kind: 'text', mediaType, description, cached });
+const empty = (description: string, cached = false): Answer => ({ kind: 'empty', description, cached });
 const refused = (codes: readonly ErrorCode[], description: string): Refusal => ({ codes, description });
 
 /** Query parameters from a query schema, with a description for each of its fields. */
@@ -110,15 +110,34 @@ interface Parameter {
 }
 
 const bodyLimit = BODY_LIMIT.replace('kb', ' KiB');
-const JSON_BODY_CODES: readonly ErrorCode[] = ['invalid_json'];
+const JSON_BODY_CODES: readonly ErrorCode[] = ['invalid_json', 'empty_body'];
 const badBody = (body: z.ZodObject): Refusal =>
-  refused([...refusalCodes(body, 'body'), ...JSON_BODY_CODES], 'A malformed body: the code names the offending field (`unknown_field` for one the schema lacks).');
+  refused([...refusalCodes(body, 'body'), ...JSON_BODY_CODES], 'A malformed body: the code names the offending field (`unknown_field` for one the schema lacks; `empty_body` for no body at all).');
 const tooLarge = refused(['payload_too_large'], `A body larger than ${bodyLimit}.`);
 const notJson = refused(['unsupported_media_type'], 'A body that is not `application/json` in UTF-8, or is compressed.');
 const storeDown = refused(['store_unavailable'], 'The session store is unreachable; retry after `Retry-After` seconds.');
 const unknownKey = (what = 'session'): Refusal => refused(['not_found'], `No such ${what}.`);
 
 const key = 'The session key (`key` from POST /status/new).';
+
+/** The browser client's files: revalidated by their ETag, or cacheable for a year under ?v=. */
+const clientFileParameters: readonly Parameter[] = [
+  {
+    name: 'v',
+    in: 'query',
+    required: false,
+    description: 'The version the page was written for: the ETag without its quotes. When it is the version served, the answer may be cached for a year; any other is answered like no `v`.',
+    schema: { type: 'string' },
+  },
+  {
+    name: 'If-None-Match',
+    in: 'header',
+    required: false,
+    description: 'The ETag of the copy the browser holds: `304` while it is current.',
+    schema: { type: 'string' },
+  },
+];
+const notModified = empty('The copy named in `If-None-Match` is current.', true);
 
 /** What each listener answers. A route's answers and refusal codes are declared here and nowhere else. */
 const routes: readonly Route[] = [
@@ -187,7 +206,8 @@ const routes: readonly Route[] = [
     summary: 'The browser client',
     description: 'An ES module without dependencies: the `<qrelay-login>` element and `createLogin()`.',
     auth: 'none',
-    answers: { 200: text('text/javascript', 'The module.') },
+    headers: clientFileParameters,
+    answers: { 200: text('text/javascript', 'The module.', true), 304: notModified },
   },
   {
     listener: 'public',
@@ -196,7 +216,8 @@ const routes: readonly Route[] = [
     operationId: 'clientTypes',
     summary: 'The browser client\'s TypeScript declarations',
     auth: 'none',
-    answers: { 200: text('text/plain', 'The declarations.') },
+    headers: clientFileParameters,
+    answers: { 200: text('text/plain', 'The declarations.', true), 304: notModified },
   },
   {
     listener: 'private',
@@ -285,7 +306,7 @@ const routes: readonly Route[] = [
     refusals: [
       refused(
         [...refusalCodes(channelBody, 'body'), ...JSON_BODY_CODES],
-        `A malformed body, or a malformed change in an array: the code names the offending field (\`unknown_field\` for one the schema lacks; \`invalid_body\` for an empty array or one of more than ${CHANNEL_BATCH_MAX}).`,
+        `A malformed body, or a malformed change in an array: the code names the offending field (\`unknown_field\` for one the schema lacks; \`invalid_body\` for an empty array or one of more than ${CHANNEL_BATCH_MAX}; \`empty_body\` for no body at all).`,
       ),
       refused(['invalid_seal'], 'No X-Qrelay-Seal, a malformed one, one not made with this cluster\'s key over exactly this request, one outside CLUSTER_SEAL_WINDOW_MS, or one seen before. Which it was is not said.'),
       refused(['no_route'], 'Memory mode: one node has no peers, and no such route.'),
@@ -371,7 +392,13 @@ const securitySchemes = {
 const ref = (name: string, kind: 'schemas' | 'headers'): { $ref: string } => ({ $ref: `#/components/${kind}/${name}` });
 
 const headers = {
-  'Cache-Control': { description: 'Every answer is `no-store`.', required: true, schema: { type: 'string', const: 'no-store' } },
+  'Cache-Control': { description: 'Every answer but the browser client\'s is `no-store`.', required: true, schema: { type: 'string', const: 'no-store' } },
+  'Cache-Control-File': {
+    description: 'The browser client\'s files: `no-cache` (kept, and revalidated on each use), or under `?v=` naming the version served, cacheable for a year.',
+    required: true,
+    schema: { type: 'string', enum: ['no-cache', 'public, max-age=31536000, immutable'] },
+  },
+  ETag: { description: 'The file\'s version (96 bits of its SHA-256, base64url), quoted.', required: true, schema: { type: 'string', pattern: '^"[A-Za-z0-9_-]{16}"$' } },
   'Retry-After': { description: 'Seconds to wait before retrying.', required: true, schema: { type: 'integer', minimum: 1 } },
   'X-Request-Id': {
     description: 'The request\'s id in the log: the caller\'s `X-Request-Id` when it is a plain token, else a new UUID.',
@@ -388,15 +415,17 @@ const requestId: Parameter = {
   schema: { type: 'string', pattern: '^[\\w.:-]{1,128}$' },
 };
 
-function answerHeaders(listener: Listener, retryAfter = false): Record<string, { $ref: string }> {
-  const headerRefs: Record<string, { $ref: string }> = { 'Cache-Control': ref('Cache-Control', 'headers') };
+function answerHeaders(listener: Listener, retryAfter = false, cached = false): Record<string, { $ref: string }> {
+  const headerRefs: Record<string, { $ref: string }> = cached
+    ? { 'Cache-Control': ref('Cache-Control-File', 'headers'), ETag: ref('ETag', 'headers') }
+    : { 'Cache-Control': ref('Cache-Control', 'headers') };
   if (listener === 'private') headerRefs['X-Request-Id'] = ref('X-Request-Id', 'headers');
   if (retryAfter) headerRefs['Retry-After'] = ref('Retry-After', 'headers');
   return headerRefs;
 }
 
 function response(answer: Answer, listener: Listener): object {
-  const described = { description: answer.description, headers: answerHeaders(listener) };
+  const described = { description: answer.description, headers: answerHeaders(listener, false, answer.kind !== 'json' && answer.cached === true) };
   switch (answer.kind) {
     case 'empty':
       return described;
@@ -492,7 +521,7 @@ export function openApiDocument(): OpenApiDocument {
       title: 'qrelay',
       version: VERSION,
       description:
-        'QR scan-login over long polling. A browser mints a session on the public listener and holds a poll; the app backend changes its status on the private listener; the poll answers at once. Every error is `{"error": {"code", "message"}}`: match on `code`. Besides the answers listed, any route may answer `500 internal_error`, and a path or method not listed `404 no_route`. The demo routes (DEMO=1) are not part of this contract.',
+        'QR scan-login over long polling. A browser mints a session on the public listener and holds a poll; the app backend changes its status on the private listener; the poll answers at once. Every error is `{"error": {"code", "message"}}`: match on `code`. Besides the answers listed, any route may answer `500 internal_error`, a path not listed `404 no_route`, and a method not listed for a listed path `405 method_not_allowed` with an `Allow` header naming the methods it answers. The demo routes (DEMO=1) are not part of this contract.',
       license: { name: 'MIT', identifier: 'MIT' },
     },
     servers: [servers.public, servers.private],

@@ -19,7 +19,7 @@ import type { SessionService } from '../core/session-service.js';
 import type { SessionStore } from '../core/session-store.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { ChannelAnswer, HealthAnswer, PeekAnswer, ReadyAnswer, RedemptionAnswer, SetAnswer } from './answers.js';
-import { errorHandler, noRoute } from './error-handler.js';
+import { allowOnly, errorHandler, noRoute } from './error-handler.js';
 import { closeUnlessBodyRead, parseJson, readJson, readJsonText } from './json-body.js';
 import { openApiJson } from './openapi.js';
 import { requestLog } from './request-log.js';
@@ -112,10 +112,11 @@ export function privateListener(options: PrivateAppOptions): RequestListener {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
-  app.get('/healthz', (_req: Request, res: Response) => {
+  const allowGet = allowOnly('GET');
+  app.route('/healthz').all(allowGet).get((_req: Request, res: Response) => {
     res.json({ status: 'ok' } satisfies HealthAnswer);
   });
-  app.get('/readyz', async (_req: Request, res: Response) => {
+  app.route('/readyz').all(allowGet).get(async (_req: Request, res: Response) => {
     if (service.closing) throw errors.shuttingDown();
     try {
       await store.ping();
@@ -124,13 +125,13 @@ export function privateListener(options: PrivateAppOptions): RequestListener {
     }
     res.json({ status: 'ready' } satisfies ReadyAnswer);
   });
-  app.get('/metrics', async (_req: Request, res: Response) => {
+  app.route('/metrics').all(allowGet).get(async (_req: Request, res: Response) => {
     res.type(options.metrics.registry.contentType).send(await options.metrics.registry.metrics());
   });
-  app.get('/openapi.json', (_req: Request, res: Response) => {
+  app.route('/openapi.json').all(allowGet).get((_req: Request, res: Response) => {
     res.type('application/json').send(openApiJson());
   });
-  app.get('/status/peek', async (req: Request, res: Response) => {
+  app.route('/status/peek').all(allowGet).get(async (req: Request, res: Response) => {
     const { key } = parseOr400(keyQuery, req.query);
     res.json((await service.peek(key)) satisfies PeekAnswer);
   });

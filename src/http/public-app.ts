@@ -23,7 +23,7 @@ import type { Limits } from '../limits/limits.js';
 import type { Metrics } from '../observability/metrics.js';
 import { clientFiles } from './client-files.js';
 import { crossSiteCheck } from './cross-site.js';
-import { errorHandler, noRoute } from './error-handler.js';
+import { allowOnly, errorHandler, noRoute } from './error-handler.js';
 import { closeUnlessBodyRead } from './json-body.js';
 import { sendEmpty, sendError, sendJson, type ErrorSink } from './respond.js';
 import { ResponseClient } from './response-client.js';
@@ -145,7 +145,7 @@ export function publicListener(options: PublicAppOptions): RequestListener {
   app.set('trust proxy', options.trustProxy);
   app.use(applyHeaders(pageHeaders));
   if (corsMiddleware !== undefined) app.use(corsMiddleware);
-  app.get('/status/qr.svg', async (req: Request, res: Response) => {
+  app.route('/status/qr.svg').all(allowOnly('GET')).get(async (req: Request, res: Response) => {
     const { key } = parseOr400(keyQuery, req.query);
     await limits.admitQr(ipOf(req));
     // The image of a well-formed key, whatever its session's state (or whether it has one): the
@@ -153,7 +153,7 @@ export function publicListener(options: PublicAppOptions): RequestListener {
     const svg = await QRCode.toString(service.scanUrl(key), { type: 'svg', errorCorrectionLevel: 'M', margin: 2 });
     res.type('image/svg+xml').send(svg);
   });
-  app.use(clientFiles(log));
+  app.use(clientFiles(log, options.corsOrigins));
   if (options.extraRoutes !== undefined) app.use(options.extraRoutes);
   app.use(noRoute);
   app.use(errorHandler(sink));

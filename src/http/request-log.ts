@@ -1,14 +1,16 @@
 // One log line per private request, written when its response has ended (or the client left),
 // with a request id: the caller's X-Request-Id when it is a plain token, else a new UUID, which the
-// listener echoes back in the response. 5xx answers and requests the client left early log at
-// error and warn.
+// listener echoes back in the response, and an error answer's code. 5xx answers and requests the
+// client left early log at error and warn; but the 503s of a drain (shutting_down) are intended
+// and log at info, and health probes, which a balancer sends every few seconds, at debug.
 //
 // This is pino-http's line ({req: {id, method, url}, res: {statusCode}, responseTime}) without its
 // per-request child logger: nothing here logs through one, so building it per request was work
 // for nothing on the hot path.
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Logger } from 'pino';
+import type { Level, Logger } from 'pino';
+import { errorCodeOf } from './respond.js';
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
 /** Session keys in query strings are shortened, as in the lifecycle lines. */
@@ -39,6 +41,10 @@ export function requestIds(): () => string {
   };
 }
 
+/** GET /healthz and /readyz, by their URL (a few string compares: this runs for every request). */
+const isProbe = (url: string): boolean =>
+  url === '/healthz' || url === '/readyz' || url.startsWith('/healthz?') || url.startsWith('/readyz?');
+
 /** Logs each request when its response ends; returns the request's id, for its X-Request-Id. */
 export function requestLog(log: Logger): (req: IncomingMessage, res: ServerResponse) => string {
   const newId = requestIds();
@@ -49,13 +55,16 @@ export function requestLog(log: Logger): (req: IncomingMessage, res: ServerRespo
     // A response closes once, so the listener needs no removing (`once` wraps it to remove it).
     res.on('close', () => {
       const finished = res.writableFinished;
-      const level = res.statusCode >= 500 ? 'error' : finished ? 'info' : 'warn';
-      if (!log.isLevelEnabled(level)) return;
       const url = req.url ?? '';
+      const code = res.statusCode >= 400 ? errorCodeOf(res) : undefined;
+      const level: Level =
+        isProbe(url) ? 'debug' : code === 'shutting_down' ? 'info' : res.statusCode >= 500 ? 'error' : finished ? 'info' : 'warn';
+      if (!log.isLevelEnabled(level)) return;
       log[level](
         {
           req: { id, method: req.method, url: url.includes('key=') ? url.replace(KEY_IN_URL, 'key=$1…') : url },
           res: { statusCode: res.headersSent ? res.statusCode : undefined },
+          code,
           responseTime: Math.round(performance.now() - started),
         },
         finished ? 'request completed' : 'request aborted',

@@ -54,6 +54,12 @@ export interface ErrorSink {
   refused(code: ErrorCode): void;
 }
 
+/** The code of each error answer, for its request line (request-log.ts); set on error answers only. */
+const answeredCodes = new WeakMap<ServerResponse, ErrorCode>();
+
+/** The error code `res` was answered with, if it was an error answer sent by sendError. */
+export const errorCodeOf = (res: ServerResponse): ErrorCode | undefined => answeredCodes.get(res);
+
 /**
  * Answers with the catalogued error for `err`, at the status statuses.ts gives its code, and
  * counts it. Unexpected errors (500) are logged with their cause; client errors only at debug level.
@@ -73,5 +79,7 @@ export function sendError(res: ServerResponse, err: unknown, headers: HeaderList
   }
   const body = { error: { code: e.code, message: e.message } } satisfies ErrorBody;
   const { status, retryAfterS } = httpAnswer(e);
-  sendJson(res, status, body, headers, retryAfterS === undefined ? NONE : ['Retry-After', String(retryAfterS)]);
+  const { allow } = e.details;
+  answeredCodes.set(res, e.code);
+  sendJson(res, status, body, headers, retryAfterS !== undefined ? ['Retry-After', String(retryAfterS)] : allow !== undefined ? ['Allow', allow] : NONE);
 }

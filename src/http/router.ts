@@ -1,7 +1,10 @@
 // One route table per listener. The hot routes (the ones every login takes, thousands a second)
 // are served straight from node:http by method and path; every other request goes to the
 // listener's express app, whose routes are listed where it is built. Both listeners dispatch here.
+// Another method on a hot route's path is refused here (405 with Allow), as `allowOnly` refuses it
+// on an express route's path.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { errors } from '../errors.js';
 import type { HeaderList } from './response-headers.js';
 
 /**
@@ -44,10 +47,16 @@ export function dispatcher(
     methods.set(name.slice(0, at), route);
     byPath.set(path, methods);
   }
+  const allowed = new Map([...byPath].map(([path, methods]) => [path, [...methods.keys()].join(', ')]));
   const dispatch = (req: IncomingMessage, res: ServerResponse, path: string, query: string, headers: HeaderList): void => {
-    const route = byPath.get(path)?.get(req.method);
-    if (route === undefined) {
+    const methods = byPath.get(path);
+    if (methods === undefined) {
       fallback(req, res, headers);
+      return;
+    }
+    const route = methods.get(req.method);
+    if (route === undefined) {
+      onError(req, res, errors.methodNotAllowed(req.method ?? '', path, allowed.get(path) ?? ''), path, headers);
       return;
     }
     route(req, res, query, headers).catch((err: unknown) => onError(req, res, err, path, headers));

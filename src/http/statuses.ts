@@ -14,6 +14,7 @@ export interface HttpRefusal {
 
 const httpRefusals = {
   invalid_json: { status: 400 },
+  empty_body: { status: 400 },
   unknown_field: { status: 400 },
   key_mismatch: { status: 400 },
   // A library's refusal (raw-body's, express's router's) keeps the library's own 4xx status; see
@@ -25,6 +26,7 @@ const httpRefusals = {
   cross_site: { status: 403 },
   not_found: { status: 404 },
   no_route: { status: 404 },
+  method_not_allowed: { status: 405 },
   body_timeout: { status: 408 },
   invalid_transition: { status: 409 },
   actor_mismatch: { status: 409 },

@@ -7,7 +7,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { BrowserContext, Page } from 'playwright-core';
 import { describe, expect, inject, it, onTestFinished } from 'vitest';
-import type { Qrelay } from '../../src/app.js';
+import { createLogger, type Qrelay } from '../../src/app.js';
 import { useBrowser } from '../support/browser.js';
 import { CLUSTER_TOKEN, INTERNAL_TOKEN, uniquePrefix } from '../support/cluster.js';
 import { holdPoll, mint, setStatus, startNode, waitFor } from '../support/node.js';
@@ -422,6 +422,27 @@ describe('<qrelay-login> on another origin', () => {
     expect(await part(browserZh.page, 'refresh')).toBe('刷新二维码');
     await browserZh.page.screenshot({ path: `${ARTIFACTS}/zh-cancelled.png` });
     expect(node.publicUrl).not.toBe(zhNode.publicUrl);
+  });
+
+  it("without CORS_ORIGINS the browser refuses the module, and qrelay logs the page's origin once", async () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const log = createLogger({ logLevel: 'warn' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
+    const other = await startOtherSite();
+    const node = await startNode({}, { log });
+    other.show({ qrelay: node.publicUrl, element: '<qrelay-login></qrelay-login>' });
+    // Not openPage: the refusal the browser logs is what this test expects.
+    const context = await browserOf().newContext();
+    onTestFinished(() => context.close());
+    const page = await context.newPage();
+    const refused = new Promise<void>((resolve) => page.on('requestfailed', (r) => r.url().endsWith('/qrelay-login.js') && resolve()));
+    await page.goto(`${other.origin}/`);
+    await refused;
+    await page.reload();
+    await waitFor(() => lines.some((l) => l['origin'] !== undefined), 5_000, 'the warn line');
+    expect(await page.evaluate(() => customElements.get('qrelay-login') === undefined)).toBe(true);
+    expect(lines.filter((l) => l['origin'] !== undefined)).toEqual([
+      expect.objectContaining({ level: 40, origin: other.origin, msg: expect.stringContaining('CORS_ORIGINS') }),
+    ]);
   });
 
   it('is themed by CSS custom properties and ::part from the page', async () => {

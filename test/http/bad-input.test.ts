@@ -6,6 +6,18 @@ import { mint, poll, setStatus, startNode } from '../support/node.js';
 
 const errorShape = { error: { code: expect.any(String), message: expect.any(String) } };
 
+/** Writes `raw` on a new connection to `url` and returns everything read until the server closes it. */
+function rawExchange(url: string, raw: string): Promise<string> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(Number(port), hostname, () => socket.write(raw));
+    let data = '';
+    socket.on('data', (d: Buffer) => (data += d.toString()));
+    socket.on('close', () => resolve(data));
+    socket.on('error', reject);
+  });
+}
+
 describe('poll parameters', () => {
   it.each([
     [{ key: 'short' }, 'invalid_key'],
@@ -62,8 +74,32 @@ describe('status change bodies', () => {
       const res = await request(node.privateUrl).post('/status/set').set('Content-Type', 'application/json').send(raw).expect(400);
       expect(res.body.error.code).toBe('invalid_body');
     }
-    const empty = await request(node.privateUrl).post('/status/set').set('Content-Type', 'application/json').send('').expect(400);
-    expect(empty.body).toMatchObject(errorShape);
+  });
+
+  it.each([
+    ['POST /status/set', 'private', '/status/set'],
+    ['POST /ticket/redeem', 'private', '/ticket/redeem'],
+    ['POST /demo/scan', 'public', '/demo/scan'],
+  ] as const)('an empty body is 400 empty_body, whether sent with Content-Length: 0 or no body at all (%s)', async (_name, listener, path) => {
+    const node = await startNode({ DEMO: '1' });
+    const url = listener === 'public' ? node.publicUrl : node.privateUrl;
+    const asJson = { 'Content-Type': 'application/json' };
+    for (const res of [
+      await fetch(`${url}${path}`, { method: 'POST', headers: asJson }), // Content-Length: 0
+      await fetch(`${url}${path}`, { method: 'POST' }), // Content-Length: 0, no type
+    ]) {
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe('empty_body');
+    }
+    // No Content-Length at all (curl -X POST -H 'Content-Type: application/json'), with and without the type.
+    for (const type of ['Content-Type: application/json\r\n', '']) {
+      const reply = await rawExchange(url, `POST ${path} HTTP/1.1\r\nHost: qrelay.test\r\n${type}Connection: close\r\n\r\n`);
+      expect(reply).toMatch(/^HTTP\/1.1 400 /);
+      expect(reply).toContain('"code":"empty_body"');
+    }
+    // Another type with no body is still its type's refusal.
+    const text = await fetch(`${url}${path}`, { method: 'POST', headers: { 'Content-Type': 'text/plain' } });
+    expect(text.status).toBe(415);
   });
 
   it('invalid JSON is 400, a wrong content type 415, over 16 KiB 413', async () => {
@@ -74,8 +110,6 @@ describe('status change bodies', () => {
       const res = await request(node.privateUrl).post('/status/set').set('Content-Type', type).send('key=x').expect(415);
       expect(res.body.error.code).toBe('unsupported_media_type');
     }
-    const none = await request(node.privateUrl).post('/status/set').expect(415);
-    expect(none.body.error.code).toBe('unsupported_media_type');
     const huge = await request(node.privateUrl)
       .post('/status/set')
       .set('Content-Type', 'application/json')
@@ -88,6 +122,38 @@ describe('status change bodies', () => {
       .send('{}')
       .expect(415);
     expect(charset.body).toMatchObject(errorShape);
+  });
+});
+
+describe('a method a path does not answer', () => {
+  it.each([
+    ['public', 'GET', '/status/new', 'POST'],
+    ['public', 'DELETE', '/status/get', 'GET'],
+    ['public', 'HEAD', '/status/get', 'GET'],
+    ['public', 'POST', '/status/qr.svg', 'GET, HEAD'],
+    ['public', 'PUT', '/qrelay-login.js', 'GET, HEAD'],
+    ['public', 'GET', '/demo/confirm', 'POST'],
+    ['private', 'GET', '/status/set', 'POST'],
+    ['private', 'PUT', '/ticket/redeem', 'POST'],
+    ['private', 'POST', '/healthz', 'GET, HEAD'],
+    ['private', 'DELETE', '/readyz', 'GET, HEAD'],
+    ['private', 'POST', '/metrics', 'GET, HEAD'],
+    ['private', 'POST', '/status/peek', 'GET, HEAD'],
+  ] as const)('%s %s %s is 405 method_not_allowed with Allow: %s', async (listener, method, path, allow) => {
+    const node = await startNode({ DEMO: '1' });
+    const res = await fetch(`${listener === 'public' ? node.publicUrl : node.privateUrl}${path}`, { method });
+    expect(res.status).toBe(405);
+    expect(res.headers.get('allow')).toBe(allow);
+    if (method !== 'HEAD') expect(((await res.json()) as { error: { code: string } }).error.code).toBe('method_not_allowed');
+  });
+
+  it('an unknown path is still 404 no_route, whatever the method', async () => {
+    const node = await startNode();
+    for (const method of ['GET', 'POST']) {
+      const res = await fetch(`${node.privateUrl}/status/nope`, { method });
+      expect(res.status).toBe(404);
+      expect(res.headers.get('allow')).toBeNull();
+    }
   });
 });
 

@@ -306,10 +306,17 @@ describe('every route answers every status and code the document lists', () => {
       expectAnswer(await qr(down, unknownKey), 200);
     });
 
-    it('GET /qrelay-login.js and GET /qrelay-login.d.ts: 200', async () => {
+    it('GET /qrelay-login.js and GET /qrelay-login.d.ts: 200, also under ?v=; 304', async () => {
       const n = await node();
-      expect((await contract.fetch('GET /qrelay-login.js', `${n.publicUrl}/qrelay-login.js`)).text).toContain('customElements.define');
-      expect((await contract.fetch('GET /qrelay-login.d.ts', `${n.publicUrl}/qrelay-login.d.ts`)).text).toContain('createLogin');
+      for (const [route, content] of [['GET /qrelay-login.js', 'customElements.define'], ['GET /qrelay-login.d.ts', 'createLogin']] as const) {
+        const url = `${n.publicUrl}${route.slice(4)}`;
+        const first = await contract.fetch(route, url);
+        expect(first.text).toContain(content);
+        const etag = first.headers.get('etag')!;
+        expect((await contract.fetch(route, `${url}?v=${etag.slice(1, -1)}`)).headers.get('cache-control')).toContain('immutable');
+        // As a browser revalidates: its own Cache-Control, so fetch() adds no `no-cache` of its own.
+        expectAnswer(await contract.fetch(route, url, { headers: { 'If-None-Match': etag, 'Cache-Control': 'max-age=0' } }), 304);
+      }
     });
   });
 
@@ -329,6 +336,7 @@ describe('every route answers every status and code the document lists', () => {
         [[], 'invalid_body'],
         [{ key: s.key, status: 'confirmed', actor: 'ann', extra: true }, 'unknown_field'],
         ['{"key":', 'invalid_json'],
+        ['', 'empty_body'],
       ];
       for (const [body, code] of bad) expectAnswer(await set(n, body), 400, code);
       const keyed = (query: string, body: unknown) => contract.fetch('POST /status/set', `${n.privateUrl}/status/set?${query}`, jsonInit(body));
@@ -389,6 +397,7 @@ describe('every route answers every status and code the document lists', () => {
       expectAnswer(await redeem(n, 'null'), 400, 'invalid_body');
       expectAnswer(await redeem(n, { ticket, also: 1 }), 400, 'unknown_field');
       expectAnswer(await redeem(n, '{'), 400, 'invalid_json');
+      expectAnswer(await redeem(n, ''), 400, 'empty_body');
       expectAnswer(await redeem(n, { ticket }, {}), 401, 'unauthorized');
       expectAnswer(await redeem(n, { ticket: key + 'A'.repeat(43) }), 404, 'not_found');
       expectAnswer(await redeem(n, oversized), 413, 'payload_too_large');
@@ -435,6 +444,7 @@ describe('every route answers every status and code the document lists', () => {
         [[change, { ...change, key: 'short' }], 'invalid_key'],
         [{ ...change, ticket: 'x' }, 'unknown_field'],
         ['{"key":', 'invalid_json'],
+        ['', 'empty_body'],
       ];
       for (const [body, code] of bad) expectAnswer(await forward(body), 400, code);
 

@@ -162,7 +162,7 @@ describe('two listeners, two route sets', () => {
 });
 
 describe('headers', () => {
-  it('every response on both listeners carries Cache-Control: no-store; public ones carry helmet headers', async () => {
+  it('every response on both listeners but the browser client (client-files.test.ts) carries Cache-Control: no-store; public ones carry helmet headers', async () => {
     const node = await startNode();
     const s = await mint(node);
     const responses = [

@@ -1,8 +1,12 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import request from 'supertest';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { startQrelay } from '../../src/app.js';
+import { childEnv } from '../support/env.js';
 import { mint, poll, TEST_ENV, untilHeld } from '../support/node.js';
+import { MAIN } from '../support/process-node.js';
 
 describe('graceful shutdown', () => {
   it('answers every held poll 204, refuses new work, and closes within its timeout', async () => {
@@ -20,10 +24,29 @@ describe('graceful shutdown', () => {
     await expect(request(node.publicUrl).post('/status/new')).rejects.toThrow();
   });
 
-  it('a node that cannot bind its port fails to start and leaves nothing listening', async () => {
+  it('a node that cannot bind its port fails to start, naming the variable to change, and leaves nothing listening', async () => {
     const first = await startQrelay(loadConfig(TEST_ENV));
-    const taken = new URL(first.publicUrl).port;
-    await expect(startQrelay(loadConfig({ ...TEST_ENV, PUBLIC_PORT: taken }))).rejects.toThrow(/EADDRINUSE/);
-    await first.close();
+    onTestFinished(() => first.close());
+    const { port: taken } = new URL(first.publicUrl);
+    const { port: takenPrivate } = new URL(first.privateUrl);
+    const refusal = (variable: string, port: string) => ({ name: 'ConfigError', message: `${variable}: 127.0.0.1:${port} is already in use (by another process, or another qrelay); set ${variable} to a free port` });
+    await expect(startQrelay(loadConfig({ ...TEST_ENV, PUBLIC_PORT: taken }))).rejects.toMatchObject(refusal('PUBLIC_PORT', taken));
+    await expect(startQrelay(loadConfig({ ...TEST_ENV, PRIVATE_PORT: takenPrivate }))).rejects.toMatchObject(refusal('PRIVATE_PORT', takenPrivate));
+  });
+
+  it('a node process whose port is taken prints one line naming the variable, and exits non-zero', async () => {
+    const first = await startQrelay(loadConfig(TEST_ENV));
+    onTestFinished(() => first.close());
+    const { port } = new URL(first.publicUrl);
+    const child = spawn(process.execPath, [MAIN.pathname], { env: childEnv({ ...TEST_ENV, LOG_LEVEL: 'silent', PUBLIC_PORT: port }), stdio: ['ignore', 'pipe', 'pipe'] });
+    onTestFinished(() => {
+      child.kill('SIGKILL');
+    });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdout.resume();
+    const [code] = (await once(child, 'close')) as [number | null];
+    expect(code).toBe(2);
+    expect(stderr).toBe(`qrelay: PUBLIC_PORT: 127.0.0.1:${port} is already in use (by another process, or another qrelay); set PUBLIC_PORT to a free port\n`);
   });
 });

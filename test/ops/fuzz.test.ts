@@ -10,6 +10,7 @@ import { mint, startNode, waitFor } from '../support/node.js';
 interface Sent {
   status: number;
   contentType: string | undefined;
+  allow: string | undefined;
   body: string;
 }
 
@@ -19,7 +20,7 @@ function send(base: string, method: string, path: string, headers: Record<string
     const req = http.request({ host: url.hostname, port: url.port, method, path, headers, agent: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, contentType: res.headers['content-type'], body: Buffer.concat(chunks).toString() }));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, contentType: res.headers['content-type'], allow: res.headers['allow'], body: Buffer.concat(chunks).toString() }));
       res.on('error', reject);
     });
     req.on('error', reject);
@@ -28,7 +29,7 @@ function send(base: string, method: string, path: string, headers: Record<string
   });
 }
 
-const ALLOWED = new Set([200, 201, 204, 400, 401, 404, 409, 410, 413, 415, 429, 431, 503]);
+const ALLOWED = new Set([200, 201, 204, 400, 401, 404, 405, 409, 410, 413, 415, 429, 431, 503]);
 
 const segment = fc.oneof(
   fc.constantFrom('status', 'new', 'get', 'set', 'peek', 'qr.svg', 'channel', 'healthz', 'readyz', 'metrics', '..', '%00', '%E0%A4', 'demo'),
@@ -74,6 +75,7 @@ async function fuzz(node: Qrelay, liveKey: string, runs: number): Promise<void> 
         const payload = body === undefined || method === 'GET' || method === 'HEAD' ? undefined : Buffer.from(body);
         const res = await send(base, method, `${p}?${qs}`, headers, payload);
         expect(ALLOWED.has(res.status) || (res.status === 200 && method === 'GET'), `${method} ${p}?${qs} -> ${res.status}`).toBe(true);
+        if (res.status === 405) expect(res.allow, `${method} ${p}: 405 without Allow`).toMatch(/^[A-Z]+(, [A-Z]+)*$/);
         if (res.status >= 400 && method !== 'HEAD') {
           expect(res.contentType).toMatch(/^application\/json/);
           const parsed = JSON.parse(res.body) as { error: { code: unknown; message: unknown } };

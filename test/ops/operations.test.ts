@@ -142,7 +142,8 @@ describe('logs', () => {
     await logged('the session.created line', (l) => l['event'] === 'session.created');
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
-    expect(lines.slice(-2).map((l) => l['msg'])).toEqual(['stopping', 'draining: held polls answered']);
+    // The last line says the node has stopped: everything, the store included, is closed.
+    expect(lines.slice(-3).map((l) => l['msg'])).toEqual(['stopping', 'draining: held polls answered', 'stopped']);
   });
 });
 

@@ -4,7 +4,9 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { createLogger } from '../../src/app.js';
+import { errors, type QrelayError } from '../../src/errors.js';
 import { requestIds, requestLog } from '../../src/http/request-log.js';
+import { sendError } from '../../src/http/respond.js';
 import { lifecycleLog } from '../../src/observability/lifecycle-log.js';
 import { waitFor } from '../support/node.js';
 
@@ -92,6 +94,46 @@ describe('log lines', () => {
       `${pre.replace('30', '40')}"req":{"id":"UUID","method":"GET","url":"/hang"},"res":{},"responseTime":MS,"msg":"request aborted"}\n`,
     ]);
     expect(lines.join('')).not.toContain(KEY);
+  });
+
+  it("of error answers carry the answer's code; a drain's 503s are info, health probes debug", async () => {
+    const { log, lines, masked } = collected('debug');
+    const logRequest = requestLog(log);
+    const refusals: Record<string, QrelayError> = {
+      '/status/set': errors.sessionNotFound(),
+      '/ticket/redeem': errors.shuttingDown(),
+      '/status/peek?key=x': errors.storeUnavailable(),
+      '/readyz': errors.notReady(),
+    };
+    const server = http.createServer((req, res) => {
+      const headers = ['X-Request-Id', logRequest(req, res)];
+      const refusal = refusals[req.url ?? ''];
+      if (refusal === undefined) res.writeHead(200, headers).end();
+      else sendError(res, refusal, headers, { log, refused: () => {} }, { method: req.method, path: req.url ?? '' });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    onTestFinished(() => {
+      server.closeAllConnections();
+      server.close();
+    });
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const requestLines = () => lines.filter((l) => l.includes('"msg":"request completed"'));
+    let expected = 0;
+    for (const path of ['/status/set', '/ticket/redeem', '/status/peek?key=x', '/readyz', '/healthz', '/healthz?full=1']) {
+      await (await fetch(`${base}${path}`)).arrayBuffer();
+      expected += 1;
+      await waitFor(() => requestLines().length === expected, 2_000, `the line of ${path}`);
+    }
+
+    const at = (level: number) => `{"level":${level},"time":T,"pid":P,"hostname":"H",`;
+    expect(masked().filter((l) => l.includes('"msg":"request completed"'))).toEqual([
+      `${at(30)}"req":{"id":"UUID","method":"GET","url":"/status/set"},"res":{"statusCode":404},"code":"not_found","responseTime":MS,"msg":"request completed"}\n`,
+      `${at(30)}"req":{"id":"UUID","method":"GET","url":"/ticket/redeem"},"res":{"statusCode":503},"code":"shutting_down","responseTime":MS,"msg":"request completed"}\n`,
+      `${at(50)}"req":{"id":"UUID","method":"GET","url":"/status/peek?key=x"},"res":{"statusCode":503},"code":"store_unavailable","responseTime":MS,"msg":"request completed"}\n`,
+      `${at(20)}"req":{"id":"UUID","method":"GET","url":"/readyz"},"res":{"statusCode":503},"code":"not_ready","responseTime":MS,"msg":"request completed"}\n`,
+      `${at(20)}"req":{"id":"UUID","method":"GET","url":"/healthz"},"res":{"statusCode":200},"responseTime":MS,"msg":"request completed"}\n`,
+      `${at(20)}"req":{"id":"UUID","method":"GET","url":"/healthz?full=1"},"res":{"statusCode":200},"responseTime":MS,"msg":"request completed"}\n`,
+    ]);
   });
 
   it('of a request that completed are not written at warn, and the request still gets its id', async () => {
