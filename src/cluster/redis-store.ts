@@ -86,6 +86,8 @@ export interface RedisStoreOptions {
   minReplicas?: number;
   /** How long a lasting change waits for them, ms (below commandTimeoutMs). */
   replicaWaitMs?: number;
+  /** A lasting change was not acknowledged by minReplicas replicas in time. */
+  onReplicasBehind?: () => void;
   onError?: (err: Error) => void;
   onReady?: () => void;
 }
@@ -160,6 +162,7 @@ export class RedisStore implements SessionStore {
   readonly #graceMs: number;
   readonly #minReplicas: number;
   readonly #replicaWaitMs: number;
+  readonly #onReplicasBehind: () => void;
 
   constructor(options: RedisStoreOptions) {
     const client = connect(options.target, options.commandTimeoutMs ?? 2_000);
@@ -179,6 +182,7 @@ export class RedisStore implements SessionStore {
     this.#graceMs = options.graceMs;
     this.#minReplicas = options.minReplicas ?? 0;
     this.#replicaWaitMs = options.replicaWaitMs ?? 250;
+    this.#onReplicasBehind = options.onReplicasBehind ?? (() => {});
   }
 
   /**
@@ -203,7 +207,7 @@ export class RedisStore implements SessionStore {
       const [script, wait] = (await batch.exec()) ?? [];
       if (script?.[0]) throw script[0];
       if (wait?.[0]) throw wait[0];
-      if (Number(wait?.[1]) < wanted) throw new ReplicasBehind(Number(wait?.[1]), wanted, waitMs);
+      if (Number(wait?.[1]) < wanted) throw this.#behind(Number(wait?.[1]));
       return script?.[1] as Answer;
     }
     const batched = this.#batched();
@@ -212,8 +216,13 @@ export class RedisStore implements SessionStore {
     if (wanted === 0) return reply;
     // Same turn, so the same write as the script (WriteBatch): Redis runs it right after.
     const [answer, acknowledged] = await Promise.all([reply, batched.wait(wanted, waitMs)]);
-    if (acknowledged < wanted) throw new ReplicasBehind(acknowledged, wanted, waitMs);
+    if (acknowledged < wanted) throw this.#behind(acknowledged);
     return answer;
+  }
+
+  #behind(acknowledged: number): ReplicasBehind {
+    this.#onReplicasBehind();
+    return new ReplicasBehind(acknowledged, this.#minReplicas, this.#replicaWaitMs);
   }
 
   /** The client, its writes held to the end of this turn (WriteBatch): for every command sent. */
