@@ -97,6 +97,8 @@ const hostPort = (s: string): { host: string; port: number } => {
   return { host: s.slice(0, i), port: Number(s.slice(i + 1)) };
 };
 
+const DEMOTED = /\bREADONLY\b|WAIT cannot be used with replica/;
+
 function connect(target: RedisTarget, commandTimeoutMs: number): Redis | Cluster {
   const options: RedisOptions = {
     enableOfflineQueue: false,
@@ -104,8 +106,9 @@ function connect(target: RedisTarget, commandTimeoutMs: number): Redis | Cluster
     commandTimeout: commandTimeoutMs,
     connectTimeout: 2_000,
     retryStrategy: (times) => Math.min(100 * times, 1_000),
-    // A demoted primary: drop the connection (the command fails, 503) and reconnect to the primary.
-    reconnectOnError: (err) => err.message.includes('READONLY'),
+    // A demoted primary (a write, or a WAIT, refused by a replica): drop the connection (the
+    // command fails, 503) and reconnect to the primary.
+    reconnectOnError: (err) => DEMOTED.test(err.message),
     connectionName: 'qrelay',
   };
   switch (target.kind) {
