@@ -3,9 +3,10 @@
 // HTTP. And a node answered READONLY (its primary was demoted) drops that connection.
 import { Redis } from 'ioredis';
 import request from 'supertest';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { F, sessionKeys } from '../../src/cluster/redis-keys.js';
-import { INTERNAL_TOKEN, inspector, startNodes } from '../support/cluster.js';
+import { RedisStore } from '../../src/cluster/redis-store.js';
+import { INTERNAL_TOKEN, inspector, startNodes, uniquePrefix } from '../support/cluster.js';
 import { mint, poll, setStatus, waitFor } from '../support/node.js';
 import { redisWithReplicaForTest, useRedisCluster } from '../support/redis.js';
 
@@ -112,13 +113,45 @@ describe('a change the replica has not acknowledged', () => {
       await setStatus(n!, { key: s.key, status: 'scanned', actor: 'ann' }, INTERNAL_TOKEN).expect(200);
       await setStatus(n!, { key: s.key, status: 'confirmed', actor: 'ann' }, INTERNAL_TOKEN).expect(200);
       const { ticket } = (await poll(n!, s, { since: 1 }).expect(200)).body as { ticket: string };
-      await redeem(n!.privateUrl, ticket).expect(200);
       await waitFor(async () => (await n!.store.get(s.key))?.delivered === true, 5_000, 'the hand-out to be recorded');
+      await redeem(n!.privateUrl, ticket).expect(200);
       return (await waits(primary)) - before;
     };
     expect(await login({ REDIS_MIN_REPLICAS: '0' })).toBe(0);
     // Two sets, the hand-out's lease and its record, the redemption.
     expect(await login(WAITING)).toBe(5);
+  }, 30_000);
+
+  it('the lasting changes of one turn share one WAIT', async () => {
+    const redis = await redisWithReplicaForTest();
+    const primary = inspector({ REDIS_URL: redis.primary.url }) as Redis;
+    const store = new RedisStore({ target: { kind: 'url', url: redis.primary.url }, prefix: uniquePrefix(), graceMs: 1_000, minReplicas: 1, replicaWaitMs: 1_500 });
+    onTestFinished(() => store.close());
+    expect(await store.ready(10_000)).toBe(true);
+    const now = Date.now();
+    const keys = Array.from({ length: 5 }, (_, i) => `shared-wait-${String(i).padStart(10, '0')}`);
+    for (const key of keys) {
+      await store.create({ key, tokenHash: 'h', status: 'pending', version: 0, expiresAt: now + 60_000, client: { ip: '', userAgent: '', acceptLanguage: '', createdAt: now }, delivered: false });
+    }
+    const before = await waits(primary);
+    const outcomes = await Promise.all(keys.map((key) => store.transition(key, { status: 'scanned', actor: 'ann' }, now)));
+    expect(outcomes.every((o) => o?.ok === true)).toBe(true);
+    expect((await waits(primary)) - before).toBe(1);
+  }, 30_000);
+
+  it('a poll does not queue behind a change waiting for a lagging replica', async () => {
+    const redis = await redisWithReplicaForTest();
+    const { nodes: [a] } = await startNodes(1, { REDIS_URL: redis.primary.url }, WAITING);
+    const [s, t] = [await mint(a!), await mint(a!)];
+    const primary = inspector({ REDIS_URL: redis.primary.url });
+    const waiting = async (): Promise<boolean> => /^blocked_clients:[1-9]/m.test(await primary.info('clients'));
+    redis.pauseReplica();
+    const set = setStatus(a!, { key: s.key, status: 'scanned', actor: 'ann' }, INTERNAL_TOKEN).then((r) => r);
+    await waitFor(waiting, 1_000, 'the set to wait for the replica');
+    await poll(a!, t, { wait: 0 }).expect(204);
+    expect(await waiting()).toBe(true); // answered while the set's WAIT still waits
+    redis.resumeReplica();
+    await set;
   }, 30_000);
 
   it('on a Redis Cluster the WAIT goes to the shard that holds the session', async () => {
