@@ -7,12 +7,29 @@
 // Commands sent in one turn of the event loop go out in one write (see WriteBatch), and Redis
 // answers them in one write too.
 //
+// A lasting change (a status change, each step of a hand-out's record, a redemption) is answered
+// only once REDIS_MIN_REPLICAS replicas hold it: a WAIT leaves right behind its script, in the
+// same write on the same connection (on a Redis Cluster, in one pipeline to the key's shard), so
+// its reply comes right behind the script's and costs only the replicas' acknowledgement; the
+// lasting changes of one turn share one WAIT. They have a connection of their own, since Redis
+// holds a connection's later commands while its WAIT waits. When
+// fewer acknowledge within REDIS_REPLICA_WAIT_MS the call fails with ReplicasBehind (503): the
+// change is on the primary but may not survive a failover, so nobody has been told of it, and a
+// retry is safe (docs/delivery.md: a repeated status change is answered as applied; a redemption
+// is given back; a hand-out is given back by its owner, HandOuts). A session's creation, a poll's
+// route claim, a counter, a give-back and a destroy do not wait: losing them costs a retry at most.
+//
+// A connection that is answered READONLY is talking to a primary that was demoted to a replica:
+// it is dropped and ioredis reconnects, through the sentinels to the current primary. With
+// Sentinel, the client also listens for the sentinels' +switch-master and reconnects at once.
+//
 // The client runs without an offline queue: while Redis is unreachable, commands fail at once
 // (the service answers 503 store_unavailable) instead of piling up, and ioredis keeps reconnecting
 // on its own, so the node recovers without a restart.
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
-import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type ChainableCommander, type RedisOptions } from 'ioredis';
 import { UNKNOWN_SESSION, WRONG_TOKEN, type HandOutStart, type PollRead, type RedeemOutcome, type SessionStore, type TicketGrant, type TransitionOutcome } from '../core/session-store.js';
 import type { JsonObject, SessionStatus, StatusChange, StoredSession, TransitionRefusal } from '../core/session.js';
 import type { CounterFactory } from '../limits/counters.js';
@@ -41,9 +58,19 @@ interface Scripts {
   ): Promise<Reply>;
   qrelayAbandonHandOut(session: string, leaseId: string): Promise<number>;
   qrelayCompleteHandOut(session: string): Promise<number>;
-  qrelayRedeemTicket(ticket: string, hash: string): Promise<Reply>;
+  qrelayRedeemTicket(ticket: string, hash: string, attempt: string): Promise<Reply>;
+  qrelaySettleRedemption(ticket: string, attempt: string, outcome: 'final' | 'back'): Promise<number>;
 }
 type Client = (Redis | Cluster) & Scripts;
+
+/** A lasting change that fewer than REDIS_MIN_REPLICAS replicas acknowledged in time. */
+export class ReplicasBehind extends Error {
+  override readonly name = 'ReplicasBehind';
+
+  constructor(acknowledged: number, wanted: number, waitMs: number) {
+    super(`${acknowledged} of ${wanted} replicas acknowledged the change within ${waitMs} ms`);
+  }
+}
 
 export type RedisTarget =
   | { readonly kind: 'url'; readonly url: string }
@@ -63,6 +90,12 @@ export interface RedisStoreOptions {
   graceMs: number;
   /** A command not answered within this is failed (Redis hung or partitioned), ms. */
   commandTimeoutMs?: number;
+  /** Replicas that must hold a lasting change before it resolves; 0 (the default) sends no WAIT. */
+  minReplicas?: number;
+  /** How long a lasting change waits for them, ms (below commandTimeoutMs). */
+  replicaWaitMs?: number;
+  /** A lasting change was not acknowledged by minReplicas replicas in time. */
+  onReplicasBehind?: () => void;
   onError?: (err: Error) => void;
   onReady?: () => void;
 }
@@ -72,6 +105,8 @@ const hostPort = (s: string): { host: string; port: number } => {
   return { host: s.slice(0, i), port: Number(s.slice(i + 1)) };
 };
 
+const DEMOTED = /\bREADONLY\b|WAIT cannot be used with replica/;
+
 function connect(target: RedisTarget, commandTimeoutMs: number, tls: RedisStoreOptions['tls']): Redis | Cluster {
   const options: RedisOptions = {
     ...(tls === undefined ? {} : { tls: { ca: tls.ca } }),
@@ -80,16 +115,23 @@ function connect(target: RedisTarget, commandTimeoutMs: number, tls: RedisStoreO
     commandTimeout: commandTimeoutMs,
     connectTimeout: 2_000,
     retryStrategy: (times) => Math.min(100 * times, 1_000),
+    // A demoted primary (a write, or a WAIT, refused by a replica): drop the connection (the
+    // command fails, 503) and reconnect to the primary.
+    reconnectOnError: (err) => DEMOTED.test(err.message),
+    connectionName: 'qrelay',
   };
   switch (target.kind) {
     case 'url':
       return new Redis(target.url, options);
     case 'sentinel':
+      // failoverDetector: the sentinels' +switch-master makes the client reconnect at once, instead
+      // of writing to the old primary until something breaks its connection.
       return new Redis({
         ...options,
         ...(tls === undefined ? {} : { enableTLSForSentinelMode: true, sentinelTLS: { ca: tls.ca } }),
         sentinels: target.sentinels.map(hostPort),
         name: target.name,
+        failoverDetector: true,
       });
     case 'cluster':
       return new Cluster(target.nodes.map(hostPort), {
@@ -110,9 +152,16 @@ function connect(target: RedisTarget, commandTimeoutMs: number, tls: RedisStoreO
 class WriteBatch {
   readonly #client: Redis | Cluster;
   #held: Socket | undefined;
+  /** This turn's WAIT, shared by its lasting changes, and what sends it at the turn's end. */
+  #ack: Promise<number> | undefined;
+  #sendAck: (() => void) | undefined;
   readonly #release = (): void => {
     const socket = this.#held;
+    const sendAck = this.#sendAck;
     this.#held = undefined;
+    this.#ack = undefined;
+    this.#sendAck = undefined;
+    sendAck?.(); // still corked: the WAIT leaves in the same write, behind everything of the turn
     socket?.uncork();
   };
 
@@ -129,29 +178,114 @@ class WriteBatch {
     this.#held = socket;
     setImmediate(this.#release);
   }
+
+  /**
+   * How many replicas hold every write sent so far: one WAIT at this turn's end, shared by every
+   * command of the turn that asks (a WAIT waits for all of its connection's writes before it).
+   */
+  replicaAck(replicas: number, timeoutMs: number): Promise<number> {
+    if (this.#held === undefined) return this.#client.wait(replicas, timeoutMs); // the writes left already
+    this.#ack ??= new Promise<number>((resolve, reject) => {
+      this.#sendAck = () => void this.#client.wait(replicas, timeoutMs).then(resolve, reject);
+    });
+    return this.#ack;
+  }
+}
+
+function defineScripts(client: Redis | Cluster): Client {
+  client.defineCommand('qrelayCreate', { numberOfKeys: 1, lua: script('create') });
+  client.defineCommand('qrelayTransition', { numberOfKeys: 2, lua: script('transition') });
+  client.defineCommand('qrelayPoll', { numberOfKeys: 2, lua: script('poll') });
+  client.defineCommand('qrelayBeginHandOut', { numberOfKeys: 2, lua: script('begin-hand-out') });
+  client.defineCommand('qrelayAbandonHandOut', { numberOfKeys: 1, lua: script('abandon-hand-out') });
+  client.defineCommand('qrelayCompleteHandOut', { numberOfKeys: 1, lua: script('complete-hand-out') });
+  client.defineCommand('qrelayRedeemTicket', { numberOfKeys: 1, lua: script('redeem-ticket') });
+  client.defineCommand('qrelaySettleRedemption', { numberOfKeys: 1, lua: script('settle-redemption') });
+  return client as Client;
+}
+
+/** A connection and its WriteBatch. */
+interface Connection {
+  readonly client: Client;
+  readonly writes: WriteBatch;
 }
 
 export class RedisStore implements SessionStore {
   readonly #client: Client;
   readonly #writes: WriteBatch;
+  /**
+   * With minReplicas, the lasting changes and their WAITs go on a connection of their own: Redis
+   * holds a connection's later commands while a WAIT waits, and polls must not queue behind a
+   * lagging replica.
+   */
+  readonly #durable: Connection | undefined;
   readonly #prefix: string;
   readonly #graceMs: number;
+  readonly #minReplicas: number;
+  readonly #replicaWaitMs: number;
+  readonly #onReplicasBehind: () => void;
 
   constructor(options: RedisStoreOptions) {
-    const client = connect(options.target, options.commandTimeoutMs ?? 2_000, options.tls);
-    client.on('error', options.onError ?? (() => {}));
-    if (options.onReady !== undefined) client.on('ready', options.onReady);
-    client.defineCommand('qrelayCreate', { numberOfKeys: 1, lua: script('create') });
-    client.defineCommand('qrelayTransition', { numberOfKeys: 2, lua: script('transition') });
-    client.defineCommand('qrelayPoll', { numberOfKeys: 2, lua: script('poll') });
-    client.defineCommand('qrelayBeginHandOut', { numberOfKeys: 2, lua: script('begin-hand-out') });
-    client.defineCommand('qrelayAbandonHandOut', { numberOfKeys: 1, lua: script('abandon-hand-out') });
-    client.defineCommand('qrelayCompleteHandOut', { numberOfKeys: 1, lua: script('complete-hand-out') });
-    client.defineCommand('qrelayRedeemTicket', { numberOfKeys: 1, lua: script('redeem-ticket') });
-    this.#client = client as Client;
-    this.#writes = new WriteBatch(client);
+    const open = (): Client => {
+      const client = defineScripts(connect(options.target, options.commandTimeoutMs ?? 2_000, options.tls));
+      client.on('error', options.onError ?? (() => {}));
+      return client;
+    };
+    this.#client = open();
+    if (options.onReady !== undefined) this.#client.on('ready', options.onReady);
+    this.#writes = new WriteBatch(this.#client);
+    this.#minReplicas = options.minReplicas ?? 0;
+    if (this.#minReplicas > 0) {
+      const client = open();
+      this.#durable = { client, writes: new WriteBatch(client) };
+    }
     this.#prefix = options.prefix;
     this.#graceMs = options.graceMs;
+    this.#replicaWaitMs = options.replicaWaitMs ?? 250;
+    this.#onReplicasBehind = options.onReplicasBehind ?? (() => {});
+  }
+
+  /**
+   * Runs script `name` for a lasting change: with minReplicas, a WAIT goes right behind it on the
+   * same connection, and the reply is given only once that many replicas hold the change (and
+   * every write this connection made before it); ReplicasBehind otherwise, whatever the script
+   * answered (a refusal may rest on a state that is not safely stored either).
+   */
+  async #lasting<K extends keyof Scripts>(name: K, ...args: Parameters<Scripts[K]>): Promise<Awaited<ReturnType<Scripts[K]>>> {
+    type Answer = Awaited<ReturnType<Scripts[K]>>;
+    const durable = this.#durable;
+    if (durable === undefined) {
+      const batched = this.#batched();
+      return (batched[name] as unknown as (...a: Parameters<Scripts[K]>) => Promise<Answer>).apply(batched, args);
+    }
+    const { client, writes } = durable;
+    const wanted = this.#minReplicas;
+    if (client instanceof Cluster) {
+      // A pipeline would wait, unbounded, for a cluster that is not ready; a command fails at once.
+      if (client.status !== 'ready') throw new Error("Cluster isn't ready and enableOfflineQueue options is false");
+      // A keyless WAIT alone would go to a random node; a pipeline goes, whole, to the node
+      // serving its keyed commands (and is sent again whole after a MOVED).
+      const batch = client.pipeline();
+      // ioredis adds the defined scripts to pipelines too; its types do not say so.
+      const add = (batch as unknown as Record<K, (...a: Parameters<Scripts[K]>) => ChainableCommander>)[name];
+      add.apply(batch, args);
+      batch.wait(wanted, this.#replicaWaitMs);
+      const [script, wait] = (await batch.exec()) ?? [];
+      if (script?.[0]) throw script[0];
+      if (wait?.[0]) throw wait[0];
+      if (Number(wait?.[1]) < wanted) throw this.#behind(Number(wait?.[1]));
+      return script?.[1] as Answer;
+    }
+    writes.hold();
+    const reply = (client[name] as unknown as (...a: Parameters<Scripts[K]>) => Promise<Answer>).apply(client, args);
+    const [answer, acknowledged] = await Promise.all([reply, writes.replicaAck(wanted, this.#replicaWaitMs)]);
+    if (acknowledged < wanted) throw this.#behind(acknowledged);
+    return answer;
+  }
+
+  #behind(acknowledged: number): ReplicasBehind {
+    this.#onReplicasBehind();
+    return new ReplicasBehind(acknowledged, this.#minReplicas, this.#replicaWaitMs);
   }
 
   /** The client, its writes held to the end of this turn (WriteBatch): for every command sent. */
@@ -164,7 +298,7 @@ export class RedisStore implements SessionStore {
   async ready(timeoutMs: number): Promise<boolean> {
     // Not events.once: it would give up at the first connection error, while ioredis retries.
     const deadline = Date.now() + timeoutMs;
-    while (this.#client.status !== 'ready') {
+    while (this.#client.status !== 'ready' || (this.#durable !== undefined && this.#durable.client.status !== 'ready')) {
       if (Date.now() >= deadline) return false;
       await new Promise((r) => setTimeout(r, 25));
     }
@@ -209,7 +343,8 @@ export class RedisStore implements SessionStore {
 
   async transition(key: string, change: StatusChange, now: number): Promise<TransitionOutcome> {
     const k = sessionKeys(this.#prefix, key);
-    const reply = await this.#batched().qrelayTransition(
+    const reply = await this.#lasting(
+      'qrelayTransition',
       k.session,
       k.route,
       String(now),
@@ -237,7 +372,8 @@ export class RedisStore implements SessionStore {
     ticket?: TicketGrant,
   ): Promise<HandOutStart> {
     const k = sessionKeys(this.#prefix, key);
-    const [verdict, detail] = await this.#batched().qrelayBeginHandOut(
+    const [verdict, detail] = await this.#lasting(
+      'qrelayBeginHandOut',
       k.session,
       k.ticket,
       now,
@@ -263,8 +399,31 @@ export class RedisStore implements SessionStore {
     }
   }
 
+  /**
+   * With minReplicas, the redemption is marked with this attempt's id and made final only once the
+   * replicas hold the mark; if they do not (or anything fails), the mark is given back before the
+   * caller hears 503, so its retry can still have the one 200. A give-back lost in a failover
+   * leaves the ticket redeemed (410): a login lost, never a second 200.
+   */
   async redeemTicket(key: string, hash: string): Promise<RedeemOutcome> {
-    const reply = await this.#batched().qrelayRedeemTicket(sessionKeys(this.#prefix, key).ticket, hash);
+    const ticket = sessionKeys(this.#prefix, key).ticket;
+    const attempt = this.#minReplicas === 0 ? '' : randomUUID();
+    // Settled on the connection that marked it, so the settlement runs after the mark.
+    const settle = (outcome: 'final' | 'back'): Promise<unknown> => {
+      const durable = this.#durable;
+      if (durable === undefined) return Promise.resolve();
+      durable.writes.hold();
+      return durable.client.qrelaySettleRedemption(ticket, attempt, outcome).catch(() => {});
+    };
+    let reply: Reply;
+    try {
+      reply = await this.#lasting('qrelayRedeemTicket', ticket, hash, attempt);
+    } catch (err) {
+      if (attempt !== '') await settle('back');
+      throw err;
+    }
+    // Losing this to a failover leaves the acknowledged mark: the ticket still answers 410.
+    if (attempt !== '' && reply[0] === 'ok') void settle('final');
     if (reply[0] === 'unknown') return { ok: false, reason: 'unknown' };
     if (reply[0] === 'redeemed') return { ok: false, reason: 'redeemed' };
     const h = pairs(reply.slice(1));
@@ -282,7 +441,7 @@ export class RedisStore implements SessionStore {
   }
 
   async completeHandOut(key: string): Promise<void> {
-    await this.#batched().qrelayCompleteHandOut(sessionKeys(this.#prefix, key).session);
+    await this.#lasting('qrelayCompleteHandOut', sessionKeys(this.#prefix, key).session);
   }
 
   async abandonHandOut(key: string, leaseId: string): Promise<void> {
@@ -299,11 +458,14 @@ export class RedisStore implements SessionStore {
   }
 
   async close(): Promise<void> {
-    try {
-      await this.#client.quit();
-    } catch {
-      this.#client.disconnect();
-    }
+    const quit = async (client: Client): Promise<void> => {
+      try {
+        await client.quit();
+      } catch {
+        client.disconnect();
+      }
+    };
+    await Promise.all([quit(this.#client), this.#durable === undefined ? undefined : quit(this.#durable.client)]);
   }
 }
 
@@ -337,6 +499,7 @@ function fromHash(key: string, h: Record<string, string>): StoredSession | undef
     leasedUntil: leased ? Number(dl) : undefined,
     leasedBy: leased ? h[F.leasedBy] : undefined,
     confirmedAt: h[F.confirmedAt] === undefined ? undefined : Number(h[F.confirmedAt]),
+    changeDigest: h[F.changeDigest],
   };
 }
 
