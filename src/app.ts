@@ -188,7 +188,21 @@ async function connectRedis(config: Config, log: Logger, metrics: Metrics): Prom
       down = false;
     },
   });
-  if (!(await redis.ready(REDIS_START_WAIT_MS))) log.warn('redis not reachable at start-up; starting not ready');
+  if (!(await redis.ready(REDIS_START_WAIT_MS))) {
+    log.warn('redis not reachable at start-up; starting not ready');
+    return redis;
+  }
+  // A primary short of replicas refuses every lasting change (503): say so now, not at the first set.
+  try {
+    for (const { primary, replicas } of await redis.primariesShortOfReplicas()) {
+      log.warn(
+        { primary, replicas, wanted: config.redisMinReplicas },
+        'REDIS_MIN_REPLICAS: this Redis primary has fewer replicas, so every status change, hand-out and redemption it stores answers 503 store_unavailable until enough connect (REDIS_MIN_REPLICAS=0 accepts losing acknowledged changes in a failover)',
+      );
+    }
+  } catch (err) {
+    log.warn({ err }, 'REDIS_MIN_REPLICAS: could not count the primaries\' replicas at start-up');
+  }
   return redis;
 }
 

@@ -457,6 +457,22 @@ export class RedisStore implements SessionStore {
     await this.#batched().ping();
   }
 
+  /**
+   * The primaries with fewer connected replicas than minReplicas (host:port and how many they
+   * have): every lasting change on such a primary answers 503 until enough replicas connect.
+   */
+  async primariesShortOfReplicas(): Promise<Array<{ readonly primary: string; readonly replicas: number }>> {
+    if (this.#minReplicas === 0) return [];
+    const client = this.#client;
+    const primaries: Redis[] = client instanceof Cluster ? client.nodes('master') : [client];
+    const short = [];
+    for (const node of primaries) {
+      const replicas = Number(/^connected_slaves:(\d+)/m.exec(await node.info('replication'))?.[1] ?? 0);
+      if (replicas < this.#minReplicas) short.push({ primary: `${node.options.host ?? ''}:${node.options.port ?? ''}`, replicas });
+    }
+    return short;
+  }
+
   async close(): Promise<void> {
     const quit = async (client: Client): Promise<void> => {
       try {
