@@ -2,9 +2,8 @@
 // listeners) from a validated Config, and owns their ordered shutdown.
 import http from 'node:http';
 import https from 'node:https';
-import type { AddressInfo } from 'node:net';
-import pino, { type Logger } from 'pino';
-import { ConfigError, isClustered, unsafeSettings, type Config } from './config.js';
+import type { Logger } from 'pino';
+import { isClustered, unsafeSettings, type Config } from './config.js';
 import { ChangeSeal } from './cluster/change-seal.js';
 import { HttpRelay } from './cluster/http-relay.js';
 import { RedisStore, type RedisTarget } from './cluster/redis-store.js';
@@ -13,6 +12,7 @@ import { PendingPolls } from './core/pending-polls.js';
 import { SessionService } from './core/session-service.js';
 import type { SessionStore } from './core/session-store.js';
 import { BODY_LIMIT_BYTES } from './http/json-body.js';
+import { closeServer, listen } from './http/listeners.js';
 import { privateListener } from './http/private-app.js';
 import { CHANNEL_BATCH_MAX } from './http/validation.js';
 import { demoRoutes } from './http/demo-routes.js';
@@ -21,7 +21,7 @@ import { Limits } from './limits/limits.js';
 import { publicListener } from './http/public-app.js';
 import { allOf } from './core/service-events.js';
 import { lifecycleLog } from './observability/lifecycle-log.js';
-import { stdoutDestination } from './observability/log-destination.js';
+import { createLogger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 
 export interface StartOptions {
@@ -47,116 +47,6 @@ export interface Qrelay {
    * more than once; every call resolves when the one shutdown is done.
    */
   close(): Promise<void>;
-}
-
-/**
- * The root logger: JSON lines, batched on their way to stdout (see log-destination.ts). No line
- * carries a secret: lines are built from named fields (lifecycle-log.ts, request-log.ts), errors
- * are reduced to their type, code, message and stack, and a poll token, ticket or `data` passed
- * by mistake at the top of a line is replaced. Serializers run only for the keys a line has;
- * pino's `redact` paths would inspect every line, and cost about as much as formatting it.
- */
-export function createLogger(config: Pick<Config, 'logLevel'>, destination: pino.DestinationStream = stdoutDestination()): Logger {
-  return pino(
-    {
-      level: config.logLevel,
-      timestamp: epochTime(),
-      serializers: { err: errorFields, req: requestFields, pollToken: redacted, ticket: redacted, data: redacted },
-    },
-    destination,
-  );
-}
-
-/** pino's own `"time"` field (epoch milliseconds), formatted once per millisecond, not per line. */
-function epochTime(): () => string {
-  let ms = 0;
-  let field = '';
-  return () => {
-    const now = Date.now();
-    if (now !== ms) {
-      ms = now;
-      field = `,"time":${now}`;
-    }
-    return field;
-  };
-}
-
-const redacted = (): string => '[redacted]';
-
-/** A request as the request line shows it: never its headers (Authorization) or body. */
-function requestFields(req: { id?: unknown; method?: unknown; url?: unknown }): unknown {
-  return { id: req.id, method: req.method, url: req.url };
-}
-
-/**
- * An error's type, code, message and stack, and its cause's. Not its other properties: a client
- * library's error can carry the command that failed, arguments (tickets, `data`) included.
- */
-function errorFields(err: unknown): unknown {
-  if (!(err instanceof Error)) return err;
-  const code = (err as { code?: unknown }).code;
-  return {
-    type: err.name,
-    ...(typeof code === 'string' || typeof code === 'number' ? { code } : {}),
-    message: err.message,
-    stack: err.stack,
-    ...(err.cause instanceof Error ? { cause: errorFields(err.cause) } : {}),
-  };
-}
-
-/** A listener: plain, or (the private one, with PRIVATE_TLS_CERT) https. */
-type Listener = http.Server | https.Server;
-
-/**
- * Binds `server`; a port or address this machine will not give is a ConfigError naming the
- * variable to change (`vars`), in one line, rather than a stack.
- */
-function listen(server: Listener, port: number, host: string, vars: { port: string; host: string }): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const onError = (err: NodeJS.ErrnoException): void => reject(bindError(err, `${host.includes(':') ? `[${host}]` : host}:${port}`, vars) ?? err);
-    server.once('error', onError);
-    server.listen(port, host, 4096, () => {
-      server.off('error', onError);
-      const { address, port: bound, family } = server.address() as AddressInfo;
-      const hostPart = family === 'IPv6' ? `[${address}]` : address;
-      const scheme = server instanceof https.Server ? 'https' : 'http';
-      resolve(`${scheme}://${hostPart === '0.0.0.0' ? '127.0.0.1' : hostPart === '[::]' ? '[::1]' : hostPart}:${bound}`);
-    });
-  });
-}
-
-function bindError(err: NodeJS.ErrnoException, address: string, vars: { port: string; host: string }): ConfigError | undefined {
-  switch (err.code) {
-    case 'EADDRINUSE':
-      return new ConfigError(`${vars.port}: ${address} is already in use (by another process, or another qrelay); set ${vars.port} to a free port`);
-    case 'EACCES':
-      return new ConfigError(`${vars.port}: binding ${address} is not permitted (ports below 1024 need privileges); set ${vars.port} to another port`);
-    case 'EADDRNOTAVAIL':
-      return new ConfigError(`${vars.host}: ${address} is not an address of this machine; set ${vars.host} to one of its addresses`);
-    default:
-      return undefined;
-  }
-}
-
-function closeServer(server: Listener, timeoutMs: number): Promise<void> {
-  return new Promise((resolve) => {
-    if (!server.listening) {
-      resolve();
-      return;
-    }
-    const force = setTimeout(() => server.closeAllConnections(), timeoutMs);
-    force.unref();
-    // A kept-alive connection whose request was in flight at close() stays open after answering
-    // until its keep-alive timeout; close such connections as they go idle.
-    const sweep = setInterval(() => server.closeIdleConnections(), 50);
-    sweep.unref();
-    server.close(() => {
-      clearTimeout(force);
-      clearInterval(sweep);
-      resolve();
-    });
-    server.closeIdleConnections();
-  });
 }
 
 function redisTarget(config: Config): RedisTarget {

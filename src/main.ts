@@ -1,6 +1,7 @@
 // Entry point: read the configuration, start the node, stop it cleanly on SIGTERM/SIGINT.
 import { ConfigError, isClustered, loadConfig, type Config } from './config.js';
-import { createLogger, startQrelay } from './app.js';
+import { startQrelay } from './app.js';
+import { createLogger } from './observability/logger.js';
 import { stdoutDestination } from './observability/log-destination.js';
 
 /** A bad setting, or a port or address the machine will not give: one line naming the variable. */

@@ -3,7 +3,7 @@
 import { Writable } from 'node:stream';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
-import { createLogger } from '../../src/app.js';
+import { createLogger } from '../../src/observability/logger.js';
 import { WARNED_ORIGINS_MAX } from '../../src/http/client-files.js';
 import { startNode } from '../support/node.js';
 

@@ -3,6 +3,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import request from 'supertest';
+import ts from 'typescript';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { TEST_ENV, mint, startNode } from '../support/node.js';
 import { childEnv } from '../support/env.js';
@@ -66,14 +67,31 @@ describe('the browser client', () => {
     const js = await request(node.publicUrl).get('/qrelay-login.js');
     expect(js.status).toBe(200);
     expect(js.headers['content-type']).toBe('text/javascript; charset=utf-8');
-    expect(js.text).toContain("customElements.define('qrelay-login'");
-    expect(js.text).toMatch(/^export function createLogin\(/m);
+    expect(js.text).toMatch(/customElements\.define\(["']qrelay-login["']/);
     expect(js.text).not.toMatch(/^import /m);
+    // Loaded on its own, with nowhere to import from (and no DOM, as server-side rendering loads it).
+    const module: Record<string, unknown> = await import(/* @vite-ignore */ `data:text/javascript;base64,${Buffer.from(js.text).toString('base64')}`);
+    expect(typeof module['createLogin']).toBe('function');
+    expect(Object.keys(module).sort()).toEqual(['QrelayLogin', 'QrelayLoginElement', 'createLogin']);
     const dts = await request(node.publicUrl).get('/qrelay-login.d.ts');
     expect(dts.status).toBe(200);
     expect(dts.headers['content-type']).toBe('text/plain; charset=utf-8');
     expect(dts.text).toContain('export declare function createLogin(options: LoginOptions): QrelayLogin;');
     expect(dts.text).toContain("'qrelay-login': QrelayLoginElement;");
+  });
+
+  it('has declarations that stand alone: one file with no imports, valid against the DOM types only', async () => {
+    const node = await startNode();
+    const dts = (await request(node.publicUrl).get('/qrelay-login.d.ts')).text;
+    expect(dts).not.toMatch(/^import /m);
+    const name = '/qrelay-login.d.ts';
+    const options: ts.CompilerOptions = { strict: true, noEmit: true, skipDefaultLibCheck: true, target: ts.ScriptTarget.ES2022, types: [], lib: ['lib.es2022.d.ts', 'lib.dom.d.ts', 'lib.dom.iterable.d.ts'] };
+    const host = ts.createCompilerHost(options);
+    const readFile = host.getSourceFile.bind(host);
+    host.getSourceFile = (file, language, ...rest) =>
+      file === name ? ts.createSourceFile(file, dts, language) : readFile(file, language, ...rest);
+    const diagnostics = ts.getPreEmitDiagnostics(ts.createProgram([name], options, host));
+    expect(diagnostics.map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n'))).toEqual([]);
   });
 
   it('is loadable from an origin in CORS_ORIGINS, which can read Retry-After and Date', async () => {

@@ -125,10 +125,10 @@ describe('the log destination', () => {
 
   it('a process that dies of an uncaught error still writes the lines it logged just before', () => {
     // The logger and destination of a real node (stdoutDestination() is what main.ts uses).
-    const app = new URL('../../dist/app.js', import.meta.url);
-    if (!fs.existsSync(app)) throw new Error('dist/app.js is missing: run `npm run build` first (npm test does)');
+    const logger = new URL('../../dist/observability/logger.js', import.meta.url);
+    if (!fs.existsSync(logger)) throw new Error('dist/observability/logger.js is missing: run `npm run build` first (npm test does)');
     const script = `
-      const { createLogger } = await import(${JSON.stringify(app.href)});
+      const { createLogger } = await import(${JSON.stringify(logger.href)});
       const log = createLogger({ logLevel: 'info' });
       log.info('the line before the crash');
       log.error('the last words'); // not fatal: pino flushes after a fatal line by itself
@@ -145,10 +145,10 @@ describe('the log destination', () => {
     ['calls process.exit', 'process.exit(3);', 3],
     ['runs out of work', '', 0],
   ])('a process that %s writes the lines still waiting, in order', (_, end, status) => {
-    const app = new URL('../../dist/app.js', import.meta.url);
-    if (!fs.existsSync(app)) throw new Error('dist/app.js is missing: run `npm run build` first (npm test does)');
+    const logger = new URL('../../dist/observability/logger.js', import.meta.url);
+    if (!fs.existsSync(logger)) throw new Error('dist/observability/logger.js is missing: run `npm run build` first (npm test does)');
     const script = `
-      const { createLogger } = await import(${JSON.stringify(app.href)});
+      const { createLogger } = await import(${JSON.stringify(logger.href)});
       const log = createLogger({ logLevel: 'info' });
       for (let i = 0; i < 1000; i++) log.info({ i }, 'line'); // several batches, the last one part full
       ${end}

@@ -3,7 +3,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { createLogger } from '../../src/app.js';
+import { createLogger } from '../../src/observability/logger.js';
 import { errors, type QrelayError } from '../../src/errors.js';
 import { requestIds, requestLog } from '../../src/http/request-log.js';
 import { sendError } from '../../src/http/respond.js';

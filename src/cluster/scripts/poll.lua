@@ -11,10 +11,8 @@
 -- that asked with a smaller `since`: their client has seen a newer version since, so they are
 -- over (a client's `since` never goes back), and a set need not be forwarded to their nodes.
 -- A ' since' value is a session's version, far below any time in epoch ms, so no script can take
--- one for a live claim: transition.lua skips these fields by name, and a node of an older release,
--- which reads every field as a claim, finds each one lapsed and deletes it (its claim is then kept
--- until it lapses, as before). A claim without its ' since' field (from such a node) is kept until
--- it lapses too.
+-- one for a live claim (transition.lua skips these fields by name as well). A claim without its
+-- ' since' field is kept until it lapses; a ' since' field without its claim is dropped.
 -- KEYS[1] session hash, KEYS[2] route hash; ARGV[1] token hash, ARGV[2] since,
 -- ARGV[3] holder address ('' = the poll is not held), ARGV[4] claim lifetime (ms), ARGV[5] now (ms)
 -- Returns the session's fields (HGETALL), {} when it is unknown, {'token'} for a wrong token.
