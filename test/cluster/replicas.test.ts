@@ -7,7 +7,7 @@ import request from 'supertest';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { F, sessionKeys } from '../../src/cluster/redis-keys.js';
 import { RedisStore } from '../../src/cluster/redis-store.js';
-import { createLogger } from '../../src/app.js';
+import { createLogger } from '../../src/observability/logger.js';
 import { CLUSTER_TOKEN, INTERNAL_TOKEN, inspector, startNodes, uniquePrefix } from '../support/cluster.js';
 import { mint, poll, setStatus, startNode, waitFor } from '../support/node.js';
 import { redisServerForTest, redisWithReplicaForTest, useRedisCluster } from '../support/redis.js';
