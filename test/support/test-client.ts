@@ -5,9 +5,15 @@ import type { ClientGoneListener, PollClient } from '../../src/core/pending-poll
 export class TestClient implements PollClient {
   gone = false;
   listener: ClientGoneListener | undefined;
+  /** What the core took for the poll (its slot), kept as the HTTP layer keeps it until the request ends. */
+  kept: (() => void) | undefined;
 
   listen(listener: ClientGoneListener | undefined): void {
     this.listener = listener;
+  }
+
+  keep(release: () => void): void {
+    this.kept = release;
   }
 
   hangUp(): void {

@@ -6,10 +6,11 @@ import type { HandedView, HandOutReceipt } from '../../src/core/hand-out.js';
 import { MemoryStore } from '../../src/core/memory-store.js';
 import { errors } from '../../src/errors.js';
 import { PendingPolls, PollEnd, type PollEndReason } from '../../src/core/pending-polls.js';
-import type { ServiceEvents, SetOutcome } from '../../src/core/service-events.js';
+import { Origin, type SetOutcome } from '../../src/core/channels.js';
 import { SessionService, type NewSession, type PollAnswer, type Relay } from '../../src/core/session-service.js';
 import type { SessionStatus, SessionView, StatusChange } from '../../src/core/session.js';
 import type { PollRead, TransitionOutcome } from '../../src/core/session-store.js';
+import { recordChannels } from '../support/channels.js';
 import { TestClient } from '../support/test-client.js';
 
 const HOLD_MS = 10_000;
@@ -64,33 +65,29 @@ class FakeRelay implements Relay {
   }
 }
 
-class RecordedEvents implements ServiceEvents {
-  readonly created: string[] = [];
-  readonly pollEnds: PollEndReason[] = [];
-  readonly sets: SetOutcome[] = [];
-  readonly deliveries: Array<'local' | 'forward'> = [];
-  readonly tokenRejections: string[] = [];
-  readonly handedOut: Array<{ key: string; status: SessionStatus }> = [];
-
-  sessionCreated(key: string): void {
-    this.created.push(key);
-  }
-  pollEnded(reason: PollEndReason): void {
-    this.pollEnds.push(reason);
-  }
-  statusSet(_key: string, outcome: SetOutcome): void {
-    this.sets.push(outcome);
-  }
-  delivered(_seconds: number, via: 'local' | 'forward'): void {
-    this.deliveries.push(via);
-  }
-  tokenRejected(key: string): void {
-    this.tokenRejections.push(key);
-  }
-  finalHandedOut(key: string, status: SessionStatus): void {
-    this.handedOut.push({ key, status });
-  }
-  handOutUnrecorded(): void {}
+/** What the service published on its channels, in the shapes these tests compare. */
+function recordedEvents(origin: Origin) {
+  const r = recordChannels(origin);
+  return {
+    get created(): string[] {
+      return r.sessionCreated.map((m) => m.key);
+    },
+    get pollEnds(): PollEndReason[] {
+      return r.pollEnded.map((m) => m.reason);
+    },
+    get sets(): SetOutcome[] {
+      return r.statusSet.map((m) => m.outcome);
+    },
+    get deliveries(): Array<'local' | 'forward'> {
+      return r.delivered.map((m) => m.via);
+    },
+    get tokenRejections(): string[] {
+      return r.tokenRejected.map((m) => m.key);
+    },
+    get handedOut(): Array<{ key: string; status: SessionStatus }> {
+      return r.finalHandedOut.map((m) => ({ key: m.key, status: m.status }));
+    },
+  };
 }
 
 interface SetUpOptions {
@@ -104,9 +101,10 @@ interface SetUpOptions {
 function setUp(options: SetUpOptions = {}) {
   const clock = { now: 1_700_000_000_000 };
   const store = new TestStore({ graceMs: 60_000, sweepEveryMs: 3_600_000, clock: () => clock.now });
-  const polls = new PendingPolls();
+  const origin = new Origin();
+  const polls = new PendingPolls(origin);
   const relay = new FakeRelay();
-  const events = new RecordedEvents();
+  const events = recordedEvents(origin);
   const misses: Array<{ address: string; wrongToken: boolean }> = [];
   const service = new SessionService({
     store,
@@ -116,7 +114,6 @@ function setUp(options: SetUpOptions = {}) {
     ticketTtlMs: 60_000,
     scanUrlBase: 'https://login.example/scan?app=demo#top',
     clock: () => clock.now,
-    events,
     pollMissed: async (address, wrongToken) => {
       misses.push({ address, wrongToken });
       await options.pollMissed?.(address, wrongToken);
