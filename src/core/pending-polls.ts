@@ -199,13 +199,6 @@ export class PendingPolls {
     hold.start(expiresFirst ? expiresInMs : holdMs, expiresFirst ? PollEnd.expired : PollEnd.timeout);
   }
 
-  /** join() then admit(): a poll whose token and route need no checking (tests, tools). */
-  hold(key: string, since: number, client: PollClient, holdMs: number, expiresInMs: number): Hold {
-    const hold = this.join(key, since, client);
-    this.admit(hold, holdMs, expiresInMs);
-    return hold;
-  }
-
   /**
    * Ends every poll for `view.key` (held, or still joining) that waits for a version older than
    * `view.version`, with `changed`; `claimed` when the view came from another node. Returns

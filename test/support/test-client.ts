@@ -1,5 +1,5 @@
 // A poll's client for tests of the core: hangUp() is the client hanging up, and `listener` shows
-// what listens to it (the HTTP layer's is http/response-client.ts).
+// what listens to it (the HTTP layer's is http/poll-response.ts).
 import type { ClientGoneListener, PollClient } from '../../src/core/pending-polls.js';
 
 export class TestClient implements PollClient {

@@ -48,6 +48,14 @@ class TestStore extends MemoryStore {
     return super.poll(key, tokenHash, since, holder, ttlMs, now);
   }
 
+  /** What giving a hand-out back throws, if set. */
+  abandonFailure: Error | undefined;
+
+  override async abandonHandOut(key: string, leaseId: string): Promise<void> {
+    if (this.abandonFailure !== undefined) throw this.abandonFailure;
+    return super.abandonHandOut(key, leaseId);
+  }
+
   override async transition(key: string, change: StatusChange, now: number): Promise<TransitionOutcome> {
     const outcome = await super.transition(key, change, now);
     return outcome?.ok === true ? { ok: true, session: outcome.session, holders: this.holders } : outcome;
@@ -96,6 +104,7 @@ interface SetUpOptions {
   /** Cluster shape: this node's address and the fake relay are passed to the service. */
   cluster?: boolean;
   pollMissed?: (address: string, wrongToken: boolean) => Promise<void>;
+  admitPoll?: (address: string, heldHere: number) => () => void;
 }
 
 function setUp(options: SetUpOptions = {}) {
@@ -119,6 +128,7 @@ function setUp(options: SetUpOptions = {}) {
       await options.pollMissed?.(address, wrongToken);
     },
     ...(options.cluster === true ? { nodeAddr: NODE, relay } : {}),
+    ...(options.admitPoll === undefined ? {} : { admitPoll: options.admitPoll }),
   });
   onTestFinished(async () => {
     await polls.endAll(PollEnd.shutdown); // a poll a failed test left held
@@ -130,7 +140,7 @@ function setUp(options: SetUpOptions = {}) {
     service.poll(s.key, opts.token ?? s.pollToken, since, opts.wait, opts.client ?? new TestClient(), ADDRESS);
   /** Resolves once the service holds `count` polls. */
   const held = (count = 1): Promise<void> => until(() => service.heldPolls === count, `${count} held poll(s)`);
-  return { service, store, relay, events, clock, misses, mint, poll, held };
+  return { service, store, relay, events, origin, clock, misses, mint, poll, held };
 }
 
 /**
@@ -427,6 +437,18 @@ describe('final statuses', () => {
     expect(handOutOf(handed).view).toMatchObject({ status: 'confirmed', version: 2, data: { user: 42 }, ticket: expect.any(String) });
   });
 
+  it('a give-back the store fails is published (qrelay:store.cleanup_failed), not swallowed; the lease then lapses', async () => {
+    const { service, store, origin, mint, poll } = setUp();
+    const recorded = recordChannels(origin);
+    const s = await mint();
+    await confirmedBy(service, s.key);
+    store.abandonFailure = new Error('connection lost');
+    handOutOf(await poll(s, 0)).receipt.settle(false);
+    await until(() => recorded.cleanupFailed.length === 1, 'the failed give-back published');
+    expect(recorded.cleanupFailed.map((m) => [m.step, (m.error as Error).message])).toEqual([['give-back-hand-out', 'connection lost']]);
+    expect((await store.get(s.key))?.leasedBy).toBeDefined(); // still leased: it lapses on its own
+  });
+
   it('settle(false) gives the final status back: the next poll gets it, with a new ticket', async () => {
     const { service, store, events, mint, poll } = setUp();
     const s = await mint();
@@ -608,6 +630,49 @@ describe('store failure during a poll', () => {
     expect(service.heldPolls).toBe(0);
     // A poll left joined would still be woken by a change.
     await expect(service.set(s.key, { status: 'scanned', actor: 'alice' })).resolves.toMatchObject({ delivered: false });
+  });
+});
+
+describe('admission', () => {
+  it("a poll is admitted in one place: refused while closing before its address is counted, else its slot goes to its client", async () => {
+    const admitted: Array<[string, number]> = [];
+    let released = 0;
+    const { service, mint, poll, held } = setUp({
+      admitPoll: (address, heldHere) => {
+        admitted.push([address, heldHere]);
+        return () => void released++;
+      },
+    });
+    const [a, b] = [await mint(), await mint()];
+    const client = new TestClient();
+    const answer = poll(a, 0, { client });
+    await held(1);
+    expect(admitted).toEqual([[ADDRESS, 0]]);
+    expect(client.kept).toBeDefined(); // the client's request, not the service, gives the slot back
+    expect(released).toBe(0);
+    await poll(b, 0, { wait: 0 });
+    expect(admitted).toEqual([[ADDRESS, 0], [ADDRESS, 1]]);
+    await service.shutdown();
+    await expect(answer).resolves.toEqual({ reason: 'shutdown' });
+    await expect(poll(b, 0)).rejects.toMatchObject({ code: 'shutting_down' });
+    expect(admitted).toHaveLength(2); // a closing node asks no limit: the answer is shutting_down, not rate_limited
+    client.kept?.();
+    expect(released).toBe(1);
+  });
+
+  it('a poll its address may not make is refused before it joins: nothing is held, nothing kept', async () => {
+    const { service, store, mint, poll } = setUp({
+      admitPoll: () => {
+        throw errors.rateLimited('too many polls in flight from this address', 1_000);
+      },
+    });
+    const s = await mint();
+    const client = new TestClient();
+    await expect(poll(s, 0, { client })).rejects.toMatchObject({ code: 'rate_limited' });
+    expect(store.pollClaims).toEqual([]);
+    expect(client.listener).toBeUndefined();
+    expect(client.kept).toBeUndefined();
+    expect(service.heldPolls).toBe(0);
   });
 });
 
