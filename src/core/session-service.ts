@@ -46,6 +46,7 @@ export interface Relay {
 
 export interface SessionServiceOptions {
   store: SessionStore;
+  /** This node's held polls; what the service publishes (channels.ts) names their origin. */
   polls: PendingPolls;
   sessionTtlMs: number;
   holdMs: number;

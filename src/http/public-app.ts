@@ -109,7 +109,8 @@ export function publicListener(options: PublicAppOptions): RequestListener {
     // Before the first await: a client gone while the poll is being set up is never held, and
     // whatever the poll takes is freed when this request ends.
     const client = new PollResponse(req, res);
-    client.write(await service.poll(query.key, token, query.since ?? 0, query.wait, client, ipOf(req)), answerHeaders);
+    const answer = await service.poll(query.key, token, query.since ?? 0, query.wait, client, ipOf(req));
+    client.write(answer, answerHeaders);
   }
 
   const app = express();
