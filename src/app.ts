@@ -7,6 +7,7 @@ import { isClustered, unsafeSettings, type Config } from './config.js';
 import { ChangeSeal } from './cluster/change-seal.js';
 import { HttpRelay } from './cluster/http-relay.js';
 import { RedisStore, type RedisTarget } from './cluster/redis-store.js';
+import { Origin } from './core/channels.js';
 import { MemoryStore } from './core/memory-store.js';
 import { PendingPolls } from './core/pending-polls.js';
 import { SessionService } from './core/session-service.js';
@@ -19,7 +20,6 @@ import { demoRoutes } from './http/demo-routes.js';
 import { memoryCounters } from './limits/counters.js';
 import { Limits } from './limits/limits.js';
 import { publicListener } from './http/public-app.js';
-import { allOf } from './core/service-events.js';
 import { lifecycleLog } from './observability/lifecycle-log.js';
 import { createLogger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
@@ -58,7 +58,7 @@ function redisTarget(config: Config): RedisTarget {
 /** How long start-up waits for Redis before starting anyway (not ready, recovering by itself). */
 const REDIS_START_WAIT_MS = 5_000;
 
-async function connectRedis(config: Config, log: Logger, metrics: Metrics): Promise<RedisStore> {
+async function connectRedis(config: Config, log: Logger, origin: Origin): Promise<RedisStore> {
   let down = false;
   const redis = new RedisStore({
     target: redisTarget(config),
@@ -67,9 +67,8 @@ async function connectRedis(config: Config, log: Logger, metrics: Metrics): Prom
     graceMs: config.sessionGraceMs,
     minReplicas: config.redisMinReplicas,
     replicaWaitMs: config.redisReplicaWaitMs,
-    onReplicasBehind: () => metrics.replicasBehind(),
+    origin,
     onError: (err) => {
-      metrics.redisError();
       if (!down) log.warn({ err: err.message }, 'redis unreachable; answering 503 until it returns');
       down = true;
     },
@@ -99,12 +98,26 @@ async function connectRedis(config: Config, log: Logger, metrics: Metrics): Prom
 export async function startQrelay(config: Config, options: StartOptions = {}): Promise<Qrelay> {
   const log = options.log ?? createLogger(config);
   const clustered = isClustered(config);
-  const polls = new PendingPolls();
+  // What this node publishes on the channels (core/channels.ts) carries this; the metrics and the
+  // lifecycle log keep what carries it, until close.
+  const origin = new Origin();
+  const polls = new PendingPolls(origin);
   // The service is built once the private listener is bound; until then the node is not draining.
   let draining = (): boolean => false;
-  const metrics = new Metrics(() => polls.size, () => draining());
+  const metrics = new Metrics(origin, () => polls.size, () => draining());
+  const stopLifecycleLog = lifecycleLog(log, origin);
+  const unsubscribe = (): void => {
+    metrics.close();
+    stopLifecycleLog();
+  };
 
-  const store = options.store ?? (clustered ? await connectRedis(config, log, metrics) : new MemoryStore({ graceMs: config.sessionGraceMs, maxSessions: config.maxSessions, clock: options.clock }));
+  let store: SessionStore;
+  try {
+    store = options.store ?? (clustered ? await connectRedis(config, log, origin) : new MemoryStore({ graceMs: config.sessionGraceMs, maxSessions: config.maxSessions, clock: options.clock }));
+  } catch (err) {
+    unsubscribe();
+    throw err;
+  }
   // The seal and the relay are made once this node's address (which both name) is known.
   let seal: ChangeSeal | undefined;
   let relay: HttpRelay | undefined;
@@ -117,7 +130,7 @@ export async function startQrelay(config: Config, options: StartOptions = {}): P
       tokenFailuresPerIpPerMinute: config.tokenFailuresPerIpPerMinute,
     },
     store instanceof RedisStore ? store.counters() : memoryCounters,
-    (limit) => metrics.rateLimited(limit),
+    origin,
   );
 
   // The private listener is bound first: in cluster mode its address is this node's identity in
@@ -145,6 +158,7 @@ export async function startQrelay(config: Config, options: StartOptions = {}): P
     await Promise.all([closeServer(publicServer, 0), closeServer(privateServer, 0)]);
     await relay?.destroy();
     await store.close();
+    unsubscribe();
   };
 
   for (const { setting, message } of unsafeSettings(config)) log.warn({ setting }, message);
@@ -172,11 +186,7 @@ export async function startQrelay(config: Config, options: StartOptions = {}): P
           ca: config.clusterCa,
           timeoutMs: config.forwardTimeoutMs,
           batch: { maxChanges: CHANNEL_BATCH_MAX, maxBytes: BODY_LIMIT_BYTES },
-          onForward: () => metrics.forwarded(),
-          onFailure: (cause, route, changes) => {
-            metrics.forwardFailed(cause, changes);
-            log.warn({ cause, route, changes }, 'forward to the holding node failed');
-          },
+          origin,
         });
     service = new SessionService({
       store,
@@ -188,7 +198,7 @@ export async function startQrelay(config: Config, options: StartOptions = {}): P
       clock: options.clock,
       nodeAddr,
       relay,
-      events: allOf(metrics, lifecycleLog(log)),
+      admitPoll: (address, heldHere) => limits.admitPoll(address, heldHere),
       pollMissed: (address, wrongToken) => limits.pollMissed(address, wrongToken),
     });
     draining = () => service.closing;
@@ -199,6 +209,7 @@ export async function startQrelay(config: Config, options: StartOptions = {}): P
         store,
         log,
         metrics,
+        origin,
         internalToken: config.internalToken,
         seal,
         receiveTimeoutMs: config.receiveTimeoutMs,
@@ -209,7 +220,7 @@ export async function startQrelay(config: Config, options: StartOptions = {}): P
       publicListener({
         service,
         log,
-        metrics,
+        origin,
         trustProxy: config.trustProxy,
         corsOrigins: config.corsOrigins,
         extraRoutes: config.demo ? demoRoutes(service, config.receiveTimeoutMs) : undefined,
@@ -233,6 +244,7 @@ export async function startQrelay(config: Config, options: StartOptions = {}): P
       await Promise.all([closeServer(publicServer, config.shutdownTimeoutMs), closeServer(privateServer, config.shutdownTimeoutMs)]);
       await relay?.close();
       await store.close();
+      unsubscribe();
     })();
     return closed;
   };

@@ -22,18 +22,13 @@
 // One undici Agent keeps a pool of kept-alive connections per peer. Every request is bounded by
 // undici's connect, headers and body timeouts, and a forward never throws: the new state is
 // already in Redis, so a forward that fails only means the poll learns of it on its next request
-// instead of at once. Failures are counted by cause, per change, for the operators.
+// instead of at once. Failures are published by cause, per change (qrelay:forward.failed), for
+// the operators.
 import { Agent, errors as undiciErrors, type Dispatcher } from 'undici';
+import { channels, Origin, type ForwardFailure } from '../core/channels.js';
 import type { Relay } from '../core/session-service.js';
 import type { SessionView } from '../core/session.js';
 import { SEAL_HEADER, type ChangeSeal } from './change-seal.js';
-
-/**
- * Why a forward failed: no answer in time, no connection, the holder's certificate refused, the
- * holder refused the seal (401: another CLUSTER_TOKEN, or clocks further apart than the window),
- * another status, or anything else.
- */
-export type ForwardFailure = 'timeout' | 'refused' | 'tls' | 'seal' | 'status' | 'error';
 
 export interface HttpRelayOptions {
   /** Seals every request, so the holder knows it comes from a node of this cluster. */
@@ -44,9 +39,8 @@ export interface HttpRelayOptions {
   timeoutMs: number;
   /** What a holder accepts in one request: changes, and bytes of body. */
   batch: { readonly maxChanges: number; readonly maxBytes: number };
-  /** `changes` forwards failed together (one request), for `cause`. */
-  onFailure?: (cause: ForwardFailure, route: string, changes: number, err?: unknown) => void;
-  onForward?: () => void;
+  /** The node its messages name (channels.ts). */
+  origin?: Origin | undefined;
 }
 
 function classify(err: unknown): ForwardFailure {
@@ -172,8 +166,7 @@ export class HttpRelay implements Relay {
   readonly #maxChanges: number;
   readonly #maxBytes: number;
   readonly #timeoutMs: number;
-  readonly #onFailure: NonNullable<HttpRelayOptions['onFailure']>;
-  readonly #onForward: () => void;
+  readonly #origin: Origin;
   /** This callback's changes, by holder; sent, and emptied, at process.nextTick. */
   #queued = new Map<string, Queued[]>();
   #flushing = false;
@@ -183,8 +176,7 @@ export class HttpRelay implements Relay {
     this.#maxChanges = options.batch.maxChanges;
     this.#maxBytes = options.batch.maxBytes;
     this.#timeoutMs = options.timeoutMs;
-    this.#onFailure = options.onFailure ?? (() => {});
-    this.#onForward = options.onForward ?? (() => {});
+    this.#origin = options.origin ?? new Origin();
     this.#agent = new Agent({
       connect: { timeout: options.timeoutMs, ...(options.ca === undefined ? {} : { ca: options.ca }) },
       headersTimeout: options.timeoutMs,
@@ -195,7 +187,7 @@ export class HttpRelay implements Relay {
   }
 
   forward(route: string, view: SessionView): Promise<boolean> {
-    this.#onForward();
+    if (channels.forwarded.hasSubscribers) channels.forwarded.publish({ origin: this.#origin });
     const text = JSON.stringify(view);
     return new Promise((settle) => {
       const queue = this.#queued.get(route);
@@ -285,10 +277,6 @@ export class HttpRelay implements Relay {
 
   #failed(cause: ForwardFailure, route: string, batch: readonly Queued[], err: unknown): void {
     for (const change of batch) change.settle(false); // first: the sets waiting on them answer
-    try {
-      this.#onFailure(cause, route, batch.length, err);
-    } catch {
-      // An observer that throws (a log closed on the way out) must not leave a forward unsettled.
-    }
+    if (channels.forwardFailed.hasSubscribers) channels.forwardFailed.publish({ origin: this.#origin, cause, route, changes: batch.length, error: err });
   }
 }

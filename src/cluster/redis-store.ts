@@ -30,6 +30,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { Cluster, Redis, type ChainableCommander, type RedisOptions } from 'ioredis';
+import { channels, Origin } from '../core/channels.js';
 import { UNKNOWN_SESSION, WRONG_TOKEN, type HandOutStart, type PollRead, type RedeemOutcome, type SessionStore, type TicketGrant, type TransitionOutcome } from '../core/session-store.js';
 import type { JsonObject, SessionStatus, StatusChange, StoredSession, TransitionRefusal } from '../core/session.js';
 import type { CounterFactory } from '../limits/counters.js';
@@ -94,8 +95,8 @@ export interface RedisStoreOptions {
   minReplicas?: number;
   /** How long a lasting change waits for them, ms (below commandTimeoutMs). */
   replicaWaitMs?: number;
-  /** A lasting change was not acknowledged by minReplicas replicas in time. */
-  onReplicasBehind?: () => void;
+  /** The node its messages name (channels.ts): redis errors, replicas behind, failed clean-ups. */
+  origin?: Origin | undefined;
   onError?: (err: Error) => void;
   onReady?: () => void;
 }
@@ -223,12 +224,17 @@ export class RedisStore implements SessionStore {
   readonly #graceMs: number;
   readonly #minReplicas: number;
   readonly #replicaWaitMs: number;
-  readonly #onReplicasBehind: () => void;
+  readonly #origin: Origin;
 
   constructor(options: RedisStoreOptions) {
+    const origin = options.origin ?? new Origin();
+    this.#origin = origin;
     const open = (): Client => {
       const client = defineScripts(connect(options.target, options.commandTimeoutMs ?? 2_000, options.tls));
-      client.on('error', options.onError ?? (() => {}));
+      client.on('error', (error: Error) => {
+        if (channels.redisError.hasSubscribers) channels.redisError.publish({ origin, error });
+        options.onError?.(error);
+      });
       return client;
     };
     this.#client = open();
@@ -242,7 +248,6 @@ export class RedisStore implements SessionStore {
     this.#prefix = options.prefix;
     this.#graceMs = options.graceMs;
     this.#replicaWaitMs = options.replicaWaitMs ?? 250;
-    this.#onReplicasBehind = options.onReplicasBehind ?? (() => {});
   }
 
   /**
@@ -284,7 +289,7 @@ export class RedisStore implements SessionStore {
   }
 
   #behind(acknowledged: number): ReplicasBehind {
-    this.#onReplicasBehind();
+    if (channels.replicasBehind.hasSubscribers) channels.replicasBehind.publish({ origin: this.#origin });
     return new ReplicasBehind(acknowledged, this.#minReplicas, this.#replicaWaitMs);
   }
 
@@ -413,7 +418,9 @@ export class RedisStore implements SessionStore {
       const durable = this.#durable;
       if (durable === undefined) return Promise.resolve();
       durable.writes.hold();
-      return durable.client.qrelaySettleRedemption(ticket, attempt, outcome).catch(() => {});
+      return durable.client.qrelaySettleRedemption(ticket, attempt, outcome).catch((error: unknown) => {
+        if (channels.cleanupFailed.hasSubscribers) channels.cleanupFailed.publish({ origin: this.#origin, step: 'settle-redemption', error });
+      });
     };
     let reply: Reply;
     try {

@@ -14,10 +14,10 @@
 // replaces the old one, so at most one ticket of a session is ever redeemable.
 import { randomUUID } from 'node:crypto';
 import { errors } from '../errors.js';
+import { channels, type Origin } from './channels.js';
 import { hashToken, newTicket, ticketKey } from './secrets.js';
 import { effective, isFinal, viewOf, type SessionView } from './session.js';
 import { guard, type Redemption, type SessionStore } from './session-store.js';
-import type { ServiceEvents } from './service-events.js';
 
 /** A poll's answer carrying a final status: the view, and for `confirmed` its ticket. */
 export interface HandedView extends SessionView {
@@ -33,7 +33,7 @@ const RECORD_BACKOFF_MS = [25, 50, 100, 200, 400, 800];
 export interface HandOutsOptions {
   store: SessionStore;
   clock: () => number;
-  events: ServiceEvents;
+  origin: Origin;
   ticketTtlMs: number;
   leaseMs?: number;
 }
@@ -62,21 +62,21 @@ export class HandOutReceipt {
     if (this.#settled) return;
     this.#settled = true;
     if (sent) void this.owner.record(this);
-    else void this.owner.giveBack(this);
+    else void this.owner.giveBack(this.key, this.leaseId);
   }
 }
 
 export class HandOuts {
   readonly #store: SessionStore;
   readonly #clock: () => number;
-  readonly #events: ServiceEvents;
+  readonly #origin: Origin;
   readonly #ticketTtlMs: number;
   readonly #leaseMs: number;
 
   constructor(options: HandOutsOptions) {
     this.#store = options.store;
     this.#clock = options.clock;
-    this.#events = options.events;
+    this.#origin = options.origin;
     this.#ticketTtlMs = options.ticketTtlMs;
     this.#leaseMs = options.leaseMs ?? LEASE_MS;
   }
@@ -96,7 +96,7 @@ export class HandOuts {
         // The lease may be taken all the same (the store applied it but its replicas did not
         // acknowledge it, or its answer was lost): give it back before the 503, so the client's
         // retry takes the status at once instead of waiting out the lease.
-        await this.#store.abandonHandOut(view.key, leaseId).catch(() => {});
+        await this.giveBack(view.key, leaseId);
         throw cause;
       }),
     );
@@ -136,12 +136,12 @@ export class HandOuts {
     for (let attempt = 0; ; attempt++) {
       try {
         await this.#store.completeHandOut(receipt.key);
-        this.#events.finalHandedOut(receipt.key, receipt.status);
+        if (channels.finalHandedOut.hasSubscribers) channels.finalHandedOut.publish({ origin: this.#origin, key: receipt.key, status: receipt.status });
         return;
       } catch (cause) {
         const wait = RECORD_BACKOFF_MS[Math.min(attempt, RECORD_BACKOFF_MS.length - 1)]!;
         if (performance.now() + wait >= receipt.leaseEnds) {
-          this.#events.handOutUnrecorded(receipt.key, cause);
+          if (channels.handOutUnrecorded.hasSubscribers) channels.handOutUnrecorded.publish({ origin: this.#origin, key: receipt.key, cause });
           return;
         }
         await new Promise((resolve) => setTimeout(resolve, wait));
@@ -149,12 +149,15 @@ export class HandOuts {
     }
   }
 
-  /** Gives an unsent hand-out back at once; if that fails, its lease lapses on its own. */
-  async giveBack(receipt: HandOutReceipt): Promise<void> {
+  /**
+   * Gives an unsent hand-out back at once; if that fails, its lease lapses within LEASE_MS on its
+   * own and the client's next poll takes the status then.
+   */
+  async giveBack(key: string, leaseId: string): Promise<void> {
     try {
-      await this.#store.abandonHandOut(receipt.key, receipt.leaseId);
-    } catch {
-      // The lease lapses within LEASE_MS and the client's next poll takes the status then.
+      await this.#store.abandonHandOut(key, leaseId);
+    } catch (error) {
+      if (channels.cleanupFailed.hasSubscribers) channels.cleanupFailed.publish({ origin: this.#origin, step: 'give-back-hand-out', error });
     }
   }
 }

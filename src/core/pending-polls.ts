@@ -10,15 +10,20 @@
 // of status, its hold timeout, the session's expiry, a newer poll for the same key, the client
 // hanging up, shutdown, or an answer given at once) calls end() with a reason,
 // and end() removes exactly what was added: the deadline timer, its place as the client's
-// listener, and its place in the registry. Later calls do nothing.
+// listener, and its place in the registry; an admitted poll's ending is published there too
+// (qrelay:poll.ended). Later calls do nothing.
 //
 // The client is the HTTP layer's (PollClient): it says whether the client has hung up and tells
 // its one listener when it does. It is not an AbortSignal: each signal is an EventTarget, and
 // making one per poll, adding its listener and removing it was a few per cent of a wake's CPU
 // (docs/performance.md).
 //
+// The client also keeps what the poll took on its way in (its per-address slot) and frees it when
+// the client's request ends, with the rest of what the request holds (http/poll-response.ts).
+//
 // Per poll this costs a Hold, one timer and one promise: no closures are made for the timer or
 // the listener (the Hold is the listener; the timer callback is shared).
+import { channels, Origin } from './channels.js';
 import type { SessionView } from './session.js';
 
 // `answered` is not client-visible and ends only a poll never admitted: the store's answer (or its
@@ -54,6 +59,8 @@ export interface ClientGoneListener {
 export interface PollClient {
   readonly gone: boolean;
   listen(listener: ClientGoneListener | undefined): void;
+  /** Keeps `release` (what admitting the poll took) and calls it once, when the client's request ends. */
+  keep(release: () => void): void;
 }
 
 /** One held poll. `ended` resolves with the first ending given to `end()`. */
@@ -93,7 +100,11 @@ export class Hold implements ClientGoneListener {
     this.#open = false;
     clearTimeout(this.#timer);
     this.#client?.listen(undefined);
-    this.registry?.remove(this);
+    const registry = this.registry;
+    if (registry !== undefined) {
+      registry.remove(this);
+      if (this.#admitted && channels.pollEnded.hasSubscribers) channels.pollEnded.publish({ origin: registry.origin, reason: ending.reason });
+    }
     this.#resolve(ending);
   }
 
@@ -121,11 +132,17 @@ function onDeadline(hold: Hold, ending: PollEnding): void {
 }
 
 export class PendingPolls {
+  /** The node whose messages this registry's polls publish. */
+  readonly origin: Origin;
   /** The newest open poll of each key; older ones of the same key hang off it (Hold.older). */
   readonly #newest = new Map<string, Hold>();
   #admitted = 0;
   /** Set by endAll: a poll still being set up when it ran ends at once with this. */
   #closedWith: PollEnding | undefined;
+
+  constructor(origin = new Origin()) {
+    this.origin = origin;
+  }
 
   /** Number of polls held (admitted) right now. */
   get size(): number {
@@ -180,13 +197,6 @@ export class PendingPolls {
     this.#admitted++;
     const expiresFirst = expiresInMs <= holdMs;
     hold.start(expiresFirst ? expiresInMs : holdMs, expiresFirst ? PollEnd.expired : PollEnd.timeout);
-  }
-
-  /** join() then admit(): a poll whose token and route need no checking (tests, tools). */
-  hold(key: string, since: number, client: PollClient, holdMs: number, expiresInMs: number): Hold {
-    const hold = this.join(key, since, client);
-    this.admit(hold, holdMs, expiresInMs);
-    return hold;
   }
 
   /**

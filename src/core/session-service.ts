@@ -16,10 +16,14 @@
 // nothing; nor does a wrong token, however many, harm the session: it is counted against the
 // address that sent it (`pollMissed`), never the session.
 //
+// A poll is admitted in one place, here: refused while the node is closing, then counted against
+// its address (`admitPoll`), whose slot its client keeps until its request ends.
+//
 // A poll is held only while the session is at exactly `since`: a `since` ahead of the session's
 // version (its effective one: an expired session's is one more than stored) is refused
 // `invalid_since` and changes nothing, neither a route claim (the store's rule) nor a hand-out.
 import { errors, invalidField, type QrelayError } from '../errors.js';
+import { channels, type SetOutcome } from './channels.js';
 import { HandOuts, type HandedView, type HandOutReceipt } from './hand-out.js';
 import { PollEnd, type PendingPolls, type PollClient } from './pending-polls.js';
 import { hashToken, newKeyAndToken } from './secrets.js';
@@ -34,7 +38,6 @@ import {
   type TransitionRefusal,
 } from './session.js';
 import { guard, type PollRead, type Redemption, type SessionStore } from './session-store.js';
-import { NO_EVENTS, type ServiceEvents, type SetOutcome } from './service-events.js';
 
 /** Hands a change to the node holding the poll. Never throws: false when it was not delivered. */
 export interface Relay {
@@ -43,6 +46,7 @@ export interface Relay {
 
 export interface SessionServiceOptions {
   store: SessionStore;
+  /** This node's held polls; what the service publishes (channels.ts) names their origin. */
   polls: PendingPolls;
   sessionTtlMs: number;
   holdMs: number;
@@ -53,7 +57,11 @@ export interface SessionServiceOptions {
   /** This node's address as other nodes reach it (cluster mode). */
   nodeAddr?: string;
   relay?: Relay;
-  events?: ServiceEvents;
+  /**
+   * Takes a slot for a poll from `address` while this node holds `heldHere` polls, and returns
+   * its release; throws `node_full` or `rate_limited` (Limits.admitPoll).
+   */
+  admitPoll?: (address: string, heldHere: number) => () => void;
   /**
    * Counts, for the sending address, a poll that found no session: an unknown key or a wrong token
    * (both, so that both take the same time). Rejects (`rate_limited`) to refuse it instead.
@@ -115,7 +123,7 @@ export class SessionService {
   readonly #clock: () => number;
   readonly #nodeAddr: string;
   readonly #relay: Relay | undefined;
-  readonly #events: ServiceEvents;
+  readonly #admitPoll: (address: string, heldHere: number) => () => void;
   readonly #pollMissed: (address: string, wrongToken: boolean) => Promise<void>;
   readonly #handOuts: HandOuts;
   #closing = false;
@@ -136,9 +144,9 @@ export class SessionService {
     this.#clock = options.clock ?? Date.now;
     this.#nodeAddr = options.nodeAddr ?? 'local';
     this.#relay = options.relay;
-    this.#events = options.events ?? NO_EVENTS;
+    this.#admitPoll = options.admitPoll ?? (() => nothing);
     this.#pollMissed = options.pollMissed ?? (async () => {});
-    this.#handOuts = new HandOuts({ store: this.#store, clock: this.#clock, events: this.#events, ticketTtlMs: options.ticketTtlMs });
+    this.#handOuts = new HandOuts({ store: this.#store, clock: this.#clock, origin: this.#polls.origin, ticketTtlMs: options.ticketTtlMs });
   }
 
   /** Polls held on this node right now. */
@@ -171,7 +179,7 @@ export class SessionService {
       changeDigest: undefined,
     };
     await guard(this.#store.create(session));
-    this.#events.sessionCreated(key);
+    if (channels.sessionCreated.hasSubscribers) channels.sessionCreated.publish({ origin: this.#polls.origin, key });
     return { key, pollToken, status: 'pending', version: 0, expiresAt: session.expiresAt, holdMs: this.#holdMs, scanUrl: this.scanUrl(key) };
   }
 
@@ -180,9 +188,13 @@ export class SessionService {
     return this.#scanUrlHead + key + this.#scanUrlTail;
   }
 
-  /** Answers GET /status/get from `address`. The hold ends when `client` hangs up. */
+  /**
+   * Answers GET /status/get from `address`. The hold ends when `client` hangs up; the client keeps
+   * the poll's slot until its request ends.
+   */
   async poll(key: string, token: string, since: number, waitMs: number | undefined, client: PollClient, address: string): Promise<PollAnswer> {
     this.#refuseWhenClosing();
+    client.keep(this.#admitPoll(address, this.#polls.size));
     const holdMs = Math.min(this.#holdMs, waitMs ?? Number.POSITIVE_INFINITY);
     // wait=0 asks "anything newer?" and nothing more: no hold, so no route claimed away from a
     // poll held elsewhere.
@@ -198,7 +210,8 @@ export class SessionService {
     if (!read.found) {
       hold?.end(PollEnd.answered);
       await this.#pollMissed(address, read.wrongToken); // a wrong token past the limit: rate_limited
-      if (read.wrongToken) this.#events.tokenRejected(key); // so a guesser's log lines are bounded too
+      // After the limit, so a guesser's log lines are bounded too.
+      if (read.wrongToken && channels.tokenRejected.hasSubscribers) channels.tokenRejected.publish({ origin: this.#polls.origin, key });
       throw errors.sessionNotFound();
     }
 
@@ -212,7 +225,6 @@ export class SessionService {
     if (hold !== undefined && !isFinal(current.status) && current.version === since) {
       this.#polls.admit(hold, holdMs, current.expiresAt - now); // step 3 (a no-op if a change or the client ended it)
       const ending = await hold.ended;
-      if (hold.admitted) this.#events.pollEnded(ending.reason); // a poll ended while joining was never held
       if (ending.reason === 'changed') {
         if (isFinal(ending.view.status)) return this.#handOutFinal(ending.view, 'changed', since);
         return ending.claimed ? this.#answerStored(key, since) : { reason: 'changed', view: ending.view };
@@ -237,15 +249,15 @@ export class SessionService {
     try {
       outcome = await guard(this.#store.transition(key, change, this.#clock()));
     } catch (err) {
-      this.#events.statusSet(key, 'store_unavailable');
+      this.#setRefused(key, 'store_unavailable');
       throw err;
     }
     if (outcome === undefined) {
-      this.#events.statusSet(key, 'not_found');
+      this.#setRefused(key, 'not_found');
       throw errors.sessionNotFound();
     }
     if (!outcome.ok) {
-      this.#events.statusSet(key, outcome.refusal.code satisfies SetOutcome);
+      this.#setRefused(key, outcome.refusal.code);
       throw refusalError(outcome.refusal);
     }
     const { session } = outcome;
@@ -255,8 +267,11 @@ export class SessionService {
     // No other node holds a poll (always so in memory mode): wake here, without a promise.
     const woke = relay === undefined || remote.length === 0 ? (this.#polls.wake(view) ? 'local' : undefined) : await this.#notify(view, relay, remote);
     const delivered = woke !== undefined;
-    if (woke !== undefined) this.#events.delivered((performance.now() - started) / 1000, woke);
-    this.#events.statusSet(key, 'ok', { status: session.status, version: session.version, delivered });
+    const origin = this.#polls.origin;
+    if (woke !== undefined && channels.delivered.hasSubscribers) channels.delivered.publish({ origin, seconds: (performance.now() - started) / 1000, via: woke });
+    if (channels.statusSet.hasSubscribers) {
+      channels.statusSet.publish({ origin, key, outcome: 'ok', change: { status: session.status, version: session.version, delivered } });
+    }
     return { key, status: session.status, version: session.version, delivered, client: session.client };
   }
 
@@ -341,12 +356,18 @@ export class SessionService {
     return taken.view.version > since ? { reason: 'changed', view: taken.view } : { reason: 'timeout' };
   }
 
+  #setRefused(key: string, outcome: Exclude<SetOutcome, 'ok'>): void {
+    if (channels.statusSet.hasSubscribers) channels.statusSet.publish({ origin: this.#polls.origin, key, outcome });
+  }
+
   #refuseWhenClosing(): void {
     if (this.#closing) throw errors.shuttingDown();
   }
 }
 
 const NO_HOLDERS: readonly string[] = Object.freeze([]);
+
+const nothing = (): void => {};
 
 function refusalError(r: TransitionRefusal): QrelayError {
   switch (r.code) {

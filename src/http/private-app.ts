@@ -18,6 +18,7 @@ import { secretCheck } from '../core/secrets.js';
 import type { SessionService } from '../core/session-service.js';
 import type { SessionStore } from '../core/session-store.js';
 import type { Metrics } from '../observability/metrics.js';
+import type { Origin } from '../core/channels.js';
 import type { ChannelAnswer, HealthAnswer, PeekAnswer, ReadyAnswer, RedemptionAnswer, SetAnswer } from './answers.js';
 import { allowOnly, errorHandler, noRoute } from './error-handler.js';
 import { closeUnlessBodyRead, parseJson, readJson, readJsonText } from './json-body.js';
@@ -39,7 +40,10 @@ export interface PrivateAppOptions {
   service: SessionService;
   store: SessionStore;
   log: Logger;
-  metrics: Metrics;
+  /** Served at GET /metrics. */
+  metrics: Pick<Metrics, 'registry'>;
+  /** The node whose errors this listener publishes (qrelay:request.refused). */
+  origin: Origin;
   internalToken: string | undefined;
   /**
    * The seal every POST /channel/set must bear; undefined when there are no peers (memory mode),
@@ -75,7 +79,7 @@ export function privateListener(options: PrivateAppOptions): RequestListener {
   const authorized = bearerCheck(options.internalToken);
   const seal = options.seal;
   const logRequest = requestLog(log);
-  const sink: ErrorSink = { log, refused: (code) => options.metrics.refused(code) };
+  const sink: ErrorSink = { log, origin: options.origin };
 
   async function set(req: IncomingMessage, res: ServerResponse, query: string, headers: HeaderList): Promise<void> {
     const input = await readJson(req, res, receiveTimeoutMs);

@@ -16,35 +16,33 @@ import type { Logger } from 'pino';
 import QRCode from 'qrcode';
 import type { TrustProxy } from '../config.js';
 import { errors } from '../errors.js';
-import type { PollAnswer, SessionService } from '../core/session-service.js';
-import type { NewSessionAnswer, PollAnswerBody } from './answers.js';
+import { channels, type Origin } from '../core/channels.js';
+import type { SessionService } from '../core/session-service.js';
+import type { NewSessionAnswer } from './answers.js';
 import { clientAddress } from './client-address.js';
 import type { Limits } from '../limits/limits.js';
-import type { Metrics } from '../observability/metrics.js';
 import { clientFiles } from './client-files.js';
 import { crossSiteCheck } from './cross-site.js';
 import { allowOnly, errorHandler, noRoute } from './error-handler.js';
 import { closeUnlessBodyRead } from './json-body.js';
-import { sendEmpty, sendError, sendJson, type ErrorSink } from './respond.js';
-import { ResponseClient } from './response-client.js';
+import { PollResponse } from './poll-response.js';
+import { sendError, sendJson, type ErrorSink } from './respond.js';
 import { dispatcher, splitUrl } from './router.js';
-import { applyHeaders, fixedHeaders, jsonAnswerHeaders, type HeaderList } from './response-headers.js';
+import { applyHeaders, fixedHeaders, jsonAnswerHeaders } from './response-headers.js';
 import { keyQuery, parseOr400, plainPollQuery, pollQuery } from './validation.js';
 import { TOKEN_PATTERN } from '../core/secrets.js';
 
 export interface PublicAppOptions {
   service: SessionService;
   log: Logger;
-  /** Counts the errors this listener answers, by code. */
-  metrics: Pick<Metrics, 'refused'>;
+  /** The node whose errors this listener publishes (qrelay:request.refused), by code. */
+  origin: Origin;
   trustProxy: TrustProxy;
   corsOrigins: readonly string[];
   limits: Limits;
   /** Extra routes (the demo: its pages and backend). */
   extraRoutes?: express.Router | undefined;
 }
-
-const CONNECTION_CLOSE: HeaderList = ['Connection', 'close'];
 
 // Stored per session and shown on the phone; bounded so a session's footprint is bounded too.
 const clip = (s: string | string[] | undefined, max: number): string => (typeof s === 'string' ? s : '').slice(0, max);
@@ -67,7 +65,7 @@ function pollToken(req: IncomingMessage): string {
 
 export function publicListener(options: PublicAppOptions): RequestListener {
   const { service, limits, log } = options;
-  const sink: ErrorSink = { log, refused: (code) => options.metrics.refused(code) };
+  const sink: ErrorSink = { log, origin: options.origin };
   // With CORS origins configured, integrators embed the QR image from their own origin.
   const shared = { crossOriginResourcePolicy: { policy: options.corsOrigins.length > 0 ? 'cross-origin' : 'same-origin' } } as const;
   // Pages, scripts, the QR image and every express route: helmet's full document set.
@@ -108,35 +106,11 @@ export function publicListener(options: PublicAppOptions): RequestListener {
   async function poll(req: IncomingMessage, res: ServerResponse, search: string): Promise<void> {
     const query = plainPollQuery(search) ?? parseOr400(pollQuery, querystring.parse(search));
     const token = pollToken(req);
-    if (service.closing) throw errors.shuttingDown();
-    const address = ipOf(req);
-    const release = limits.admitPoll(address, service.heldPolls);
-    // Listen for the hang-up before the first await: a client gone while the poll is being set up
-    // (reading the store) is never held.
-    const client = new ResponseClient(res);
-    let answer: PollAnswer;
-    try {
-      answer = await service.poll(query.key, token, query.since ?? 0, query.wait, client, address);
-    } finally {
-      client.detach();
-      release();
-    }
-    if (answer.view === undefined) {
-      if (answer.reason === 'client-closed') return;
-      // On shutdown, also ask the client to reconnect elsewhere rather than reuse this socket.
-      sendEmpty(res, 204, answerHeaders, answer.reason === 'shutdown' ? CONNECTION_CLOSE : []);
-      return;
-    }
-    const { handOut } = answer;
-    if (handOut !== undefined) {
-      // A final status: recorded as delivered once this response has left, given back if not.
-      if (req.socket.destroyed) {
-        handOut.settle(false);
-        return;
-      }
-      res.on('close', () => handOut.settle(res.writableFinished));
-    }
-    sendJson(res, 200, answer.view satisfies PollAnswerBody, answerHeaders);
+    // Before the first await: a client gone while the poll is being set up is never held, and
+    // whatever the poll takes is freed when this request ends.
+    const client = new PollResponse(req, res);
+    const answer = await service.poll(query.key, token, query.since ?? 0, query.wait, client, ipOf(req));
+    client.write(answer, answerHeaders);
   }
 
   const app = express();

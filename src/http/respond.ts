@@ -3,6 +3,7 @@
 // express's error handler alike.
 import type { ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
+import { channels, type Origin } from '../core/channels.js';
 import { errors, QrelayError, type ErrorCode } from '../errors.js';
 import type { ErrorBody } from './answers.js';
 import { BODY_LIMIT } from './json-body.js';
@@ -49,9 +50,10 @@ export function toQrelayError(err: unknown): QrelayError {
 }
 
 /** Where a listener reports the errors it answers: its node's log, and their count by code. */
+/** Where an error answer goes besides the client: the log, and its node's qrelay:request.refused. */
 export interface ErrorSink {
   readonly log: Logger;
-  refused(code: ErrorCode): void;
+  readonly origin: Origin;
 }
 
 /** The code of each error answer, for its request line (request-log.ts); set on error answers only. */
@@ -62,12 +64,12 @@ export const errorCodeOf = (res: ServerResponse): ErrorCode | undefined => answe
 
 /**
  * Answers with the catalogued error for `err`, at the status statuses.ts gives its code, and
- * counts it. Unexpected errors (500) are logged with their cause; client errors only at debug level.
+ * publishes it. Unexpected errors (500) are logged with their cause; client errors only at debug level.
  */
 export function sendError(res: ServerResponse, err: unknown, headers: HeaderList, sink: ErrorSink, what: { method?: string | undefined; path: string }): void {
   const e = toQrelayError(err);
   const { log } = sink;
-  sink.refused(e.code);
+  if (channels.refused.hasSubscribers) channels.refused.publish({ origin: sink.origin, code: e.code });
   if (e.code === 'internal_error') {
     log.error({ err: e.cause ?? e, method: what.method, path: what.path }, 'request failed');
   } else {

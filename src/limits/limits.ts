@@ -19,6 +19,7 @@
 // poll is admitted, given back once when it ends, with no Redis round trip and nothing left behind
 // if a node dies. The trade: behind a balancer that spreads one IP over N nodes, that IP may hold
 // up to N times MAX_POLLS_PER_IP polls in all.
+import { channels, Origin, type LimitName } from '../core/channels.js';
 import { errors } from '../errors.js';
 import { addressBlock } from './address-block.js';
 import type { Counter, CounterFactory } from './counters.js';
@@ -36,8 +37,6 @@ export interface LimitSettings {
   tokenFailuresPerIpPerMinute: number;
 }
 
-export type LimitName = 'sessions_per_ip' | 'qr_per_ip' | 'polls_per_ip' | 'polls_per_node' | 'token_failures';
-
 export class Limits {
   readonly #settings: LimitSettings;
   readonly #sessions: Counter;
@@ -45,12 +44,15 @@ export class Limits {
   /** Polls in flight on this node per address block; a block with none has no entry. */
   readonly #polls = new Map<string, number>();
   readonly #misses: Counter;
-  readonly #onLimited: (limit: LimitName) => void;
+  readonly #origin: Origin;
 
-  /** `counters` makes the rate counters (in memory, or shared by the nodes in Redis). */
-  constructor(settings: LimitSettings, counters: CounterFactory, onLimited: (limit: LimitName) => void) {
+  /**
+   * `counters` makes the rate counters (in memory, or shared by the nodes in Redis); a refusal is
+   * published as `origin`'s (qrelay:limit.hit).
+   */
+  constructor(settings: LimitSettings, counters: CounterFactory, origin = new Origin()) {
     this.#settings = settings;
-    this.#onLimited = onLimited;
+    this.#origin = origin;
     this.#sessions = counters('sessions', settings.sessionsPerIpPerMinute, 60);
     this.#qr = counters('qr', settings.qrPerIpPerMinute, 60);
     this.#misses = counters('token-failures', settings.tokenFailuresPerIpPerMinute, 60);
@@ -73,13 +75,13 @@ export class Limits {
    */
   admitPoll(address: string, heldHere: number): () => void {
     if (heldHere >= this.#settings.pollsPerNode) {
-      this.#onLimited('polls_per_node');
+      this.#hit('polls_per_node');
       throw errors.nodeFull();
     }
     const ip = addressBlock(address);
     const held = this.#polls.get(ip) ?? 0;
     if (held >= this.#settings.pollsPerIp) {
-      this.#onLimited('polls_per_ip');
+      this.#hit('polls_per_ip');
       // A slot frees as soon as one of this address's polls ends, which may be any moment.
       throw errors.rateLimited('too many polls in flight from this address', 1_000);
     }
@@ -101,15 +103,19 @@ export class Limits {
   pollMissed(address: string, wrongToken: boolean): Promise<void> {
     return this.#misses.take(addressBlock(address)).then((taken) => {
       if (taken.ok || !wrongToken) return;
-      this.#onLimited('token_failures');
+      this.#hit('token_failures');
       throw errors.rateLimited('too many wrong poll tokens from this address; retry later', taken.retryAfterMs);
     });
+  }
+
+  #hit(limit: LimitName): void {
+    if (channels.limitHit.hasSubscribers) channels.limitHit.publish({ origin: this.#origin, limit });
   }
 
   #take(counter: Counter, id: string, name: LimitName, message: string): Promise<void> {
     return counter.take(id).then((taken) => {
       if (taken.ok) return;
-      this.#onLimited(name);
+      this.#hit(name);
       throw errors.rateLimited(message, taken.retryAfterMs);
     });
   }

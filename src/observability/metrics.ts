@@ -4,11 +4,13 @@
 // The counters of events on every wake count in plain fields (Tally) and hand their counts to
 // prom-client when it collects (a scrape, or a test reading the metric): prom-client's inc()
 // builds and hashes a label string on every call.
+//
+// The counts come from the node's channels (core/channels.ts): the metrics subscribe to their
+// node's messages when made, and unsubscribe at close().
 import client from 'prom-client';
-import type { ForwardFailure } from '../cluster/http-relay.js';
+import { observe, type Origin, type SetOutcome } from '../core/channels.js';
 import type { ErrorCode } from '../errors.js';
 import type { PollEndReason } from '../core/pending-polls.js';
-import type { ServiceEvents, SetOutcome } from '../core/service-events.js';
 import type { SessionStatus } from '../core/session.js';
 
 /** Counts by label value, reported to a prom-client Counter when it collects. */
@@ -35,7 +37,7 @@ class Tally<V extends string> {
   }
 }
 
-export class Metrics implements ServiceEvents {
+export class Metrics {
   readonly registry = new client.Registry();
   readonly #pollEndings: Tally<PollEndReason>;
   #sessionsCreated = 0;
@@ -51,8 +53,10 @@ export class Metrics implements ServiceEvents {
   readonly #tokenRejections: client.Counter;
   readonly #rateLimited: client.Counter<'limit'>;
   readonly #unrecorded: client.Counter;
+  readonly #unsubscribe: () => void;
 
-  constructor(heldPolls: () => number, draining: () => boolean = () => false) {
+  /** Counts what `origin` publishes until close(). */
+  constructor(origin: Origin, heldPolls: () => number, draining: () => boolean = () => false) {
     const registers = [this.registry];
     client.collectDefaultMetrics({ register: this.registry, prefix: 'qrelay_' });
     new client.Gauge({
@@ -138,46 +142,27 @@ export class Metrics implements ServiceEvents {
       labelNames: ['limit'],
       registers,
     });
+    this.#unsubscribe = observe(origin, {
+      sessionCreated: () => {
+        this.#sessionsCreated++;
+      },
+      pollEnded: (m) => this.#pollEndings.add(m.reason),
+      statusSet: (m) => this.#sets.add(m.outcome),
+      delivered: (m) => this.#delivery[m.via].observe(m.seconds),
+      tokenRejected: () => this.#tokenRejections.inc(),
+      finalHandedOut: (m) => this.#handOuts.add(m.status),
+      handOutUnrecorded: () => this.#unrecorded.inc(),
+      refused: (m) => this.#errors.add(m.code),
+      limitHit: (m) => this.#rateLimited.inc({ limit: m.limit }),
+      forwarded: () => this.#forwards.inc(),
+      forwardFailed: (m) => this.#forwardFailures.inc({ cause: m.cause }, m.changes),
+      replicasBehind: () => this.#replicasBehind.inc(),
+      redisError: () => this.#redisErrors.inc(),
+    });
   }
 
-  sessionCreated(): void {
-    this.#sessionsCreated++;
-  }
-  pollEnded(reason: PollEndReason): void {
-    this.#pollEndings.add(reason);
-  }
-  statusSet(_key: string, outcome: SetOutcome): void {
-    this.#sets.add(outcome);
-  }
-  delivered(seconds: number, via: 'local' | 'forward'): void {
-    this.#delivery[via].observe(seconds);
-  }
-  tokenRejected(): void {
-    this.#tokenRejections.inc();
-  }
-  finalHandedOut(_key: string, status: SessionStatus): void {
-    this.#handOuts.add(status);
-  }
-  refused(code: ErrorCode): void {
-    this.#errors.add(code);
-  }
-  handOutUnrecorded(): void {
-    this.#unrecorded.inc();
-  }
-
-  forwarded(): void {
-    this.#forwards.inc();
-  }
-  forwardFailed(cause: ForwardFailure, changes = 1): void {
-    this.#forwardFailures.inc({ cause }, changes);
-  }
-  redisError(): void {
-    this.#redisErrors.inc();
-  }
-  replicasBehind(): void {
-    this.#replicasBehind.inc();
-  }
-  rateLimited(limit: string): void {
-    this.#rateLimited.inc({ limit });
+  /** Stops counting (the registry keeps what it counted). */
+  close(): void {
+    this.#unsubscribe();
   }
 }

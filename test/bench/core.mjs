@@ -31,12 +31,20 @@ const { SessionService } = await load('core/session-service.js');
 // Builds since the hand-out module: a poll takes the request's AbortSignal, and a final status
 // comes with a receipt (`handOut`) settled once its response has left.
 const RECEIPTS = fs.existsSync(path.join(dist, 'core/hand-out.js'));
-// Builds since http/response-client.js: a poll takes a PollClient (a flag and one listener) rather
-// than an AbortSignal; this stands in for the HTTP layer's, without the response.
-const POLL_CLIENT = fs.existsSync(path.join(dist, 'http/response-client.js'));
+// Builds since http/response-client.js (http/poll-response.js since it keeps the poll's slot too):
+// a poll takes a PollClient (a flag and one listener) rather than an AbortSignal; this stands in
+// for the HTTP layer's, without the response.
+const POLL_CLIENT = ['http/response-client.js', 'http/poll-response.js'].some((m) => fs.existsSync(path.join(dist, m)));
 /** What a poll is given to hear its client hang up (which never happens here). */
 function pollClient() {
-  if (POLL_CLIENT) return { gone: false, listener: /** @type {unknown} */ (undefined), listen(/** @type {unknown} */ l) { this.listener = l; } };
+  if (POLL_CLIENT) {
+    return {
+      gone: false,
+      listener: /** @type {unknown} */ (undefined),
+      listen(/** @type {unknown} */ l) { this.listener = l; },
+      keep(/** @type {() => void} */ release) { release(); },
+    };
+  }
   const controller = new AbortController();
   return RECEIPTS ? controller.signal : controller;
 }

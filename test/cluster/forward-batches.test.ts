@@ -9,6 +9,7 @@ import { describe, expect, inject, it, onTestFinished } from 'vitest';
 import { ChangeSeal } from '../../src/cluster/change-seal.js';
 import { HttpRelay } from '../../src/cluster/http-relay.js';
 import type { Qrelay } from '../../src/app.js';
+import { observe, Origin, type ForwardFailure } from '../../src/core/channels.js';
 import type { SessionView } from '../../src/core/session.js';
 import { forwardChange, INTERNAL_TOKEN, PEER_ADDR, peerSeal, startNodes, type RedisEnv } from '../support/cluster.js';
 import { holdPoll, mint, setStatus } from '../support/node.js';
@@ -59,15 +60,19 @@ const passTo = (target: () => string) => async (_body: unknown, text: string, re
   return [res.status, await res.text()];
 };
 
-const relay = (
-  options: { maxChanges?: number; maxBytes?: number; timeoutMs?: number; onFailure?: ConstructorParameters<typeof HttpRelay>[0]['onFailure'] } = {},
-): HttpRelay => {
+/** Told of each failed request, from the relay's qrelay:forward.failed messages. */
+type OnFailure = (cause: ForwardFailure, route: string, changes: number, err: unknown) => void;
+
+const relay = (options: { maxChanges?: number; maxBytes?: number; timeoutMs?: number; onFailure?: OnFailure } = {}): HttpRelay => {
+  const origin = new Origin();
   const r = new HttpRelay({
     seal: peerSeal(),
     timeoutMs: options.timeoutMs ?? 2_000,
     batch: { maxChanges: options.maxChanges ?? 100, maxBytes: options.maxBytes ?? 16 * 1024 },
-    onFailure: options.onFailure,
+    origin,
   });
+  const { onFailure } = options;
+  if (onFailure !== undefined) onTestFinished(observe(origin, { forwardFailed: (m) => onFailure(m.cause, m.route, m.changes, m.error) }));
   onTestFinished(() => r.destroy());
   return r;
 };

@@ -11,6 +11,7 @@ import { MAIN } from '../support/process-node.js';
 describe('graceful shutdown', () => {
   it('answers every held poll 204, refuses new work, and closes within its timeout', async () => {
     const node = await startQrelay(loadConfig({ ...TEST_ENV, HOLD_MS: '60000' }));
+    onTestFinished(() => node.close()); // a failed assertion must not leave it running; a second close waits for the first
     const sessions = await Promise.all([mint(node), mint(node), mint(node)]);
     const held = sessions.map((s) => poll(node, s).then((r) => r));
     await untilHeld(node, 3);

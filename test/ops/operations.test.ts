@@ -193,7 +193,7 @@ describe('limits', () => {
     expect(refused.body.error.code).toBe('rate_limited');
     expect(refused.headers['retry-after']).toBeDefined();
     for (const s of sessions.slice(0, 2)) await setStatus(node, { key: s.key, status: 'scanned' }).expect(200);
-    // Each poll's count is given back before its answer is written.
+    // Each poll's count is given back once its response has ended (before the client reads it).
     await Promise.all(held);
     await poll(node, sessions[2]!, { wait: 20 }).expect(204);
   });

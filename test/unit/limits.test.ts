@@ -1,8 +1,9 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { QrelayError } from '../../src/errors.js';
 import { httpAnswer } from '../../src/http/statuses.js';
 import { memoryCounters } from '../../src/limits/counters.js';
-import { Limits, type LimitName, type LimitSettings } from '../../src/limits/limits.js';
+import { Origin, observe, type LimitName } from '../../src/core/channels.js';
+import { Limits, type LimitSettings } from '../../src/limits/limits.js';
 
 const GENEROUS: LimitSettings = {
   sessionsPerIpPerMinute: 1_000,
@@ -15,7 +16,9 @@ const GENEROUS: LimitSettings = {
 /** Limits over memory counters, and the names of the limits it has refused with, in order. */
 function limitsWith(settings: Partial<LimitSettings>): { limits: Limits; limited: LimitName[] } {
   const limited: LimitName[] = [];
-  return { limits: new Limits({ ...GENEROUS, ...settings }, memoryCounters, (name) => limited.push(name)), limited };
+  const origin = new Origin();
+  onTestFinished(observe(origin, { limitHit: (m) => void limited.push(m.limit) }));
+  return { limits: new Limits({ ...GENEROUS, ...settings }, memoryCounters, origin), limited };
 }
 
 /** The QrelayError `admit` throws (fails the test if it throws none, or something else). */

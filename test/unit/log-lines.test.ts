@@ -7,6 +7,7 @@ import { createLogger } from '../../src/observability/logger.js';
 import { errors, type QrelayError } from '../../src/errors.js';
 import { requestIds, requestLog } from '../../src/http/request-log.js';
 import { sendError } from '../../src/http/respond.js';
+import { channels, Origin } from '../../src/core/channels.js';
 import { lifecycleLog } from '../../src/observability/lifecycle-log.js';
 import { waitFor } from '../support/node.js';
 
@@ -31,14 +32,18 @@ const KEY = 'AbCdEfGh_rest-of-the-key-123456789';
 describe('log lines', () => {
   it('of the session lifecycle: the event, an 8-character key prefix and the event fields, never more', () => {
     const { log, masked } = collected();
-    const events = lifecycleLog(log);
-    events.sessionCreated(KEY);
-    events.statusSet(KEY, 'ok', { status: 'scanned', version: 1, delivered: true });
-    events.statusSet(KEY, 'invalid_transition');
-    events.tokenRejected(KEY);
-    events.finalHandedOut(KEY, 'confirmed');
-    events.handOutUnrecorded(KEY, new Error('lease lost'));
-    events.handOutUnrecorded(KEY, 'timeout');
+    const origin = new Origin();
+    onTestFinished(lifecycleLog(log, origin));
+    channels.sessionCreated.publish({ origin, key: KEY });
+    channels.statusSet.publish({ origin, key: KEY, outcome: 'ok', change: { status: 'scanned', version: 1, delivered: true } });
+    channels.statusSet.publish({ origin, key: KEY, outcome: 'invalid_transition' });
+    channels.tokenRejected.publish({ origin, key: KEY });
+    channels.finalHandedOut.publish({ origin, key: KEY, status: 'confirmed' });
+    channels.handOutUnrecorded.publish({ origin, key: KEY, cause: new Error('lease lost') });
+    channels.handOutUnrecorded.publish({ origin, key: KEY, cause: 'timeout' });
+    channels.forwardFailed.publish({ origin, cause: 'timeout', route: 'http://node-b:9000', changes: 2, error: new Error('no answer') });
+    channels.cleanupFailed.publish({ origin, step: 'give-back-hand-out', error: new Error('connection lost') });
+    channels.sessionCreated.publish({ origin: new Origin(), key: 'another node' }); // not this node's: not logged here
     const pre = '{"level":30,"time":T,"pid":P,"hostname":"H",';
     expect(masked()).toEqual([
       `${pre}"event":"session.created","key":"AbCdEfGh","msg":"session created"}\n`,
@@ -48,6 +53,8 @@ describe('log lines', () => {
       `${pre}"event":"session.final","key":"AbCdEfGh","status":"confirmed","msg":"final status handed out"}\n`,
       `${pre.replace('30', '50')}"event":"session.unrecorded","key":"AbCdEfGh","err":"lease lost","msg":"a sent final status could not be recorded before its lease ended; it may be handed out again"}\n`,
       `${pre.replace('30', '50')}"event":"session.unrecorded","key":"AbCdEfGh","err":"timeout","msg":"a sent final status could not be recorded before its lease ended; it may be handed out again"}\n`,
+      `${pre.replace('30', '40')}"cause":"timeout","route":"http://node-b:9000","changes":2,"msg":"forward to the holding node failed"}\n`,
+      `${pre.replace('30', '40')}"event":"store.cleanup_failed","step":"give-back-hand-out","err":"connection lost","msg":"giving back to the store failed: a hand-out lease lapses on its own, a redemption mark stays"}\n`,
     ]);
   });
 
@@ -109,7 +116,7 @@ describe('log lines', () => {
       const headers = ['X-Request-Id', logRequest(req, res)];
       const refusal = refusals[req.url ?? ''];
       if (refusal === undefined) res.writeHead(200, headers).end();
-      else sendError(res, refusal, headers, { log, refused: () => {} }, { method: req.method, path: req.url ?? '' });
+      else sendError(res, refusal, headers, { log, origin: new Origin() }, { method: req.method, path: req.url ?? '' });
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     onTestFinished(() => {

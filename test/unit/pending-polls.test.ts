@@ -1,10 +1,17 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { PendingPolls, PollEnd } from '../../src/core/pending-polls.js';
+import { PendingPolls, PollEnd, type Hold } from '../../src/core/pending-polls.js';
 import type { SessionView } from '../../src/core/session.js';
 import { TestClient } from '../support/test-client.js';
 
 const view = (key: string, version: number): SessionView => ({ key, status: 'scanned', version, expiresAt: 0 });
 const anyClient = (): TestClient => new TestClient();
+
+/** join() then admit(): a poll whose token and route need no checking. */
+function admitted(polls: PendingPolls, key: string, since: number, client: TestClient, holdMs: number, expiresInMs: number): Hold {
+  const joined = polls.join(key, since, client);
+  polls.admit(joined, holdMs, expiresInMs);
+  return joined;
+}
 
 afterEach(() => {
   vi.useRealTimers();
@@ -13,7 +20,7 @@ afterEach(() => {
 describe('PendingPolls', () => {
   it('a wake with a newer version ends the poll as changed and removes it', async () => {
     const polls = new PendingPolls();
-    const hold = polls.hold('a', 0, anyClient(), 10_000, 60_000);
+    const hold = admitted(polls, 'a', 0, anyClient(), 10_000, 60_000);
     expect(polls.size).toBe(1);
     expect(polls.wake(view('a', 1))).toBe(true);
     await expect(hold.ended).resolves.toEqual({ reason: 'changed', view: view('a', 1), claimed: false });
@@ -23,7 +30,7 @@ describe('PendingPolls', () => {
   const endings: Array<[string, (polls: PendingPolls, client: TestClient) => unknown]> = [
     ['a wake', (polls) => polls.wake(view('a', 1))],
     ['a hang-up', (_polls, client) => client.hangUp()],
-    ['a newer poll', (polls) => polls.hold('a', 0, anyClient(), 10, 60_000).end(PollEnd.shutdown)],
+    ['a newer poll', (polls) => admitted(polls, 'a', 0, anyClient(), 10, 60_000).end(PollEnd.shutdown)],
     ['shutdown', (polls) => polls.endAll(PollEnd.shutdown)],
     ['its deadline', () => vi.advanceTimersByTime(10_000)],
   ];
@@ -31,7 +38,7 @@ describe('PendingPolls', () => {
     vi.useFakeTimers();
     const polls = new PendingPolls();
     const client = new TestClient();
-    const hold = polls.hold('a', 0, client, 10_000, 60_000);
+    const hold = admitted(polls, 'a', 0, client, 10_000, 60_000);
     expect(vi.getTimerCount()).toBe(1);
     expect(client.listener).toBe(hold);
     end(polls, client);
@@ -45,8 +52,8 @@ describe('PendingPolls', () => {
     vi.useFakeTimers();
     const polls = new PendingPolls();
     const client = new TestClient();
-    const hold = polls.hold('a', 0, client, 20, 60_000);
-    const other = polls.hold('b', 0, anyClient(), 60_000, 60_000);
+    const hold = admitted(polls, 'a', 0, client, 20, 60_000);
+    const other = admitted(polls, 'b', 0, anyClient(), 60_000, 60_000);
     expect(polls.wake(view('a', 1))).toBe(true);
     client.hangUp(); // the client leaves after its answer
     expect(polls.wake(view('a', 2))).toBe(false);
@@ -61,7 +68,7 @@ describe('PendingPolls', () => {
   it('a wake with a version the poll already has does not end it', () => {
     const polls = new PendingPolls();
     const client = new TestClient();
-    polls.hold('a', 3, client, 10_000, 60_000);
+    admitted(polls, 'a', 3, client, 10_000, 60_000);
     expect(polls.wake(view('a', 3))).toBe(false);
     expect(polls.size).toBe(1);
     client.hangUp();
@@ -71,8 +78,8 @@ describe('PendingPolls', () => {
   it('the hold ends as timeout, or as expired when the session ends first', async () => {
     vi.useFakeTimers();
     const polls = new PendingPolls();
-    const timed = polls.hold('a', 0, anyClient(), 10, 60_000);
-    const expiring = polls.hold('b', 0, anyClient(), 60_000, 10);
+    const timed = admitted(polls, 'a', 0, anyClient(), 10, 60_000);
+    const expiring = admitted(polls, 'b', 0, anyClient(), 60_000, 10);
     await vi.advanceTimersByTimeAsync(9);
     expect(polls.size).toBe(2);
     await vi.advanceTimersByTimeAsync(1);
@@ -83,9 +90,9 @@ describe('PendingPolls', () => {
 
   it('a newer poll for the same key supersedes the older one; the newer stays registered', async () => {
     const polls = new PendingPolls();
-    const older = polls.hold('a', 0, anyClient(), 10_000, 60_000);
+    const older = admitted(polls, 'a', 0, anyClient(), 10_000, 60_000);
     const newerClient = new TestClient();
-    const newer = polls.hold('a', 0, newerClient, 10_000, 60_000);
+    const newer = admitted(polls, 'a', 0, newerClient, 10_000, 60_000);
     await expect(older.ended).resolves.toBe(PollEnd.superseded);
     expect(polls.size).toBe(1);
     expect(polls.has('a')).toBe(true);
@@ -100,7 +107,7 @@ describe('PendingPolls', () => {
     const polls = new PendingPolls();
     const client = new TestClient();
     client.hangUp();
-    const hold = polls.hold('a', 0, client, 10_000, 60_000);
+    const hold = admitted(polls, 'a', 0, client, 10_000, 60_000);
     expect(hold.open).toBe(false);
     await expect(hold.ended).resolves.toBe(PollEnd.clientClosed);
     expect(polls.size).toBe(0);
@@ -109,13 +116,13 @@ describe('PendingPolls', () => {
   it('after endAll, a poll still being set up ends at once with the same reason', async () => {
     const polls = new PendingPolls();
     await polls.endAll(PollEnd.shutdown);
-    await expect(polls.hold('late', 0, anyClient(), 60_000, 60_000).ended).resolves.toBe(PollEnd.shutdown);
+    await expect(admitted(polls, 'late', 0, anyClient(), 60_000, 60_000).ended).resolves.toBe(PollEnd.shutdown);
     expect(polls.size).toBe(0);
   });
 
   it('endAll ends every poll with the given reason, once', async () => {
     const polls = new PendingPolls();
-    const holds = ['a', 'b', 'c'].map((k) => polls.hold(k, 0, anyClient(), 10_000, 60_000));
+    const holds = ['a', 'b', 'c'].map((k) => admitted(polls, k, 0, anyClient(), 10_000, 60_000));
     expect(await polls.endAll(PollEnd.shutdown)).toBe(3);
     await expect(Promise.all(holds.map((h) => h.ended))).resolves.toEqual([PollEnd.shutdown, PollEnd.shutdown, PollEnd.shutdown]);
     expect(await polls.endAll(PollEnd.shutdown)).toBe(0);
@@ -124,7 +131,7 @@ describe('PendingPolls', () => {
   describe('joining before admission', () => {
     it('a joined poll supersedes nothing and counts as held only once admitted', async () => {
       const polls = new PendingPolls();
-      const held = polls.hold('a', 0, anyClient(), 10_000, 60_000);
+      const held = admitted(polls, 'a', 0, anyClient(), 10_000, 60_000);
       const joining = polls.join('a', 0, anyClient()); // its token not checked yet
       expect(polls.size).toBe(1);
       joining.end(PollEnd.answered); // a wrong token: it never held anything

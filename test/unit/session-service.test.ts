@@ -6,10 +6,11 @@ import type { HandedView, HandOutReceipt } from '../../src/core/hand-out.js';
 import { MemoryStore } from '../../src/core/memory-store.js';
 import { errors } from '../../src/errors.js';
 import { PendingPolls, PollEnd, type PollEndReason } from '../../src/core/pending-polls.js';
-import type { ServiceEvents, SetOutcome } from '../../src/core/service-events.js';
+import { Origin, type SetOutcome } from '../../src/core/channels.js';
 import { SessionService, type NewSession, type PollAnswer, type Relay } from '../../src/core/session-service.js';
 import type { SessionStatus, SessionView, StatusChange } from '../../src/core/session.js';
 import type { PollRead, TransitionOutcome } from '../../src/core/session-store.js';
+import { recordChannels } from '../support/channels.js';
 import { TestClient } from '../support/test-client.js';
 
 const HOLD_MS = 10_000;
@@ -47,6 +48,14 @@ class TestStore extends MemoryStore {
     return super.poll(key, tokenHash, since, holder, ttlMs, now);
   }
 
+  /** What giving a hand-out back throws, if set. */
+  abandonFailure: Error | undefined;
+
+  override async abandonHandOut(key: string, leaseId: string): Promise<void> {
+    if (this.abandonFailure !== undefined) throw this.abandonFailure;
+    return super.abandonHandOut(key, leaseId);
+  }
+
   override async transition(key: string, change: StatusChange, now: number): Promise<TransitionOutcome> {
     const outcome = await super.transition(key, change, now);
     return outcome?.ok === true ? { ok: true, session: outcome.session, holders: this.holders } : outcome;
@@ -64,33 +73,29 @@ class FakeRelay implements Relay {
   }
 }
 
-class RecordedEvents implements ServiceEvents {
-  readonly created: string[] = [];
-  readonly pollEnds: PollEndReason[] = [];
-  readonly sets: SetOutcome[] = [];
-  readonly deliveries: Array<'local' | 'forward'> = [];
-  readonly tokenRejections: string[] = [];
-  readonly handedOut: Array<{ key: string; status: SessionStatus }> = [];
-
-  sessionCreated(key: string): void {
-    this.created.push(key);
-  }
-  pollEnded(reason: PollEndReason): void {
-    this.pollEnds.push(reason);
-  }
-  statusSet(_key: string, outcome: SetOutcome): void {
-    this.sets.push(outcome);
-  }
-  delivered(_seconds: number, via: 'local' | 'forward'): void {
-    this.deliveries.push(via);
-  }
-  tokenRejected(key: string): void {
-    this.tokenRejections.push(key);
-  }
-  finalHandedOut(key: string, status: SessionStatus): void {
-    this.handedOut.push({ key, status });
-  }
-  handOutUnrecorded(): void {}
+/** What the service published on its channels, in the shapes these tests compare. */
+function recordedEvents(origin: Origin) {
+  const r = recordChannels(origin);
+  return {
+    get created(): string[] {
+      return r.sessionCreated.map((m) => m.key);
+    },
+    get pollEnds(): PollEndReason[] {
+      return r.pollEnded.map((m) => m.reason);
+    },
+    get sets(): SetOutcome[] {
+      return r.statusSet.map((m) => m.outcome);
+    },
+    get deliveries(): Array<'local' | 'forward'> {
+      return r.delivered.map((m) => m.via);
+    },
+    get tokenRejections(): string[] {
+      return r.tokenRejected.map((m) => m.key);
+    },
+    get handedOut(): Array<{ key: string; status: SessionStatus }> {
+      return r.finalHandedOut.map((m) => ({ key: m.key, status: m.status }));
+    },
+  };
 }
 
 interface SetUpOptions {
@@ -99,14 +104,16 @@ interface SetUpOptions {
   /** Cluster shape: this node's address and the fake relay are passed to the service. */
   cluster?: boolean;
   pollMissed?: (address: string, wrongToken: boolean) => Promise<void>;
+  admitPoll?: (address: string, heldHere: number) => () => void;
 }
 
 function setUp(options: SetUpOptions = {}) {
   const clock = { now: 1_700_000_000_000 };
   const store = new TestStore({ graceMs: 60_000, sweepEveryMs: 3_600_000, clock: () => clock.now });
-  const polls = new PendingPolls();
+  const origin = new Origin();
+  const polls = new PendingPolls(origin);
   const relay = new FakeRelay();
-  const events = new RecordedEvents();
+  const events = recordedEvents(origin);
   const misses: Array<{ address: string; wrongToken: boolean }> = [];
   const service = new SessionService({
     store,
@@ -116,12 +123,12 @@ function setUp(options: SetUpOptions = {}) {
     ticketTtlMs: 60_000,
     scanUrlBase: 'https://login.example/scan?app=demo#top',
     clock: () => clock.now,
-    events,
     pollMissed: async (address, wrongToken) => {
       misses.push({ address, wrongToken });
       await options.pollMissed?.(address, wrongToken);
     },
     ...(options.cluster === true ? { nodeAddr: NODE, relay } : {}),
+    ...(options.admitPoll === undefined ? {} : { admitPoll: options.admitPoll }),
   });
   onTestFinished(async () => {
     await polls.endAll(PollEnd.shutdown); // a poll a failed test left held
@@ -133,7 +140,7 @@ function setUp(options: SetUpOptions = {}) {
     service.poll(s.key, opts.token ?? s.pollToken, since, opts.wait, opts.client ?? new TestClient(), ADDRESS);
   /** Resolves once the service holds `count` polls. */
   const held = (count = 1): Promise<void> => until(() => service.heldPolls === count, `${count} held poll(s)`);
-  return { service, store, relay, events, clock, misses, mint, poll, held };
+  return { service, store, relay, events, origin, clock, misses, mint, poll, held };
 }
 
 /**
@@ -430,6 +437,18 @@ describe('final statuses', () => {
     expect(handOutOf(handed).view).toMatchObject({ status: 'confirmed', version: 2, data: { user: 42 }, ticket: expect.any(String) });
   });
 
+  it('a give-back the store fails is published (qrelay:store.cleanup_failed), not swallowed; the lease then lapses', async () => {
+    const { service, store, origin, mint, poll } = setUp();
+    const recorded = recordChannels(origin);
+    const s = await mint();
+    await confirmedBy(service, s.key);
+    store.abandonFailure = new Error('connection lost');
+    handOutOf(await poll(s, 0)).receipt.settle(false);
+    await until(() => recorded.cleanupFailed.length === 1, 'the failed give-back published');
+    expect(recorded.cleanupFailed.map((m) => [m.step, (m.error as Error).message])).toEqual([['give-back-hand-out', 'connection lost']]);
+    expect((await store.get(s.key))?.leasedBy).toBeDefined(); // still leased: it lapses on its own
+  });
+
   it('settle(false) gives the final status back: the next poll gets it, with a new ticket', async () => {
     const { service, store, events, mint, poll } = setUp();
     const s = await mint();
@@ -611,6 +630,49 @@ describe('store failure during a poll', () => {
     expect(service.heldPolls).toBe(0);
     // A poll left joined would still be woken by a change.
     await expect(service.set(s.key, { status: 'scanned', actor: 'alice' })).resolves.toMatchObject({ delivered: false });
+  });
+});
+
+describe('admission', () => {
+  it("a poll is admitted in one place: refused while closing before its address is counted, else its slot goes to its client", async () => {
+    const admitted: Array<[string, number]> = [];
+    let released = 0;
+    const { service, mint, poll, held } = setUp({
+      admitPoll: (address, heldHere) => {
+        admitted.push([address, heldHere]);
+        return () => void released++;
+      },
+    });
+    const [a, b] = [await mint(), await mint()];
+    const client = new TestClient();
+    const answer = poll(a, 0, { client });
+    await held(1);
+    expect(admitted).toEqual([[ADDRESS, 0]]);
+    expect(client.kept).toBeDefined(); // the client's request, not the service, gives the slot back
+    expect(released).toBe(0);
+    await poll(b, 0, { wait: 0 });
+    expect(admitted).toEqual([[ADDRESS, 0], [ADDRESS, 1]]);
+    await service.shutdown();
+    await expect(answer).resolves.toEqual({ reason: 'shutdown' });
+    await expect(poll(b, 0)).rejects.toMatchObject({ code: 'shutting_down' });
+    expect(admitted).toHaveLength(2); // a closing node asks no limit: the answer is shutting_down, not rate_limited
+    client.kept?.();
+    expect(released).toBe(1);
+  });
+
+  it('a poll its address may not make is refused before it joins: nothing is held, nothing kept', async () => {
+    const { service, store, mint, poll } = setUp({
+      admitPoll: () => {
+        throw errors.rateLimited('too many polls in flight from this address', 1_000);
+      },
+    });
+    const s = await mint();
+    const client = new TestClient();
+    await expect(poll(s, 0, { client })).rejects.toMatchObject({ code: 'rate_limited' });
+    expect(store.pollClaims).toEqual([]);
+    expect(client.listener).toBeUndefined();
+    expect(client.kept).toBeUndefined();
+    expect(service.heldPolls).toBe(0);
   });
 });
 
