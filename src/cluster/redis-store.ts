@@ -31,10 +31,10 @@ import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { Cluster, Redis, type ChainableCommander, type RedisOptions } from 'ioredis';
 import { UNKNOWN_SESSION, WRONG_TOKEN, type HandOutStart, type PollRead, type RedeemOutcome, type SessionStore, type TicketGrant, type TransitionOutcome } from '../core/session-store.js';
-import type { JsonObject, SessionStatus, StatusChange, StoredSession, TransitionRefusal } from '../core/session.js';
+import { changeDigest, REFUSAL_CODES, refusal, type JsonObject, type RefusalCode, type SessionStatus, type StatusChange, type StoredSession } from '../core/session.js';
 import type { CounterFactory } from '../limits/counters.js';
 import { redisCounters } from './redis-counters.js';
-import { F, luaScript, sessionKeys } from './redis-keys.js';
+import { F, luaScript, sessionKeys, V } from './redis-keys.js';
 
 const script = (name: string): string => luaScript(readFileSync(new URL(`./scripts/${name}.lua`, import.meta.url), 'utf8'));
 
@@ -59,7 +59,7 @@ interface Scripts {
   qrelayAbandonHandOut(session: string, leaseId: string): Promise<number>;
   qrelayCompleteHandOut(session: string): Promise<number>;
   qrelayRedeemTicket(ticket: string, hash: string, attempt: string): Promise<Reply>;
-  qrelaySettleRedemption(ticket: string, attempt: string, outcome: 'final' | 'back'): Promise<number>;
+  qrelaySettleRedemption(ticket: string, attempt: string, outcome: typeof V.final | typeof V.back): Promise<number>;
 }
 type Client = (Redis | Cluster) & Scripts;
 
@@ -352,15 +352,17 @@ export class RedisStore implements SessionStore {
       change.actor ?? '',
       change.data === undefined ? '' : JSON.stringify(change.data),
       change.ifVersion === undefined ? '' : String(change.ifVersion),
+      changeDigest(change),
     );
     const [verdict, detail] = reply;
-    if (verdict === 'missing') return undefined;
-    if (verdict === 'ok') {
+    if (verdict === V.missing) return undefined;
+    if (verdict === V.ok) {
       const session = fromHash(key, pairs(reply.slice(2)));
       if (session === undefined) throw new Error('transition script returned no session');
       return { ok: true, session, holders: detail === '' || detail == null ? [] : String(detail).split(' ') };
     }
-    return { ok: false, refusal: refusal(String(verdict), detail, change) };
+    if (!isRefusalCode(verdict)) throw new Error(`transition script answered ${String(verdict)}`);
+    return { ok: false, refusal: refusal(verdict, detail, change) };
   }
 
   async beginHandOut(
@@ -385,14 +387,14 @@ export class RedisStore implements SessionStore {
       Math.ceil(ticket?.ttlMs ?? 0),
     );
     switch (verdict) {
-      case 'ok': {
+      case V.ok: {
         return { ok: true, data: detail === '' || detail == null ? undefined : (JSON.parse(String(detail)) as JsonObject) };
       }
-      case 'delivered':
+      case V.delivered:
         return { ok: false, delivered: true };
-      case 'changed':
+      case V.changed:
         return { ok: false, changed: true };
-      case 'busy':
+      case V.busy:
         return { ok: false, delivered: false, busyMs: Number(detail) };
       default:
         throw new Error(`hand-out script answered ${String(verdict)}`);
@@ -409,7 +411,7 @@ export class RedisStore implements SessionStore {
     const ticket = sessionKeys(this.#prefix, key).ticket;
     const attempt = this.#minReplicas === 0 ? '' : randomUUID();
     // Settled on the connection that marked it, so the settlement runs after the mark.
-    const settle = (outcome: 'final' | 'back'): Promise<unknown> => {
+    const settle = (outcome: typeof V.final | typeof V.back): Promise<unknown> => {
       const durable = this.#durable;
       if (durable === undefined) return Promise.resolve();
       durable.writes.hold();
@@ -419,13 +421,13 @@ export class RedisStore implements SessionStore {
     try {
       reply = await this.#lasting('qrelayRedeemTicket', ticket, hash, attempt);
     } catch (err) {
-      if (attempt !== '') await settle('back');
+      if (attempt !== '') await settle(V.back);
       throw err;
     }
     // Losing this to a failover leaves the acknowledged mark: the ticket still answers 410.
-    if (attempt !== '' && reply[0] === 'ok') void settle('final');
-    if (reply[0] === 'unknown') return { ok: false, reason: 'unknown' };
-    if (reply[0] === 'redeemed') return { ok: false, reason: 'redeemed' };
+    if (attempt !== '' && reply[0] === V.ok) void settle(V.final);
+    if (reply[0] === V.unknown) return { ok: false, reason: 'unknown' };
+    if (reply[0] === V.redeemed) return { ok: false, reason: 'redeemed' };
     const h = pairs(reply.slice(1));
     const data = h[F.data];
     return {
@@ -503,17 +505,4 @@ function fromHash(key: string, h: Record<string, string>): StoredSession | undef
   };
 }
 
-function refusal(code: string, detail: string | number | null | undefined, change: StatusChange): TransitionRefusal {
-  switch (code) {
-    case 'session_expired':
-      return { code };
-    case 'invalid_transition':
-      return { code, from: String(detail) as SessionStatus, to: change.status };
-    case 'actor_mismatch':
-      return { code };
-    case 'version_mismatch':
-      return { code, expected: change.ifVersion ?? 0, actual: Number(detail) };
-    default:
-      throw new Error(`transition script answered ${code}`);
-  }
-}
+const isRefusalCode = (verdict: unknown): verdict is RefusalCode => (REFUSAL_CODES as readonly unknown[]).includes(verdict);

@@ -19,19 +19,19 @@
 // A poll is held only while the session is at exactly `since`: a `since` ahead of the session's
 // version (its effective one: an expired session's is one more than stored) is refused
 // `invalid_since` and changes nothing, neither a route claim (the store's rule) nor a hand-out.
-import { errors, invalidField, type QrelayError } from '../errors.js';
+import { errors, invalidField } from '../errors.js';
 import { HandOuts, type HandedView, type HandOutReceipt } from './hand-out.js';
 import { PollEnd, type PendingPolls, type PollClient } from './pending-polls.js';
 import { hashToken, newKeyAndToken } from './secrets.js';
 import {
   effective,
   isFinal,
+  refusalError,
   viewOf,
   type ClientInfo,
   type SessionView,
   type StatusChange,
   type StoredSession,
-  type TransitionRefusal,
 } from './session.js';
 import { guard, type PollRead, type Redemption, type SessionStore } from './session-store.js';
 import { NO_EVENTS, type ServiceEvents, type SetOutcome } from './service-events.js';
@@ -347,16 +347,3 @@ export class SessionService {
 }
 
 const NO_HOLDERS: readonly string[] = Object.freeze([]);
-
-function refusalError(r: TransitionRefusal): QrelayError {
-  switch (r.code) {
-    case 'session_expired':
-      return errors.sessionExpired();
-    case 'invalid_transition':
-      return errors.invalidTransition(r.from, r.to);
-    case 'actor_mismatch':
-      return errors.actorMismatch();
-    case 'version_mismatch':
-      return errors.versionMismatch(r.expected, r.actual);
-  }
-}

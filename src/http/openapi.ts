@@ -11,6 +11,7 @@
 // field that one side has and the other lacks fails there.
 import { z } from 'zod';
 import type { ErrorCode } from '../errors.js';
+import { ACTOR_RULE, DATA_LIMIT_BYTES, SESSION_STATUSES, TRANSITIONS } from '../core/session.js';
 import {
   channelAnswer,
   clientInfo,
@@ -30,7 +31,6 @@ import {
   channelBatch,
   channelBody,
   channelRequest,
-  DATA_LIMIT_BYTES,
   keyQuery,
   pollQuery,
   refusalCodes,
@@ -110,6 +110,10 @@ interface Parameter {
 }
 
 const bodyLimit = BODY_LIMIT.replace('kb', ' KiB');
+/** The transition table (core/session.ts) in words: `pending -> scanned|cancelled, ...`. */
+const transitionsText = SESSION_STATUSES.filter((s) => TRANSITIONS[s].length > 0)
+  .map((s) => `${s} -> ${TRANSITIONS[s].join('|')}`)
+  .join(', ');
 const JSON_BODY_CODES: readonly ErrorCode[] = ['invalid_json', 'empty_body'];
 const badBody = (body: z.ZodObject): Refusal =>
   refused([...refusalCodes(body, 'body'), ...JSON_BODY_CODES], 'A malformed body: the code names the offending field (`unknown_field` for one the schema lacks; `empty_body` for no body at all).');
@@ -229,7 +233,7 @@ const routes: readonly Route[] = [
     operationId: 'setStatus',
     summary: 'Change a session\'s status and wake its poll',
     description:
-      `Transitions: pending -> scanned -> confirmed, pending|scanned -> cancelled; each bumps \`version\` by one. \`actor\` is required for scanned and confirmed, and the actor who scanned is bound: confirm and cancel must name them. \`data\`: at most ${DATA_LIMIT_BYTES} bytes of JSON. A repeat of the change that made the current version (same status, actor and data; \`ifVersion\`, if given, the version before it) is answered 200 as applied, with the same version: a retry after a 503 is safe.`,
+      `Transitions: ${transitionsText}; each bumps \`version\` by one. \`actor\` is required for ${ACTOR_RULE.requiredFor.join(' and ')}, and the actor who scanned is bound: confirm and cancel must name them. \`data\`: at most ${DATA_LIMIT_BYTES} bytes of JSON. A repeat of the change that made the current version (same status, actor and data; \`ifVersion\`, if given, the version before it) is answered 200 as applied, with the same version: a retry after a 503 is safe.`,
     auth: 'internalToken',
     query: query(setQuery, {
       key: 'The session key, instead of or as well as the body\'s `key`: a balancer that routes by it (`hash $arg_key`) sends the set to the node holding the poll. When both are given they must be the same.',

@@ -16,6 +16,7 @@ import type { Logger } from 'pino';
 import { errors } from '../errors.js';
 import { secretCheck } from '../core/secrets.js';
 import type { SessionService } from '../core/session-service.js';
+import { DATA_LIMIT_BYTES } from '../core/session.js';
 import type { SessionStore } from '../core/session-store.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { ChannelAnswer, HealthAnswer, PeekAnswer, ReadyAnswer, RedemptionAnswer, SetAnswer } from './answers.js';
@@ -26,7 +27,7 @@ import { requestLog } from './request-log.js';
 import { sendError, sendJson, type ErrorSink } from './respond.js';
 import { dispatcher, splitUrl } from './router.js';
 import type { HeaderList } from './response-headers.js';
-import { DATA_LIMIT_BYTES, keyQuery, parseChannel, parseOr400, plainSetBody, setBody, setKey, ticketBody } from './validation.js';
+import { keyQuery, parseChannel, parseOr400, plainSetBody, setBody, setKey, ticketBody } from './validation.js';
 
 /** Checks the seal on a request another node sends (cluster mode; cluster/change-seal.ts). */
 export interface SealCheck {

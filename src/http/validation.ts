@@ -4,10 +4,10 @@ import querystring from 'node:querystring';
 import { z } from 'zod';
 import { errors, invalidField, type ErrorCode, type QrelayError } from '../errors.js';
 import { KEY_PATTERN, TICKET_PATTERN } from '../core/secrets.js';
-import { SESSION_STATUSES, SETTABLE_STATUSES, type SessionStatus } from '../core/session.js';
+import { ACTOR_RULE, DATA_MAX_DEPTH, SESSION_STATUSES, SETTABLE_STATUSES, type SessionStatus, type SettableStatus } from '../core/session.js';
 
-/** Largest `data` object accepted on a status change, as JSON bytes. */
-export const DATA_LIMIT_BYTES = 4096;
+const isSettable = (status: string): status is SettableStatus => (SETTABLE_STATUSES as readonly string[]).includes(status);
+const needsActor = (status: SettableStatus): boolean => ACTOR_RULE.requiredFor.includes(status);
 
 const key = z
   .string({ error: 'is required, once, as a 22-character base64url session key' })
@@ -33,9 +33,6 @@ export const keyQuery = z.object({ key });
  * is local.
  */
 export const setQuery = z.object({ key: key.optional() });
-
-/** Deepest nesting accepted in `data`, counting the object itself. */
-export const DATA_MAX_DEPTH = 32;
 
 /**
  * Whether `value` nests objects and arrays at most `max` levels deep. Walked with a stack of its
@@ -66,24 +63,24 @@ export const setBody = z.strictObject(
   {
     // Optional here: the route takes it from the query when the body has none (setKey).
     key: key.optional().meta({ description: 'The session key; may be left out when the query names it (`?key=`).' }),
-    status: z.enum(SETTABLE_STATUSES, { error: 'must be one of scanned, confirmed, cancelled' }),
+    status: z.enum(SETTABLE_STATUSES, { error: `must be one of ${SETTABLE_STATUSES.join(', ')}` }),
     actor: z
       .string({ error: 'must be a string' })
       .min(1, { error: 'must not be empty' })
-      .max(256, { error: 'must be at most 256 characters' })
+      .max(ACTOR_RULE.maxLength, { error: `must be at most ${ACTOR_RULE.maxLength} characters` })
       .optional(),
     data: jsonObject.optional(),
     ifVersion: version.optional(),
   },
   { error: 'must be a JSON object' },
 )
-  .refine((b) => b.actor !== undefined || b.status === 'cancelled', {
+  .refine((b) => b.actor !== undefined || !needsActor(b.status), {
     // The actor who scans is bound to the session; confirming or cancelling it must name them.
     path: ['actor'],
-    error: 'is required when the status is scanned or confirmed',
+    error: `is required when the status is ${ACTOR_RULE.requiredFor.join(' or ')}`,
   })
   // The refine above in JSON Schema, which zod cannot derive from a function (for openapi.ts).
-  .meta({ if: { properties: { status: { enum: ['scanned', 'confirmed'] } }, required: ['status'] }, then: { required: ['actor'] } });
+  .meta({ if: { properties: { status: { enum: [...ACTOR_RULE.requiredFor] } }, required: ['status'] }, then: { required: ['actor'] } });
 
 export const ticketBody = z.strictObject(
   {
@@ -222,9 +219,9 @@ export function plainSetBody(input: unknown): SetBody | undefined {
   let keyed: { key?: string } = {};
   if (typeof key === 'string' && KEY_PATTERN.test(key)) keyed = { key };
   else if ('key' in body) return undefined;
-  if (status !== 'scanned' && status !== 'confirmed' && status !== 'cancelled') return undefined;
-  if (actor === undefined) return status === 'cancelled' && !('actor' in body) ? { ...keyed, status } : undefined;
-  if (typeof actor !== 'string' || actor.length < 1 || actor.length > 256) return undefined;
+  if (typeof status !== 'string' || !isSettable(status)) return undefined;
+  if (actor === undefined) return !needsActor(status) && !('actor' in body) ? { ...keyed, status } : undefined;
+  if (typeof actor !== 'string' || actor.length < 1 || actor.length > ACTOR_RULE.maxLength) return undefined;
   return { ...keyed, status, actor };
 }
 

@@ -4,7 +4,7 @@
 -- again (the replicas did not acknowledge it and the caller is answered 503, never 200).
 -- KEYS[1] ticket hash; ARGV[1] attempt id, ARGV[2] 'final' | 'back'
 if redis.call('HGET', KEYS[1], '@T.redeemed') ~= ARGV[1] then return 0 end
-if ARGV[2] == 'back' then
+if ARGV[2] == '@V.back' then
   redis.call('HDEL', KEYS[1], '@T.redeemed')
 else
   redis.call('HDEL', KEYS[1], '@actor', '@data', '@ip', '@userAgent', '@acceptLanguage', '@createdAt', '@confirmedAt')
