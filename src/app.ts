@@ -12,9 +12,7 @@ import { MemoryStore } from './core/memory-store.js';
 import { PendingPolls } from './core/pending-polls.js';
 import { SessionService } from './core/session-service.js';
 import type { SessionStore } from './core/session-store.js';
-import { BODY_LIMIT_BYTES } from './http/json-body.js';
 import { privateListener } from './http/private-app.js';
-import { CHANNEL_BATCH_MAX } from './http/validation.js';
 import { demoRoutes } from './http/demo-routes.js';
 import { memoryCounters } from './limits/counters.js';
 import { Limits } from './limits/limits.js';
@@ -23,6 +21,7 @@ import { allOf } from './core/service-events.js';
 import { lifecycleLog } from './observability/lifecycle-log.js';
 import { stdoutDestination } from './observability/log-destination.js';
 import { Metrics } from './observability/metrics.js';
+import { defaults } from './defaults.js';
 
 export interface StartOptions {
   log?: Logger;
@@ -165,9 +164,6 @@ function redisTarget(config: Config): RedisTarget {
   return { kind: 'url', url: config.redisUrl ?? '' };
 }
 
-/** How long start-up waits for Redis before starting anyway (not ready, recovering by itself). */
-const REDIS_START_WAIT_MS = 5_000;
-
 async function connectRedis(config: Config, log: Logger, metrics: Metrics): Promise<RedisStore> {
   let down = false;
   const redis = new RedisStore({
@@ -188,7 +184,7 @@ async function connectRedis(config: Config, log: Logger, metrics: Metrics): Prom
       down = false;
     },
   });
-  if (!(await redis.ready(REDIS_START_WAIT_MS))) log.warn('redis not reachable at start-up; starting not ready');
+  if (!(await redis.ready(defaults.redisStartWaitMs))) log.warn('redis not reachable at start-up; starting not ready');
   return redis;
 }
 
@@ -232,10 +228,9 @@ export async function startQrelay(config: Config, options: StartOptions = {}): P
     config.privateTlsCert !== undefined && config.privateTlsKey !== undefined
       ? https.createServer({ ...receiving, cert: config.privateTlsCert, key: config.privateTlsKey })
       : http.createServer(receiving);
-  // Browsers reuse a connection from one poll to the next; keep it open longer than a balancer's
-  // usual 60 s idle timeout so the balancer, not qrelay, decides when to drop it.
-  publicServer.keepAliveTimeout = 65_000;
-  privateServer.keepAliveTimeout = 65_000;
+  // Longer than a balancer's idle timeout, so the balancer, not qrelay, decides when to drop it.
+  publicServer.keepAliveTimeout = defaults.serverKeepAliveMs;
+  privateServer.keepAliveTimeout = defaults.serverKeepAliveMs;
 
   const release = async (): Promise<void> => {
     await Promise.all([closeServer(publicServer, 0), closeServer(privateServer, 0)]);
@@ -267,7 +262,6 @@ export async function startQrelay(config: Config, options: StartOptions = {}): P
           seal,
           ca: config.clusterCa,
           timeoutMs: config.forwardTimeoutMs,
-          batch: { maxChanges: CHANNEL_BATCH_MAX, maxBytes: BODY_LIMIT_BYTES },
           onForward: () => metrics.forwarded(),
           onFailure: (cause, route, changes) => {
             metrics.forwardFailed(cause, changes);

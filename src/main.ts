@@ -2,6 +2,7 @@
 import { ConfigError, isClustered, loadConfig, type Config } from './config.js';
 import { createLogger, startQrelay } from './app.js';
 import { stdoutDestination } from './observability/log-destination.js';
+import { defaults } from './defaults.js';
 
 /** A bad setting, or a port or address the machine will not give: one line naming the variable. */
 function refuse(err: unknown): never {
@@ -43,7 +44,7 @@ function stop(signal: NodeJS.Signals): void {
   setTimeout(() => {
     log.error('shutdown stalled; forcing exit');
     process.exit(1);
-  }, config.drainMs + config.shutdownTimeoutMs + 3_000).unref();
+  }, config.drainMs + config.shutdownTimeoutMs + defaults.shutdownWatchdogMarginMs).unref();
   const exit = (code: number) => () => destination.flush(() => process.exit(code));
   node.close().then(() => {
     log.info('stopped');

@@ -35,6 +35,7 @@ import { changeDigest, REFUSAL_CODES, refusal, type JsonObject, type RefusalCode
 import type { CounterFactory } from '../limits/counters.js';
 import { redisCounters } from './redis-counters.js';
 import { F, luaScript, sessionKeys, V } from './redis-keys.js';
+import { defaults } from '../defaults.js';
 
 const script = (name: string): string => luaScript(readFileSync(new URL(`./scripts/${name}.lua`, import.meta.url), 'utf8'));
 
@@ -105,6 +106,8 @@ const hostPort = (s: string): { host: string; port: number } => {
   return { host: s.slice(0, i), port: Number(s.slice(i + 1)) };
 };
 
+const reconnectWaitMs = (times: number): number => Math.min(defaults.redisReconnectStepMs * times, defaults.redisReconnectMaxMs);
+
 const DEMOTED = /\bREADONLY\b|WAIT cannot be used with replica/;
 
 function connect(target: RedisTarget, commandTimeoutMs: number, tls: RedisStoreOptions['tls']): Redis | Cluster {
@@ -113,8 +116,8 @@ function connect(target: RedisTarget, commandTimeoutMs: number, tls: RedisStoreO
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
     commandTimeout: commandTimeoutMs,
-    connectTimeout: 2_000,
-    retryStrategy: (times) => Math.min(100 * times, 1_000),
+    connectTimeout: defaults.redisConnectTimeoutMs,
+    retryStrategy: reconnectWaitMs,
     // A demoted primary (a write, or a WAIT, refused by a replica): drop the connection (the
     // command fails, 503) and reconnect to the primary.
     reconnectOnError: (err) => DEMOTED.test(err.message),
@@ -137,7 +140,7 @@ function connect(target: RedisTarget, commandTimeoutMs: number, tls: RedisStoreO
       return new Cluster(target.nodes.map(hostPort), {
         enableOfflineQueue: false,
         redisOptions: options,
-        clusterRetryStrategy: (times) => Math.min(100 * times, 1_000),
+        clusterRetryStrategy: reconnectWaitMs,
       });
   }
 }
@@ -227,7 +230,7 @@ export class RedisStore implements SessionStore {
 
   constructor(options: RedisStoreOptions) {
     const open = (): Client => {
-      const client = defineScripts(connect(options.target, options.commandTimeoutMs ?? 2_000, options.tls));
+      const client = defineScripts(connect(options.target, options.commandTimeoutMs ?? defaults.redisCommandTimeoutMs, options.tls));
       client.on('error', options.onError ?? (() => {}));
       return client;
     };
@@ -241,7 +244,7 @@ export class RedisStore implements SessionStore {
     }
     this.#prefix = options.prefix;
     this.#graceMs = options.graceMs;
-    this.#replicaWaitMs = options.replicaWaitMs ?? 250;
+    this.#replicaWaitMs = options.replicaWaitMs ?? defaults.redisReplicaWaitMs;
     this.#onReplicasBehind = options.onReplicasBehind ?? (() => {});
   }
 
@@ -300,7 +303,7 @@ export class RedisStore implements SessionStore {
     const deadline = Date.now() + timeoutMs;
     while (this.#client.status !== 'ready' || (this.#durable !== undefined && this.#durable.client.status !== 'ready')) {
       if (Date.now() >= deadline) return false;
-      await new Promise((r) => setTimeout(r, 25));
+      await new Promise((r) => setTimeout(r, defaults.redisReadyCheckMs));
     }
     return true;
   }

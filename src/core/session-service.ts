@@ -35,6 +35,7 @@ import {
 } from './session.js';
 import { guard, type PollRead, type Redemption, type SessionStore } from './session-store.js';
 import { NO_EVENTS, type ServiceEvents, type SetOutcome } from './service-events.js';
+import { defaults } from '../defaults.js';
 
 /** Hands a change to the node holding the poll. Never throws: false when it was not delivered. */
 export interface Relay {
@@ -101,9 +102,6 @@ export interface Peek {
 
 /** Stands in for the key while the scan URL template is built. */
 const KEY_SLOT = 'QRELAYKEYSLOT';
-
-/** Extra lifetime of a route record beyond the hold, so it outlives the poll it names. */
-const ROUTE_MARGIN_MS = 5_000;
 
 export class SessionService {
   readonly #store: SessionStore;
@@ -190,7 +188,7 @@ export class SessionService {
     let read: PollRead;
     try {
       const holder = hold?.open === true ? this.#nodeAddr : undefined; // a client gone already claims no route
-      read = await this.#store.poll(key, hashToken(token), since, holder, holdMs + ROUTE_MARGIN_MS, this.#clock()); // step 2
+      read = await this.#store.poll(key, hashToken(token), since, holder, holdMs + defaults.routeMarginMs, this.#clock()); // step 2
     } catch (cause) {
       hold?.end(PollEnd.answered);
       throw errors.storeUnavailable(cause);
