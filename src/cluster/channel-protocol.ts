@@ -37,6 +37,7 @@ export function checkProtocol(presented: string | string[] | undefined): void {
   if (presented !== PROTOCOL_VERSION) throw errors.unsupportedProtocol(PROTOCOL_VERSION);
 }
 
+/** One forwarded change: the session's view as the sender's store answered it (still only a claim). */
 export const channelBody = z.strictObject(
   {
     key,
