@@ -56,6 +56,9 @@ export const F = {
   changeDigest: 'cd',
 } as const;
 
+/** The fields of the session a ticket carries a copy of until it is redeemed (begin-hand-out.lua). */
+export const TICKET_COPY = [F.actor, F.data, F.ip, F.userAgent, F.acceptLanguage, F.createdAt, F.confirmedAt] as const;
+
 /** Hash fields of a ticket of its own (the rest are named as in F). */
 export const T = {
   hash: 'h',
@@ -95,7 +98,8 @@ const luaSet = (items: readonly string[]): string => `{${items.map((i) => `[${lu
 
 /**
  * The session's rules as Lua locals, on one line: FINAL (a set of statuses), ALLOWED (status ->
- * set of statuses it may become), the actor rule, and the route's SINCE suffix.
+ * set of statuses it may become), the actor rule, the route's SINCE suffix and the fields a
+ * ticket copies (TICKET_COPY, a list).
  */
 function luaRules(): string {
   const allowed = SESSION_STATUSES.map((s) => `[${luaString(s)}] = ${luaSet(TRANSITIONS[s])}`).join(', ');
@@ -104,6 +108,7 @@ function luaRules(): string {
     `local ALLOWED = {${allowed}}`,
     `local ACTOR_RECORDED_LEAVING, ACTOR_CHECKED_LEAVING = ${luaString(ACTOR_RULE.recordedLeaving)}, ${luaString(ACTOR_RULE.checkedLeaving)}`,
     `local SINCE = ${luaString(ROUTE_SINCE_SUFFIX)}`,
+    `local TICKET_COPY = {${TICKET_COPY.map(luaString).join(', ')}}`,
   ].join('; ');
 }
 

@@ -2,7 +2,7 @@
 // and the scripts get the session's rules (core/session.ts) generated, never spelled by hand.
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, inject, it } from 'vitest';
-import { F, luaScript, ROUTE_SINCE_SUFFIX, T, V } from '../../src/cluster/redis-keys.js';
+import { F, luaScript, ROUTE_SINCE_SUFFIX, T, TICKET_COPY, V } from '../../src/cluster/redis-keys.js';
 import { ACTOR_RULE, FINAL_STATUSES, SESSION_STATUSES, TRANSITIONS } from '../../src/core/session.js';
 import { inspector } from '../support/cluster.js';
 
@@ -54,10 +54,10 @@ describe('the session rules in the Lua scripts', () => {
     expect(source).not.toMatch(/string\.sub\([^)]*-\d/);
   });
 
-  it('--@rules becomes the transition table, the final statuses and the actor rule, as Redis runs them', async () => {
+  it('--@rules becomes the transition table, the final statuses, the actor rule and the ticket\'s copy, as Redis runs them', async () => {
     const redis = inspector({ REDIS_URL: inject('redisUrl') });
     const lua = luaScript(`--@rules
-local out = {final = {}, allowed = {}, recorded = ACTOR_RECORDED_LEAVING, checked = ACTOR_CHECKED_LEAVING, since = SINCE}
+local out = {final = {}, allowed = {}, recorded = ACTOR_RECORDED_LEAVING, checked = ACTOR_CHECKED_LEAVING, since = SINCE, copy = TICKET_COPY}
 for status in pairs(FINAL) do out.final[#out.final + 1] = status end
 for from, tos in pairs(ALLOWED) do
   out.allowed[from] = {}
@@ -70,11 +70,13 @@ return cjson.encode(out)`);
       recorded: string;
       checked: string;
       since: string;
+      copy: string[];
     };
     expect(rules.final.sort()).toEqual([...FINAL_STATUSES].sort());
     // cjson encodes an empty Lua table as {}.
     const allowed = Object.fromEntries(Object.entries(rules.allowed).map(([from, tos]) => [from, Array.isArray(tos) ? tos.sort() : []]));
     expect(allowed).toEqual(Object.fromEntries(SESSION_STATUSES.map((s) => [s, [...TRANSITIONS[s]].sort()])));
     expect([rules.recorded, rules.checked, rules.since]).toEqual([ACTOR_RULE.recordedLeaving, ACTOR_RULE.checkedLeaving, ROUTE_SINCE_SUFFIX]);
+    expect(rules.copy).toEqual(TICKET_COPY);
   });
 });
