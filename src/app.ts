@@ -228,7 +228,8 @@ export async function startQrelay(config: Config, options: StartOptions = {}): P
     config.privateTlsCert !== undefined && config.privateTlsKey !== undefined
       ? https.createServer({ ...receiving, cert: config.privateTlsCert, key: config.privateTlsKey })
       : http.createServer(receiving);
-  // Longer than a balancer's idle timeout, so the balancer, not qrelay, decides when to drop it.
+  // Browsers reuse a connection from one poll to the next; keep it open longer than a balancer's
+  // usual 60 s idle timeout so the balancer, not qrelay, decides when to drop it.
   publicServer.keepAliveTimeout = defaults.serverKeepAliveMs;
   privateServer.keepAliveTimeout = defaults.serverKeepAliveMs;
 
