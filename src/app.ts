@@ -12,10 +12,8 @@ import { MemoryStore } from './core/memory-store.js';
 import { PendingPolls } from './core/pending-polls.js';
 import { SessionService } from './core/session-service.js';
 import type { SessionStore } from './core/session-store.js';
-import { BODY_LIMIT_BYTES } from './http/json-body.js';
 import { closeServer, listen } from './http/listeners.js';
 import { privateListener } from './http/private-app.js';
-import { CHANNEL_BATCH_MAX } from './http/validation.js';
 import { demoRoutes } from './http/demo-routes.js';
 import { memoryCounters } from './limits/counters.js';
 import { Limits } from './limits/limits.js';
@@ -23,6 +21,7 @@ import { publicListener } from './http/public-app.js';
 import { lifecycleLog } from './observability/lifecycle-log.js';
 import { createLogger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
+import { defaults } from './defaults.js';
 
 export interface StartOptions {
   log?: Logger;
@@ -55,9 +54,6 @@ function redisTarget(config: Config): RedisTarget {
   return { kind: 'url', url: config.redisUrl ?? '' };
 }
 
-/** How long start-up waits for Redis before starting anyway (not ready, recovering by itself). */
-const REDIS_START_WAIT_MS = 5_000;
-
 async function connectRedis(config: Config, log: Logger, origin: Origin): Promise<RedisStore> {
   let down = false;
   const redis = new RedisStore({
@@ -77,7 +73,7 @@ async function connectRedis(config: Config, log: Logger, origin: Origin): Promis
       down = false;
     },
   });
-  if (!(await redis.ready(REDIS_START_WAIT_MS))) {
+  if (!(await redis.ready(defaults.redisStartWaitMs))) {
     log.warn('redis not reachable at start-up; starting not ready');
     return redis;
   }
@@ -151,8 +147,8 @@ export async function startQrelay(config: Config, options: StartOptions = {}): P
       : http.createServer(receiving);
   // Browsers reuse a connection from one poll to the next; keep it open longer than a balancer's
   // usual 60 s idle timeout so the balancer, not qrelay, decides when to drop it.
-  publicServer.keepAliveTimeout = 65_000;
-  privateServer.keepAliveTimeout = 65_000;
+  publicServer.keepAliveTimeout = defaults.serverKeepAliveMs;
+  privateServer.keepAliveTimeout = defaults.serverKeepAliveMs;
 
   const release = async (): Promise<void> => {
     await Promise.all([closeServer(publicServer, 0), closeServer(privateServer, 0)]);
@@ -185,7 +181,6 @@ export async function startQrelay(config: Config, options: StartOptions = {}): P
           seal,
           ca: config.clusterCa,
           timeoutMs: config.forwardTimeoutMs,
-          batch: { maxChanges: CHANNEL_BATCH_MAX, maxBytes: BODY_LIMIT_BYTES },
           origin,
         });
     service = new SessionService({

@@ -29,6 +29,7 @@ export type CatalogCode =
   | 'unauthorized'
   | 'missing_token'
   | 'invalid_seal'
+  | 'unsupported_protocol'
   | 'store_unavailable'
   | 'not_ready'
   | 'shutting_down'
@@ -107,6 +108,9 @@ export const errors = {
   /** Which check failed (format, time, signature, nonce) is not said: a forger learns nothing. */
   invalidSeal: () =>
     new QrelayError('invalid_seal', 'a request from another node must carry a fresh X-Qrelay-Seal, never used before, made by a node of this cluster'),
+  /** A sealed request from a node that speaks another version of the node-to-node protocol. */
+  unsupportedProtocol: (version: string) =>
+    new QrelayError('unsupported_protocol', `this node speaks node-to-node protocol ${version} only: send X-Qrelay-Protocol: ${version}`),
   storeUnavailable: (cause?: unknown) => new QrelayError('store_unavailable', 'the session store is unreachable; retry shortly', { cause }),
   /** GET /readyz: the store does not answer, so a balancer should send no traffic here. */
   notReady: (cause?: unknown) => new QrelayError('not_ready', 'the session store is unreachable', { cause }),

@@ -3,6 +3,7 @@ import { ConfigError, isClustered, loadConfig, type Config } from './config.js';
 import { startQrelay } from './app.js';
 import { createLogger } from './observability/logger.js';
 import { stdoutDestination } from './observability/log-destination.js';
+import { defaults } from './defaults.js';
 
 /** A bad setting, or a port or address the machine will not give: one line naming the variable. */
 function refuse(err: unknown): never {
@@ -44,7 +45,7 @@ function stop(signal: NodeJS.Signals): void {
   setTimeout(() => {
     log.error('shutdown stalled; forcing exit');
     process.exit(1);
-  }, config.drainMs + config.shutdownTimeoutMs + 3_000).unref();
+  }, config.drainMs + config.shutdownTimeoutMs + defaults.shutdownWatchdogMarginMs).unref();
   const exit = (code: number) => () => destination.flush(() => process.exit(code));
   node.close().then(() => {
     log.info('stopped');

@@ -17,17 +17,15 @@
 // so only the current bucket and its two neighbours can hold nonces that still matter; older
 // buckets are dropped when a request first sees that time has moved on. No timer: forgetting is
 // part of checking, so the cache has no owner to outlive. Memory is the nonces of at most three
-// windows (about 3 x window x forwards per second), and past MAX_NONCES a seal is refused rather
+// windows (about 3 x window x forwards per second), and past defaults.sealNoncesMax a seal is refused rather
 // than a nonce forgotten early: a cache that cannot remember must not let a replay through.
 //
 // What a sealed change says is still a claim (see core/session-service.ts, receive): the seal
 // decides whether a poll wakes, the store decides what it is told.
 import { createHmac, hash, randomUUID, timingSafeEqual } from 'node:crypto';
+import { defaults } from '../defaults.js';
 
 export const SEAL_HEADER = 'x-qrelay-seal';
-
-/** Nonces remembered at most, across the live buckets. */
-export const MAX_NONCES = 1_000_000;
 
 // Strict, and bounded by construction (no two adjacent groups can match the same characters), so
 // a hostile header costs one linear scan. `node` is an origin: no comma, no space.
@@ -118,7 +116,7 @@ export class ChangeSeal {
       }
     }
     let nonces = this.#seen.get(bucket);
-    if (nonces?.has(nonce) === true || this.#nonces >= MAX_NONCES) return false;
+    if (nonces?.has(nonce) === true || this.#nonces >= defaults.sealNoncesMax) return false;
     if (nonces === undefined) this.#seen.set(bucket, (nonces = new Set()));
     nonces.add(nonce);
     this.#nonces++;

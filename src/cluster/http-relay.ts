@@ -6,17 +6,16 @@
 // promise continuations it set off are done. Sets whose transitions come back in one read from
 // Redis (auto-pipelined, or replies that arrived together) reach it in one callback; waiting longer
 // (setImmediate, after all the I/O of the loop's turn) delays every wake-up, and did not do better
-// in the cluster benchmark (docs/performance.md). The queue goes as one change (the single form,
-// which every version of the holder reads) or as an array of them (batch form), answered with one
-// `delivered` per change in the same order. A batch stays within the holder's limits (at most
-// `maxChanges` changes and `maxBytes` of body), and one seal covers its whole body. A holder that
-// answers 400 to an array (one older than the batch form, during a rolling upgrade) gets each of
-// its changes again on its own, so an upgrade costs requests, not wake-ups.
+// in the cluster benchmark (docs/performance.md). The queue goes as one change or as an array of
+// them, answered with one `delivered` per change in the same order. A batch stays within the
+// holder's limits (channel-protocol.ts: at most CHANNEL_BATCH_MAX changes and
+// CHANNEL_BODY_LIMIT_BYTES of body), and one seal covers its whole body. Every request names the
+// protocol version it speaks (X-Qrelay-Protocol); a holder of another version refuses it with 400
+// and the forward fails, as any other refusal does.
 //
 // Each request bears its own seal (change-seal.ts): over the method, path, time, a nonce, this node,
 // the holder and the body, so the holder can tell it comes from a node of this cluster, for it, now,
-// once. No secret
-// travels: CLUSTER_TOKEN only keys the seal. With CLUSTER_CA, a holder reached over https must
+// once. No secret travels: CLUSTER_TOKEN only keys the seal. With CLUSTER_CA, a holder reached over https must
 // show a certificate that CA signed; a forward to one that does not fails (cause `tls`).
 //
 // One undici Agent keeps a pool of kept-alive connections per peer. Every request is bounded by
@@ -28,7 +27,9 @@ import { Agent, errors as undiciErrors, type Dispatcher } from 'undici';
 import { channels, Origin, type ForwardFailure } from '../core/channels.js';
 import type { Relay } from '../core/session-service.js';
 import type { SessionView } from '../core/session.js';
+import { defaults } from '../defaults.js';
 import { SEAL_HEADER, type ChangeSeal } from './change-seal.js';
+import { CHANNEL_BATCH_MAX, CHANNEL_BODY_LIMIT_BYTES, CHANNEL_PATH, PROTOCOL_HEADER, PROTOCOL_VERSION } from './channel-protocol.js';
 
 export interface HttpRelayOptions {
   /** Seals every request, so the holder knows it comes from a node of this cluster. */
@@ -37,8 +38,8 @@ export interface HttpRelayOptions {
   ca?: Buffer | undefined;
   /** Bound on each forward as a whole, and on each of its phases (connect, headers, body), ms. */
   timeoutMs: number;
-  /** What a holder accepts in one request: changes, and bytes of body. */
-  batch: { readonly maxChanges: number; readonly maxBytes: number };
+  /** What a holder accepts in one request: changes, and bytes of body (the protocol's limits by default). */
+  batch?: { readonly maxChanges: number; readonly maxBytes: number } | undefined;
   /** The node its messages name (channels.ts). */
   origin?: Origin | undefined;
 }
@@ -61,16 +62,11 @@ function classify(err: unknown): ForwardFailure {
 /** Node's and OpenSSL's codes for a peer certificate refused or a TLS handshake that failed. */
 const TLS_REFUSALS = /^(ERR_TLS_|ERR_SSL_|UNABLE_TO_|SELF_SIGNED_|DEPTH_ZERO_|CERT_|HOSTNAME_MISMATCH)/;
 
-const CHANNEL_PATH = '/channel/set';
-
 /** A holder's answer to one request. */
 interface Answer {
   readonly status: number;
   readonly text: string;
 }
-
-/** An answer to a batch of at most CHANNEL_BATCH_MAX changes is far smaller. */
-const ANSWER_LIMIT_BYTES = 64 * 1024;
 
 /** A forward not answered in full within its deadline (FORWARD_TIMEOUT_MS). */
 class ForwardDeadlineError extends Error {
@@ -118,7 +114,7 @@ class AnswerReader implements Dispatcher.DispatchHandler {
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     // A holder answers a few bytes per change; a peer that sends more is not read to the end.
     this.#bytes += chunk.length;
-    if (this.#bytes > ANSWER_LIMIT_BYTES) controller.abort(new Error(`the answer is larger than ${ANSWER_LIMIT_BYTES} bytes`));
+    if (this.#bytes > defaults.forwardAnswerLimitBytes) controller.abort(new Error(`the answer is larger than ${defaults.forwardAnswerLimitBytes} bytes`));
     else this.#chunks.push(chunk);
   }
 
@@ -173,16 +169,16 @@ export class HttpRelay implements Relay {
 
   constructor(options: HttpRelayOptions) {
     this.#seal = options.seal;
-    this.#maxChanges = options.batch.maxChanges;
-    this.#maxBytes = options.batch.maxBytes;
+    this.#maxChanges = options.batch?.maxChanges ?? CHANNEL_BATCH_MAX;
+    this.#maxBytes = options.batch?.maxBytes ?? CHANNEL_BODY_LIMIT_BYTES;
     this.#timeoutMs = options.timeoutMs;
     this.#origin = options.origin ?? new Origin();
     this.#agent = new Agent({
       connect: { timeout: options.timeoutMs, ...(options.ca === undefined ? {} : { ca: options.ca }) },
       headersTimeout: options.timeoutMs,
       bodyTimeout: options.timeoutMs,
-      keepAliveTimeout: 60_000,
-      connections: 128,
+      keepAliveTimeout: defaults.relayKeepAliveMs,
+      connections: defaults.relayConnections,
     });
   }
 
@@ -244,17 +240,16 @@ export class HttpRelay implements Relay {
             origin: route,
             path: CHANNEL_PATH,
             method: 'POST',
-            headers: { 'content-type': 'application/json', [SEAL_HEADER]: this.#seal.seal('POST', CHANNEL_PATH, route, body) },
+            headers: {
+              'content-type': 'application/json',
+              [PROTOCOL_HEADER]: PROTOCOL_VERSION,
+              [SEAL_HEADER]: this.#seal.seal('POST', CHANNEL_PATH, route, body),
+            },
             body,
           },
           new AnswerReader(resolve, reject, this.#timeoutMs),
         );
       });
-      if (res.status === 400 && !single) {
-        // A holder that reads no arrays yet (an older version, mid-upgrade): one change at a time.
-        for (const change of batch) void this.#send(route, [change]);
-        return;
-      }
       if (res.status !== 200) {
         this.#failed(res.status === 401 ? 'seal' : 'status', route, batch, new Error(`HTTP ${res.status}`));
         return;

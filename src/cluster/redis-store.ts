@@ -32,10 +32,11 @@ import type { Socket } from 'node:net';
 import { Cluster, Redis, type ChainableCommander, type RedisOptions } from 'ioredis';
 import { channels, Origin } from '../core/channels.js';
 import { UNKNOWN_SESSION, WRONG_TOKEN, type HandOutStart, type PollRead, type RedeemOutcome, type SessionStore, type TicketGrant, type TransitionOutcome } from '../core/session-store.js';
-import type { JsonObject, SessionStatus, StatusChange, StoredSession, TransitionRefusal } from '../core/session.js';
+import { changeDigest, REFUSAL_CODES, refusal, type JsonObject, type RefusalCode, type SessionStatus, type StatusChange, type StoredSession } from '../core/session.js';
 import type { CounterFactory } from '../limits/counters.js';
 import { redisCounters } from './redis-counters.js';
-import { F, luaScript, sessionKeys } from './redis-keys.js';
+import { F, luaScript, sessionKeys, V } from './redis-keys.js';
+import { defaults } from '../defaults.js';
 
 const script = (name: string): string => luaScript(readFileSync(new URL(`./scripts/${name}.lua`, import.meta.url), 'utf8'));
 
@@ -60,7 +61,7 @@ interface Scripts {
   qrelayAbandonHandOut(session: string, leaseId: string): Promise<number>;
   qrelayCompleteHandOut(session: string): Promise<number>;
   qrelayRedeemTicket(ticket: string, hash: string, attempt: string): Promise<Reply>;
-  qrelaySettleRedemption(ticket: string, attempt: string, outcome: 'final' | 'back'): Promise<number>;
+  qrelaySettleRedemption(ticket: string, attempt: string, outcome: typeof V.final | typeof V.back): Promise<number>;
 }
 type Client = (Redis | Cluster) & Scripts;
 
@@ -106,6 +107,8 @@ const hostPort = (s: string): { host: string; port: number } => {
   return { host: s.slice(0, i), port: Number(s.slice(i + 1)) };
 };
 
+const reconnectWaitMs = (times: number): number => Math.min(defaults.redisReconnectStepMs * times, defaults.redisReconnectMaxMs);
+
 const DEMOTED = /\bREADONLY\b|WAIT cannot be used with replica/;
 
 function connect(target: RedisTarget, commandTimeoutMs: number, tls: RedisStoreOptions['tls']): Redis | Cluster {
@@ -114,8 +117,8 @@ function connect(target: RedisTarget, commandTimeoutMs: number, tls: RedisStoreO
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
     commandTimeout: commandTimeoutMs,
-    connectTimeout: 2_000,
-    retryStrategy: (times) => Math.min(100 * times, 1_000),
+    connectTimeout: defaults.redisConnectTimeoutMs,
+    retryStrategy: reconnectWaitMs,
     // A demoted primary (a write, or a WAIT, refused by a replica): drop the connection (the
     // command fails, 503) and reconnect to the primary.
     reconnectOnError: (err) => DEMOTED.test(err.message),
@@ -138,7 +141,7 @@ function connect(target: RedisTarget, commandTimeoutMs: number, tls: RedisStoreO
       return new Cluster(target.nodes.map(hostPort), {
         enableOfflineQueue: false,
         redisOptions: options,
-        clusterRetryStrategy: (times) => Math.min(100 * times, 1_000),
+        clusterRetryStrategy: reconnectWaitMs,
       });
   }
 }
@@ -230,7 +233,7 @@ export class RedisStore implements SessionStore {
     const origin = options.origin ?? new Origin();
     this.#origin = origin;
     const open = (): Client => {
-      const client = defineScripts(connect(options.target, options.commandTimeoutMs ?? 2_000, options.tls));
+      const client = defineScripts(connect(options.target, options.commandTimeoutMs ?? defaults.redisCommandTimeoutMs, options.tls));
       client.on('error', (error: Error) => {
         if (channels.redisError.hasSubscribers) channels.redisError.publish({ origin, error });
         options.onError?.(error);
@@ -247,7 +250,7 @@ export class RedisStore implements SessionStore {
     }
     this.#prefix = options.prefix;
     this.#graceMs = options.graceMs;
-    this.#replicaWaitMs = options.replicaWaitMs ?? 250;
+    this.#replicaWaitMs = options.replicaWaitMs ?? defaults.redisReplicaWaitMs;
   }
 
   /**
@@ -305,7 +308,7 @@ export class RedisStore implements SessionStore {
     const deadline = Date.now() + timeoutMs;
     while (this.#client.status !== 'ready' || (this.#durable !== undefined && this.#durable.client.status !== 'ready')) {
       if (Date.now() >= deadline) return false;
-      await new Promise((r) => setTimeout(r, 25));
+      await new Promise((r) => setTimeout(r, defaults.redisReadyCheckMs));
     }
     return true;
   }
@@ -357,15 +360,17 @@ export class RedisStore implements SessionStore {
       change.actor ?? '',
       change.data === undefined ? '' : JSON.stringify(change.data),
       change.ifVersion === undefined ? '' : String(change.ifVersion),
+      changeDigest(change),
     );
     const [verdict, detail] = reply;
-    if (verdict === 'missing') return undefined;
-    if (verdict === 'ok') {
+    if (verdict === V.missing) return undefined;
+    if (verdict === V.ok) {
       const session = fromHash(key, pairs(reply.slice(2)));
       if (session === undefined) throw new Error('transition script returned no session');
       return { ok: true, session, holders: detail === '' || detail == null ? [] : String(detail).split(' ') };
     }
-    return { ok: false, refusal: refusal(String(verdict), detail, change) };
+    if (!isRefusalCode(verdict)) throw new Error(`transition script answered ${String(verdict)}`);
+    return { ok: false, refusal: refusal(verdict, detail, change) };
   }
 
   async beginHandOut(
@@ -390,14 +395,14 @@ export class RedisStore implements SessionStore {
       Math.ceil(ticket?.ttlMs ?? 0),
     );
     switch (verdict) {
-      case 'ok': {
+      case V.ok: {
         return { ok: true, data: detail === '' || detail == null ? undefined : (JSON.parse(String(detail)) as JsonObject) };
       }
-      case 'delivered':
+      case V.delivered:
         return { ok: false, delivered: true };
-      case 'changed':
+      case V.changed:
         return { ok: false, changed: true };
-      case 'busy':
+      case V.busy:
         return { ok: false, delivered: false, busyMs: Number(detail) };
       default:
         throw new Error(`hand-out script answered ${String(verdict)}`);
@@ -414,7 +419,7 @@ export class RedisStore implements SessionStore {
     const ticket = sessionKeys(this.#prefix, key).ticket;
     const attempt = this.#minReplicas === 0 ? '' : randomUUID();
     // Settled on the connection that marked it, so the settlement runs after the mark.
-    const settle = (outcome: 'final' | 'back'): Promise<unknown> => {
+    const settle = (outcome: typeof V.final | typeof V.back): Promise<unknown> => {
       const durable = this.#durable;
       if (durable === undefined) return Promise.resolve();
       durable.writes.hold();
@@ -426,13 +431,13 @@ export class RedisStore implements SessionStore {
     try {
       reply = await this.#lasting('qrelayRedeemTicket', ticket, hash, attempt);
     } catch (err) {
-      if (attempt !== '') await settle('back');
+      if (attempt !== '') await settle(V.back);
       throw err;
     }
     // Losing this to a failover leaves the acknowledged mark: the ticket still answers 410.
-    if (attempt !== '' && reply[0] === 'ok') void settle('final');
-    if (reply[0] === 'unknown') return { ok: false, reason: 'unknown' };
-    if (reply[0] === 'redeemed') return { ok: false, reason: 'redeemed' };
+    if (attempt !== '' && reply[0] === V.ok) void settle(V.final);
+    if (reply[0] === V.unknown) return { ok: false, reason: 'unknown' };
+    if (reply[0] === V.redeemed) return { ok: false, reason: 'redeemed' };
     const h = pairs(reply.slice(1));
     const data = h[F.data];
     return {
@@ -526,17 +531,4 @@ function fromHash(key: string, h: Record<string, string>): StoredSession | undef
   };
 }
 
-function refusal(code: string, detail: string | number | null | undefined, change: StatusChange): TransitionRefusal {
-  switch (code) {
-    case 'session_expired':
-      return { code };
-    case 'invalid_transition':
-      return { code, from: String(detail) as SessionStatus, to: change.status };
-    case 'actor_mismatch':
-      return { code };
-    case 'version_mismatch':
-      return { code, expected: change.ifVersion ?? 0, actual: Number(detail) };
-    default:
-      throw new Error(`transition script answered ${code}`);
-  }
-}
+const isRefusalCode = (verdict: unknown): verdict is RefusalCode => (REFUSAL_CODES as readonly unknown[]).includes(verdict);

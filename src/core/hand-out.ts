@@ -1,7 +1,7 @@
 // The hand-out of a final status, from taking it to recording it, and the one-time ticket of a
 // `confirmed` login, from minting it to its redemption. Nothing else touches either.
 //
-// A final status is handed to one poll once. Taking it leases it for LEASE_MS in the store (so a
+// A final status is handed to one poll once. Taking it leases it for defaults.handOutLeaseMs in the store (so a
 // node that dies mid-write only delays it); the HTTP layer then settles the receipt once: sent
 // (recorded as delivered for good, retried until it lands or the lease ends) or not sent (given
 // back at once for the client's next poll). What is sent is what the store holds: the take
@@ -18,17 +18,12 @@ import { channels, type Origin } from './channels.js';
 import { hashToken, newTicket, ticketKey } from './secrets.js';
 import { effective, isFinal, viewOf, type SessionView } from './session.js';
 import { guard, type Redemption, type SessionStore } from './session-store.js';
+import { defaults } from '../defaults.js';
 
 /** A poll's answer carrying a final status: the view, and for `confirmed` its ticket. */
 export interface HandedView extends SessionView {
   readonly ticket?: string;
 }
-
-/** How long a hand-out may take before another poll may take it over, ms. */
-export const LEASE_MS = 5_000;
-
-/** Waits between attempts to record a hand-out, ms (the last one repeats until the lease ends). */
-const RECORD_BACKOFF_MS = [25, 50, 100, 200, 400, 800];
 
 export interface HandOutsOptions {
   store: SessionStore;
@@ -78,7 +73,7 @@ export class HandOuts {
     this.#clock = options.clock;
     this.#origin = options.origin;
     this.#ticketTtlMs = options.ticketTtlMs;
-    this.#leaseMs = options.leaseMs ?? LEASE_MS;
+    this.#leaseMs = options.leaseMs ?? defaults.handOutLeaseMs;
   }
 
   /**
@@ -110,7 +105,7 @@ export class HandOuts {
       const current = viewOf(effective(stored, now));
       if (!isFinal(current.status)) return { view: current };
       if (!retried) return this.take(current, now, true);
-      throw errors.handOutInProgress(1_000);
+      throw errors.handOutInProgress(defaults.handOutRetryInMs);
     }
     throw start.delivered ? errors.alreadyDelivered() : errors.handOutInProgress(start.busyMs);
   }
@@ -139,7 +134,8 @@ export class HandOuts {
         if (channels.finalHandedOut.hasSubscribers) channels.finalHandedOut.publish({ origin: this.#origin, key: receipt.key, status: receipt.status });
         return;
       } catch (cause) {
-        const wait = RECORD_BACKOFF_MS[Math.min(attempt, RECORD_BACKOFF_MS.length - 1)]!;
+        const backoff = defaults.handOutRecordBackoffMs;
+        const wait = backoff[Math.min(attempt, backoff.length - 1)]!;
         if (performance.now() + wait >= receipt.leaseEnds) {
           if (channels.handOutUnrecorded.hasSubscribers) channels.handOutUnrecorded.publish({ origin: this.#origin, key: receipt.key, cause });
           return;

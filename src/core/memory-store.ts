@@ -7,6 +7,7 @@ import { applyTransition, changed, effective, isRepeat, refuseTransition, type S
 import { errors } from '../errors.js';
 import { hashesMatch } from './secrets.js';
 import { UNKNOWN_SESSION, WRONG_TOKEN, type HandOutStart, type PollRead, type RedeemOutcome, type Redemption, type SessionStore, type TicketGrant, type TransitionOutcome } from './session-store.js';
+import { defaults } from '../defaults.js';
 
 /** A recorded ticket: its redemption until redeemed, then only the fact that it was. */
 interface TicketRecord {
@@ -38,7 +39,7 @@ export class MemoryStore implements SessionStore {
     this.#graceMs = options.graceMs;
     this.#maxSessions = options.maxSessions ?? Number.POSITIVE_INFINITY;
     this.#clock = options.clock ?? Date.now;
-    this.#sweeper = setInterval(() => this.sweep(), options.sweepEveryMs ?? 1_000);
+    this.#sweeper = setInterval(() => this.sweep(), options.sweepEveryMs ?? defaults.memorySweepEveryMs);
     this.#sweeper.unref();
   }
 

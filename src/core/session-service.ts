@@ -22,7 +22,7 @@
 // A poll is held only while the session is at exactly `since`: a `since` ahead of the session's
 // version (its effective one: an expired session's is one more than stored) is refused
 // `invalid_since` and changes nothing, neither a route claim (the store's rule) nor a hand-out.
-import { errors, invalidField, type QrelayError } from '../errors.js';
+import { errors, invalidField } from '../errors.js';
 import { channels, type SetOutcome } from './channels.js';
 import { HandOuts, type HandedView, type HandOutReceipt } from './hand-out.js';
 import { PollEnd, type PendingPolls, type PollClient } from './pending-polls.js';
@@ -30,14 +30,15 @@ import { hashToken, newKeyAndToken } from './secrets.js';
 import {
   effective,
   isFinal,
+  refusalError,
   viewOf,
   type ClientInfo,
   type SessionView,
   type StatusChange,
   type StoredSession,
-  type TransitionRefusal,
 } from './session.js';
 import { guard, type PollRead, type Redemption, type SessionStore } from './session-store.js';
+import { defaults } from '../defaults.js';
 
 /** Hands a change to the node holding the poll. Never throws: false when it was not delivered. */
 export interface Relay {
@@ -109,9 +110,6 @@ export interface Peek {
 
 /** Stands in for the key while the scan URL template is built. */
 const KEY_SLOT = 'QRELAYKEYSLOT';
-
-/** Extra lifetime of a route record beyond the hold, so it outlives the poll it names. */
-const ROUTE_MARGIN_MS = 5_000;
 
 export class SessionService {
   readonly #store: SessionStore;
@@ -202,7 +200,7 @@ export class SessionService {
     let read: PollRead;
     try {
       const holder = hold?.open === true ? this.#nodeAddr : undefined; // a client gone already claims no route
-      read = await this.#store.poll(key, hashToken(token), since, holder, holdMs + ROUTE_MARGIN_MS, this.#clock()); // step 2
+      read = await this.#store.poll(key, hashToken(token), since, holder, holdMs + defaults.routeMarginMs, this.#clock()); // step 2
     } catch (cause) {
       hold?.end(PollEnd.answered);
       throw errors.storeUnavailable(cause);
@@ -368,16 +366,3 @@ export class SessionService {
 const NO_HOLDERS: readonly string[] = Object.freeze([]);
 
 const nothing = (): void => {};
-
-function refusalError(r: TransitionRefusal): QrelayError {
-  switch (r.code) {
-    case 'session_expired':
-      return errors.sessionExpired();
-    case 'invalid_transition':
-      return errors.invalidTransition(r.from, r.to);
-    case 'actor_mismatch':
-      return errors.actorMismatch();
-    case 'version_mismatch':
-      return errors.versionMismatch(r.expected, r.actual);
-  }
-}

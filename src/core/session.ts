@@ -17,12 +17,47 @@
 // landed but was answered 503 (its replicas did not acknowledge it in time) retries it and gets
 // its 200 instead of a 409. The session keeps only a digest of that change (`changeDigest`), since
 // it forgets actor and data once the final status is handed out.
+//
+// This module is the one home of the session's rules: the statuses, which are final and which
+// settable, the transition table, the actor rule, the data limits and the refusals. The HTTP
+// schemas read them from here, and the Lua scripts in cluster/scripts get them generated
+// (luaScript in cluster/redis-keys.ts), so adding a status or a transition is an edit here.
 import { createHash } from 'node:crypto';
+import { errors, type CatalogCode, type QrelayError } from '../errors.js';
 
-export type SessionStatus = 'pending' | 'scanned' | 'confirmed' | 'cancelled' | 'expired';
-export type SettableStatus = 'scanned' | 'confirmed' | 'cancelled';
-export const SESSION_STATUSES: readonly SessionStatus[] = ['pending', 'scanned', 'confirmed', 'cancelled', 'expired'];
-export const SETTABLE_STATUSES: readonly SettableStatus[] = ['scanned', 'confirmed', 'cancelled'];
+export const SESSION_STATUSES = ['pending', 'scanned', 'confirmed', 'cancelled', 'expired'] as const;
+export type SessionStatus = (typeof SESSION_STATUSES)[number];
+/** What a status change may ask for; the rest are the initial status and the derived expiry. */
+export const SETTABLE_STATUSES = ['scanned', 'confirmed', 'cancelled'] as const satisfies readonly SessionStatus[];
+export type SettableStatus = (typeof SETTABLE_STATUSES)[number];
+/** No change applies to a session in one of these; its poll is answered, never held. */
+export const FINAL_STATUSES: readonly SessionStatus[] = ['confirmed', 'cancelled', 'expired'];
+
+/** Which settable statuses a session in each status may be changed to. */
+export const TRANSITIONS: Readonly<Record<SessionStatus, readonly SettableStatus[]>> = {
+  pending: ['scanned', 'cancelled'],
+  scanned: ['confirmed', 'cancelled'],
+  confirmed: [],
+  cancelled: [],
+  expired: [],
+};
+
+/**
+ * The actor rule: a change to one of `requiredFor` must name its actor; the actor of the change
+ * that leaves `recordedLeaving` is recorded (the one who scans), and a change that leaves
+ * `checkedLeaving` must come from that actor.
+ */
+export const ACTOR_RULE = {
+  requiredFor: ['scanned', 'confirmed'] as readonly SettableStatus[],
+  recordedLeaving: 'pending' as SessionStatus,
+  checkedLeaving: 'scanned' as SessionStatus,
+  maxLength: 256,
+} as const;
+
+/** Largest `data` object accepted on a status change, as JSON bytes. */
+export const DATA_LIMIT_BYTES = 4096;
+/** Deepest nesting accepted in `data`, counting the object itself. */
+export const DATA_MAX_DEPTH = 32;
 
 export type JsonObject = { [key: string]: unknown };
 
@@ -75,22 +110,48 @@ export interface StatusChange {
   readonly ifVersion?: number | undefined;
 }
 
+/** Why a change is refused, in the order refuseTransition checks them. */
+export const REFUSAL_CODES = ['session_expired', 'invalid_transition', 'actor_mismatch', 'version_mismatch'] as const satisfies readonly CatalogCode[];
+export type RefusalCode = (typeof REFUSAL_CODES)[number];
+
 export type TransitionRefusal =
   | { readonly code: 'session_expired' }
   | { readonly code: 'invalid_transition'; readonly from: SessionStatus; readonly to: SettableStatus }
   | { readonly code: 'actor_mismatch' }
   | { readonly code: 'version_mismatch'; readonly expected: number; readonly actual: number };
 
-const FINAL: ReadonlySet<SessionStatus> = new Set(['confirmed', 'cancelled', 'expired']);
+const FINAL: ReadonlySet<SessionStatus> = new Set(FINAL_STATUSES);
 export const isFinal = (status: SessionStatus): boolean => FINAL.has(status);
 
-const ALLOWED: Readonly<Record<SessionStatus, readonly SettableStatus[]>> = {
-  pending: ['scanned', 'cancelled'],
-  scanned: ['confirmed', 'cancelled'],
-  confirmed: [],
-  cancelled: [],
-  expired: [],
-};
+/**
+ * The refusal `code` names, with its one detail as a store reports it (the Lua script too): the
+ * session's status for invalid_transition, its version for version_mismatch.
+ */
+export function refusal(code: RefusalCode, detail: string | number | null | undefined, change: StatusChange): TransitionRefusal {
+  switch (code) {
+    case 'session_expired':
+    case 'actor_mismatch':
+      return { code };
+    case 'invalid_transition':
+      return { code, from: String(detail) as SessionStatus, to: change.status };
+    case 'version_mismatch':
+      return { code, expected: change.ifVersion ?? 0, actual: Number(detail) };
+  }
+}
+
+/** The catalogued error a refusal is answered with. */
+export function refusalError(r: TransitionRefusal): QrelayError {
+  switch (r.code) {
+    case 'session_expired':
+      return errors.sessionExpired();
+    case 'invalid_transition':
+      return errors.invalidTransition(r.from, r.to);
+    case 'actor_mismatch':
+      return errors.actorMismatch();
+    case 'version_mismatch':
+      return errors.versionMismatch(r.expected, r.actual);
+  }
+}
 
 /** The session as it is at `now`: a non-final session past its lifetime is expired. */
 export function effective(s: StoredSession, now: number): StoredSession {
@@ -105,22 +166,18 @@ export function effective(s: StoredSession, now: number): StoredSession {
  */
 export function refuseTransition(s: StoredSession, change: StatusChange, now: number): TransitionRefusal | null {
   const current = effective(s, now);
-  if (current.status === 'expired') return { code: 'session_expired' };
-  if (!ALLOWED[current.status].includes(change.status)) {
-    return { code: 'invalid_transition', from: current.status, to: change.status };
+  if (current.status === 'expired') return refusal('session_expired', undefined, change);
+  if (!TRANSITIONS[current.status].includes(change.status)) return refusal('invalid_transition', current.status, change);
+  if (current.status === ACTOR_RULE.checkedLeaving && current.actor !== undefined && change.actor !== current.actor) {
+    return refusal('actor_mismatch', undefined, change);
   }
-  if (current.status === 'scanned' && current.actor !== undefined && change.actor !== current.actor) {
-    return { code: 'actor_mismatch' };
-  }
-  if (change.ifVersion !== undefined && change.ifVersion !== current.version) {
-    return { code: 'version_mismatch', expected: change.ifVersion, actual: current.version };
-  }
+  if (change.ifVersion !== undefined && change.ifVersion !== current.version) return refusal('version_mismatch', current.version, change);
   return null;
 }
 
 /**
- * What identifies a change for isRepeat(): SHA-1 of status, actor and data's JSON. The transition
- * script computes the same from the same strings (redis.sha1hex).
+ * What identifies a change for isRepeat(): SHA-1 of status, actor and data's JSON. The Redis store
+ * hands it to the transition script, which stores and compares it as given.
  */
 export function changeDigest(change: StatusChange): string {
   const data = change.data === undefined ? '' : JSON.stringify(change.data);
@@ -142,7 +199,7 @@ export function applyTransition(s: StoredSession, change: StatusChange, now: num
   return changed(s, {
     status: change.status,
     version: s.version + 1,
-    actor: s.status === 'pending' ? change.actor : s.actor,
+    actor: s.status === ACTOR_RULE.recordedLeaving ? change.actor : s.actor,
     data: change.data,
     confirmedAt: change.status === 'confirmed' ? now : s.confirmedAt,
     changeDigest: changeDigest(change),

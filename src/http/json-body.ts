@@ -21,9 +21,10 @@ import type { RequestHandler } from 'express';
 import getRawBody from 'raw-body';
 import typeis from 'type-is';
 import { errors } from '../errors.js';
+import { defaults } from '../defaults.js';
 
-export const BODY_LIMIT = '16kb';
-export const BODY_LIMIT_BYTES = 16 * 1024;
+/** The body limit in words, for refusals and the document. */
+export const BODY_LIMIT = `${defaults.bodyLimitBytes / 1024} KiB`;
 
 /**
  * Marks the response to close the connection if the request announced a large or chunked body
@@ -32,7 +33,7 @@ export const BODY_LIMIT_BYTES = 16 * 1024;
  */
 export function closeUnlessBodyRead(req: IncomingMessage, res: ServerResponse): void {
   const length = req.headers['content-length'];
-  if (req.headers['transfer-encoding'] !== undefined || (length !== undefined && !(Number(length) <= BODY_LIMIT_BYTES))) {
+  if (req.headers['transfer-encoding'] !== undefined || (length !== undefined && !(Number(length) <= defaults.bodyLimitBytes))) {
     res.setHeader('Connection', 'close');
   }
 }
@@ -103,10 +104,9 @@ export function readJson(req: IncomingMessage, res: ServerResponse, timeoutMs: n
 /**
  * Body reads in progress, each with the moment (performance.now()) it must have ended by and what
  * to do then. One coarse, unref'd tick checks them all (as undici's timers do), instead of a timer
- * made and cleared per body: a read times out up to SWEEP_MS after its deadline.
+ * made and cleared per body: a read times out up to defaults.bodySweepMs after its deadline.
  */
 const reading = new Map<() => void, number>();
-const SWEEP_MS = 25;
 let sweeper: NodeJS.Timeout | undefined;
 
 function sweep(): void {
@@ -145,10 +145,10 @@ function receive(req: IncomingMessage, res: ServerResponse, timeoutMs: number): 
     const onTimeout = (): void => fail(errors.bodyTimeout(timeoutMs), true);
     reading.set(onTimeout, performance.now() + timeoutMs);
     if (sweeper === undefined) {
-      sweeper = setInterval(sweep, SWEEP_MS);
+      sweeper = setInterval(sweep, defaults.bodySweepMs);
       sweeper.unref();
     }
-    getRawBody(req, { limit: BODY_LIMIT_BYTES, length: req.headers['content-length'] }).then((body) => {
+    getRawBody(req, { limit: defaults.bodyLimitBytes, length: req.headers['content-length'] }).then((body) => {
       if (settled) return; // timed out: answered already
       settled = true;
       reading.delete(onTimeout);

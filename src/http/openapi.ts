@@ -11,6 +11,8 @@
 // field that one side has and the other lacks fails there.
 import { z } from 'zod';
 import type { ErrorCode } from '../errors.js';
+import { CHANNEL_BATCH_MAX, CHANNEL_PATH, channelBatch, channelBody, channelRequest, PROTOCOL_HEADER, PROTOCOL_VERSION } from '../cluster/channel-protocol.js';
+import { ACTOR_RULE, DATA_LIMIT_BYTES, SESSION_STATUSES, TRANSITIONS } from '../core/session.js';
 import {
   channelAnswer,
   clientInfo,
@@ -26,11 +28,6 @@ import {
 import { BODY_LIMIT } from './json-body.js';
 import { httpRefusal } from './statuses.js';
 import {
-  CHANNEL_BATCH_MAX,
-  channelBatch,
-  channelBody,
-  channelRequest,
-  DATA_LIMIT_BYTES,
   keyQuery,
   pollQuery,
   refusalCodes,
@@ -109,11 +106,14 @@ interface Parameter {
   readonly schema: Schema;
 }
 
-const bodyLimit = BODY_LIMIT.replace('kb', ' KiB');
+/** The transition table (core/session.ts) in words: `pending -> scanned|cancelled, ...`. */
+const transitionsText = SESSION_STATUSES.filter((s) => TRANSITIONS[s].length > 0)
+  .map((s) => `${s} -> ${TRANSITIONS[s].join('|')}`)
+  .join(', ');
 const JSON_BODY_CODES: readonly ErrorCode[] = ['invalid_json', 'empty_body'];
 const badBody = (body: z.ZodObject): Refusal =>
   refused([...refusalCodes(body, 'body'), ...JSON_BODY_CODES], 'A malformed body: the code names the offending field (`unknown_field` for one the schema lacks; `empty_body` for no body at all).');
-const tooLarge = refused(['payload_too_large'], `A body larger than ${bodyLimit}.`);
+const tooLarge = refused(['payload_too_large'], `A body larger than ${BODY_LIMIT}.`);
 const notJson = refused(['unsupported_media_type'], 'A body that is not `application/json` in UTF-8, or is compressed.');
 const storeDown = refused(['store_unavailable'], 'The session store is unreachable; retry after `Retry-After` seconds.');
 /** The 503 of a lasting change: unreachable, or not yet held by REDIS_MIN_REPLICAS replicas. */
@@ -229,7 +229,7 @@ const routes: readonly Route[] = [
     operationId: 'setStatus',
     summary: 'Change a session\'s status and wake its poll',
     description:
-      `Transitions: pending -> scanned -> confirmed, pending|scanned -> cancelled; each bumps \`version\` by one. \`actor\` is required for scanned and confirmed, and the actor who scanned is bound: confirm and cancel must name them. \`data\`: at most ${DATA_LIMIT_BYTES} bytes of JSON. A repeat of the change that made the current version (same status, actor and data; \`ifVersion\`, if given, the version before it) is answered 200 as applied, with the same version: a retry after a 503 is safe.`,
+      `Transitions: ${transitionsText}; each bumps \`version\` by one. \`actor\` is required for ${ACTOR_RULE.requiredFor.join(' and ')}, and the actor who scanned is bound: confirm and cancel must name them. \`data\`: at most ${DATA_LIMIT_BYTES} bytes of JSON. A repeat of the change that made the current version (same status, actor and data; \`ifVersion\`, if given, the version before it) is answered 200 as applied, with the same version: a retry after a 503 is safe.`,
     auth: 'internalToken',
     query: query(setQuery, {
       key: 'The session key, instead of or as well as the body\'s `key`: a balancer that routes by it (`hash $arg_key`) sends the set to the node holding the poll. When both are given they must be the same.',
@@ -245,7 +245,7 @@ const routes: readonly Route[] = [
       refused(['body_timeout'], 'The body did not arrive within RECEIVE_TIMEOUT_MS; the connection is closed.'),
       refused(['invalid_transition', 'actor_mismatch', 'version_mismatch'], 'A refused change: not allowed from the current status, another actor than the one who scanned, or `ifVersion` is not the current version.'),
       refused(['session_expired'], 'The session\'s lifetime has ended.'),
-      refused(['data_too_large', 'payload_too_large'], `\`data\` larger than ${DATA_LIMIT_BYTES} bytes of JSON, or a body larger than ${bodyLimit}.`),
+      refused(['data_too_large', 'payload_too_large'], `\`data\` larger than ${DATA_LIMIT_BYTES} bytes of JSON, or a body larger than ${BODY_LIMIT}.`),
       notJson,
       notYetStored('the change'),
     ],
@@ -288,13 +288,20 @@ const routes: readonly Route[] = [
   {
     listener: 'private',
     method: 'post',
-    path: '/channel/set',
+    path: CHANNEL_PATH,
     operationId: 'forwardChange',
     summary: 'Node to node: hand a change to the node holding the poll (cluster mode)',
     description:
       `Cluster mode only. The body is one change, or an array of 1 to ${CHANNEL_BATCH_MAX} (several changes for polls held here, sent together): the answer's \`delivered\` is then an array, one entry per change in the same order. Every change of an array is checked before any poll wakes, so one malformed change refuses them all. Wakes a poll held here for an older version; the poll is answered with what the store holds, never with what the message carries. Never forwards again. No bearer token: the request is authenticated by its X-Qrelay-Seal alone, and CLUSTER_TOKEN never travels.`,
     auth: 'nodeSeal',
     headers: [
+      {
+        name: 'X-Qrelay-Protocol',
+        in: 'header',
+        required: true,
+        description: `The version of this node-to-node protocol the sender speaks; this release speaks ${PROTOCOL_VERSION} only.`,
+        schema: { type: 'string', enum: [PROTOCOL_VERSION] },
+      },
       {
         name: 'X-Qrelay-Seal',
         in: 'header',
@@ -308,8 +315,8 @@ const routes: readonly Route[] = [
     answers: { 200: json('Delivery', 'Received.') },
     refusals: [
       refused(
-        [...refusalCodes(channelBody, 'body'), ...JSON_BODY_CODES],
-        `A malformed body, or a malformed change in an array: the code names the offending field (\`unknown_field\` for one the schema lacks; \`invalid_body\` for an empty array or one of more than ${CHANNEL_BATCH_MAX}; \`empty_body\` for no body at all).`,
+        [...refusalCodes(channelBody, 'body'), ...JSON_BODY_CODES, 'unsupported_protocol'],
+        `A malformed body, or a malformed change in an array: the code names the offending field (\`unknown_field\` for one the schema lacks; \`invalid_body\` for an empty array or one of more than ${CHANNEL_BATCH_MAX}; \`empty_body\` for no body at all). \`unsupported_protocol\`: a sealed request without \`X-Qrelay-Protocol: ${PROTOCOL_VERSION}\`, from a node that speaks another version of this protocol (checked after the seal).`,
       ),
       refused(['invalid_seal'], 'No X-Qrelay-Seal, a malformed one, one not made with this cluster\'s key over exactly this request, one outside CLUSTER_SEAL_WINDOW_MS, or one seen before. Which it was is not said.'),
       refused(['no_route'], 'Memory mode: one node has no peers, and no such route.'),

@@ -14,8 +14,10 @@ import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http
 import express, { type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import { errors } from '../errors.js';
+import { CHANNEL_PATH, checkProtocol, parseChannel, PROTOCOL_HEADER } from '../cluster/channel-protocol.js';
 import { secretCheck } from '../core/secrets.js';
 import type { SessionService } from '../core/session-service.js';
+import { DATA_LIMIT_BYTES } from '../core/session.js';
 import type { SessionStore } from '../core/session-store.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Origin } from '../core/channels.js';
@@ -27,7 +29,7 @@ import { requestLog } from './request-log.js';
 import { sendError, sendJson, type ErrorSink } from './respond.js';
 import { dispatcher, splitUrl } from './router.js';
 import type { HeaderList } from './response-headers.js';
-import { DATA_LIMIT_BYTES, keyQuery, parseChannel, parseOr400, plainSetBody, setBody, setKey, ticketBody } from './validation.js';
+import { keyQuery, parseOr400, plainSetBody, setBody, setKey, ticketBody } from './validation.js';
 
 /** Checks the seal on a request another node sends (cluster mode; cluster/change-seal.ts). */
 export interface SealCheck {
@@ -96,6 +98,7 @@ export function privateListener(options: PrivateAppOptions): RequestListener {
     const presented = req.headers[check.header];
     const sealed = { method: req.method ?? '', target: req.url ?? '', seal: typeof presented === 'string' ? presented : undefined, body: text };
     if (!check.verify(sealed)) throw errors.invalidSeal();
+    checkProtocol(req.headers[PROTOCOL_HEADER]);
     const body = parseJson(text);
     // A batch (an array, from a node that had several changes for this one in one tick) is
     // checked whole before any poll wakes: one malformed change refuses them all.
@@ -149,7 +152,7 @@ export function privateListener(options: PrivateAppOptions): RequestListener {
       // Cluster mode only: in memory mode there are no peers, and /channel/set is a 404.
       ...(seal === undefined
         ? {}
-        : { 'POST /channel/set': (req: IncomingMessage, res: ServerResponse, _query: string, headers: HeaderList) => channel(req, res, headers, seal) }),
+        : { [`POST ${CHANNEL_PATH}`]: (req: IncomingMessage, res: ServerResponse, _query: string, headers: HeaderList) => channel(req, res, headers, seal) }),
     },
     (req, res, headers) => {
       for (let i = 0; i < headers.length; i += 2) res.setHeader(headers[i]!, headers[i + 1]!);
@@ -163,7 +166,7 @@ export function privateListener(options: PrivateAppOptions): RequestListener {
     closeUnlessBodyRead(req, res);
     const { path, query } = splitUrl(req.url);
     // A peer proves itself with the seal, which the route checks (it covers the body).
-    const fromPeer = seal !== undefined && req.method === 'POST' && path === '/channel/set';
+    const fromPeer = seal !== undefined && req.method === 'POST' && path === CHANNEL_PATH;
     if (!(fromPeer || isHealthCheck(req.method, path) || authorized(req))) {
       sendError(res, errors.unauthorized(), headers, sink, { method: req.method, path });
       return;

@@ -38,7 +38,7 @@ export function toQrelayError(err: unknown): QrelayError {
   // there) and express's router can throw; anything else is a bug.
   switch (e.type) {
     case 'entity.too.large':
-      return errors.payloadTooLarge(BODY_LIMIT.replace('kb', ' KiB'));
+      return errors.payloadTooLarge(BODY_LIMIT);
     case 'request.aborted':
     case 'request.size.invalid':
       return errors.badRequest('the request body was incomplete', err);

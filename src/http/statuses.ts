@@ -17,6 +17,7 @@ const httpRefusals = {
   empty_body: { status: 400 },
   unknown_field: { status: 400 },
   key_mismatch: { status: 400 },
+  unsupported_protocol: { status: 400 },
   // A library's refusal (raw-body's, express's router's) keeps the library's own 4xx status; see
   // httpAnswer.
   bad_request: { status: 400 },

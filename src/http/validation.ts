@@ -4,12 +4,12 @@ import querystring from 'node:querystring';
 import { z } from 'zod';
 import { errors, invalidField, type ErrorCode, type QrelayError } from '../errors.js';
 import { KEY_PATTERN, TICKET_PATTERN } from '../core/secrets.js';
-import { SESSION_STATUSES, SETTABLE_STATUSES, type SessionStatus } from '../core/session.js';
+import { ACTOR_RULE, DATA_MAX_DEPTH, SETTABLE_STATUSES, type SettableStatus } from '../core/session.js';
 
-/** Largest `data` object accepted on a status change, as JSON bytes. */
-export const DATA_LIMIT_BYTES = 4096;
+const isSettable = (status: string): status is SettableStatus => (SETTABLE_STATUSES as readonly string[]).includes(status);
+const needsActor = (status: SettableStatus): boolean => ACTOR_RULE.requiredFor.includes(status);
 
-const key = z
+export const key = z
   .string({ error: 'is required, once, as a 22-character base64url session key' })
   .regex(KEY_PATTERN, { error: 'must be a 22-character base64url session key' });
 
@@ -34,15 +34,12 @@ export const keyQuery = z.object({ key });
  */
 export const setQuery = z.object({ key: key.optional() });
 
-/** Deepest nesting accepted in `data`, counting the object itself. */
-export const DATA_MAX_DEPTH = 32;
-
 /**
  * Whether `value` nests objects and arrays at most `max` levels deep. Walked with a stack of its
  * own, not by recursion: a 16 KiB body can nest thousands of levels, which overflows the call stack
  * of any recursive walk (JSON.stringify's, when data is measured or stored) into a 500.
  */
-function nestsAtMost(value: unknown, max: number): boolean {
+export function nestsAtMost(value: unknown, max: number): boolean {
   const stack: Array<[unknown, number]> = [[value, 1]];
   for (let top = stack.pop(); top !== undefined; top = stack.pop()) {
     const [v, depth] = top;
@@ -53,10 +50,10 @@ function nestsAtMost(value: unknown, max: number): boolean {
   return true;
 }
 
-const jsonObject = z
+export const jsonObject = z
   .record(z.string(), z.unknown(), { error: 'must be a JSON object' })
   .refine((v) => nestsAtMost(v, DATA_MAX_DEPTH), { error: `must be nested at most ${DATA_MAX_DEPTH} levels deep` });
-const version = z
+export const version = z
   .number({ error: 'must be a whole number of 0 or more' })
   .int({ error: 'must be a whole number of 0 or more' })
   .min(0, { error: 'must be a whole number of 0 or more' })
@@ -66,24 +63,24 @@ export const setBody = z.strictObject(
   {
     // Optional here: the route takes it from the query when the body has none (setKey).
     key: key.optional().meta({ description: 'The session key; may be left out when the query names it (`?key=`).' }),
-    status: z.enum(SETTABLE_STATUSES, { error: 'must be one of scanned, confirmed, cancelled' }),
+    status: z.enum(SETTABLE_STATUSES, { error: `must be one of ${SETTABLE_STATUSES.join(', ')}` }),
     actor: z
       .string({ error: 'must be a string' })
       .min(1, { error: 'must not be empty' })
-      .max(256, { error: 'must be at most 256 characters' })
+      .max(ACTOR_RULE.maxLength, { error: `must be at most ${ACTOR_RULE.maxLength} characters` })
       .optional(),
     data: jsonObject.optional(),
     ifVersion: version.optional(),
   },
   { error: 'must be a JSON object' },
 )
-  .refine((b) => b.actor !== undefined || b.status === 'cancelled', {
+  .refine((b) => b.actor !== undefined || !needsActor(b.status), {
     // The actor who scans is bound to the session; confirming or cancelling it must name them.
     path: ['actor'],
-    error: 'is required when the status is scanned or confirmed',
+    error: `is required when the status is ${ACTOR_RULE.requiredFor.join(' or ')}`,
   })
   // The refine above in JSON Schema, which zod cannot derive from a function (for openapi.ts).
-  .meta({ if: { properties: { status: { enum: ['scanned', 'confirmed'] } }, required: ['status'] }, then: { required: ['actor'] } });
+  .meta({ if: { properties: { status: { enum: [...ACTOR_RULE.requiredFor] } }, required: ['status'] }, then: { required: ['actor'] } });
 
 export const ticketBody = z.strictObject(
   {
@@ -93,70 +90,6 @@ export const ticketBody = z.strictObject(
   },
   { error: 'must be a JSON object' },
 );
-
-export const channelBody = z.strictObject(
-  {
-    key,
-    status: z.enum(SESSION_STATUSES, { error: 'must be a session status' }),
-    version,
-    expiresAt: version,
-    data: jsonObject.optional(),
-  },
-  { error: 'must be a JSON object' },
-);
-
-const CHANGE_FIELDS = new Set(['key', 'status', 'version', 'expiresAt', 'data']);
-const isWholeNumber = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
-
-/**
- * A forwarded change that channelBody accepts, checked without zod: the common case, a change
- * another node has just sealed. Anything else is undefined, and channelBody then names what is wrong.
- */
-function wellFormedChange(value: unknown): z.output<typeof channelBody> | undefined {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
-  const c = value as Record<string, unknown>;
-  for (const field in c) if (!CHANGE_FIELDS.has(field)) return undefined;
-  const { key, status, version, expiresAt, data } = c;
-  if (typeof key !== 'string' || !KEY_PATTERN.test(key)) return undefined;
-  if (typeof status !== 'string' || !(SESSION_STATUSES as readonly string[]).includes(status)) return undefined;
-  if (!isWholeNumber(version) || !isWholeNumber(expiresAt)) return undefined;
-  if (data === undefined) return { key, status: status as SessionStatus, version, expiresAt };
-  if (typeof data !== 'object' || data === null || Object.getPrototypeOf(data) !== Object.prototype || !nestsAtMost(data, DATA_MAX_DEPTH)) {
-    return undefined;
-  }
-  return { key, status: status as SessionStatus, version, expiresAt, data: data as Record<string, unknown> };
-}
-
-/** POST /channel/set's body: one change, or a batch of them; a 400 naming the first fault otherwise. */
-export function parseChannel(body: unknown): z.output<typeof channelBody> | Array<z.output<typeof channelBody>> {
-  if (!Array.isArray(body)) return wellFormedChange(body) ?? parseOr400(channelBody, body);
-  if (body.length >= 1 && body.length <= CHANNEL_BATCH_MAX) {
-    const changes = [];
-    for (const item of body) {
-      const change = wellFormedChange(item);
-      if (change === undefined) return parseOr400(channelBatch, body);
-      changes.push(change);
-    }
-    return changes;
-  }
-  return parseOr400(channelBatch, body);
-}
-
-/** Most changes one POST /channel/set carries (the sender also keeps a batch under BODY_LIMIT). */
-export const CHANNEL_BATCH_MAX = 100;
-
-/** Several changes for polls held on one node, forwarded in one request; each is a channelBody. */
-export const channelBatch = z
-  .array(channelBody, { error: 'must be a JSON object or an array of them' })
-  .min(1, { error: `must hold 1 to ${CHANNEL_BATCH_MAX} changes` })
-  .max(CHANNEL_BATCH_MAX, { error: `must hold 1 to ${CHANNEL_BATCH_MAX} changes` });
-
-/**
- * POST /channel/set's body as the document describes it: one change, or a batch of them. The
- * route parses with channelBody or channelBatch by the body's shape, so that a malformed field is
- * named (a union's failure names none).
- */
-export const channelRequest = z.union([channelBody, channelBatch]);
 
 /**
  * Every code parseOr400 can answer for `schema`: `invalid_<field>` for each field, and for a JSON
@@ -222,9 +155,9 @@ export function plainSetBody(input: unknown): SetBody | undefined {
   let keyed: { key?: string } = {};
   if (typeof key === 'string' && KEY_PATTERN.test(key)) keyed = { key };
   else if ('key' in body) return undefined;
-  if (status !== 'scanned' && status !== 'confirmed' && status !== 'cancelled') return undefined;
-  if (actor === undefined) return status === 'cancelled' && !('actor' in body) ? { ...keyed, status } : undefined;
-  if (typeof actor !== 'string' || actor.length < 1 || actor.length > 256) return undefined;
+  if (typeof status !== 'string' || !isSettable(status)) return undefined;
+  if (actor === undefined) return !needsActor(status) && !('actor' in body) ? { ...keyed, status } : undefined;
+  if (typeof actor !== 'string' || actor.length < 1 || actor.length > ACTOR_RULE.maxLength) return undefined;
   return { ...keyed, status, actor };
 }
 

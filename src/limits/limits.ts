@@ -23,6 +23,7 @@ import { channels, Origin, type LimitName } from '../core/channels.js';
 import { errors } from '../errors.js';
 import { addressBlock } from './address-block.js';
 import type { Counter, CounterFactory } from './counters.js';
+import { defaults } from '../defaults.js';
 
 export interface LimitSettings {
   /** Sessions one client IP may mint per minute. */
@@ -83,7 +84,7 @@ export class Limits {
     if (held >= this.#settings.pollsPerIp) {
       this.#hit('polls_per_ip');
       // A slot frees as soon as one of this address's polls ends, which may be any moment.
-      throw errors.rateLimited('too many polls in flight from this address', 1_000);
+      throw errors.rateLimited('too many polls in flight from this address', defaults.pollsPerIpRetryInMs);
     }
     this.#polls.set(ip, held + 1);
     let released = false;

@@ -6,9 +6,9 @@
 // thread, the worker writes and wakes the event loop back, which runs one more turn for the
 // completion. Those wake-ups and context switches cost several times the line itself, and a
 // server busy with requests pays them for nearly every line, since few lines share a turn.
-// So lines wait here until BATCH_BYTES of them are waiting, and a tick every FLUSH_EVERY_MS
+// So lines wait here until defaults.logBatchBytes of them are waiting, and a tick every defaults.logFlushEveryMs
 // writes what is waiting anyway: a busy node makes a few writes a second, and a quiet node's line
-// is out within FLUSH_EVERY_MS.
+// is out within that tick.
 //
 // A line is encoded as UTF-8 straight into one batch buffer: no Buffer per line (SonicBoom's
 // buffer mode takes one per line) and no string kept past its line (its string mode keeps a batch
@@ -21,11 +21,8 @@
 // written when the process exits, however it exits (a crash, the shutdown watchdog), synchronously
 // from the process's `exit` event (pino's hook writes SonicBoom's, this layer's hook both).
 import pino from 'pino';
+import { defaults } from '../defaults.js';
 
-/** A batch is handed to SonicBoom once this many bytes of lines are waiting. */
-const BATCH_BYTES = 32 * 1024;
-/** The longest a line waits before its batch is handed over anyway, ms. */
-const FLUSH_EVERY_MS = 100;
 /** A UTF-16 code unit is at most this many bytes of UTF-8. */
 const MAX_BYTES_PER_CHAR = 3;
 
@@ -41,7 +38,7 @@ export interface LogDestination {
 
 /** A batching destination writing to `fd` (stdout by default). */
 export function logDestination(fd = 1, options: { batchBytes?: number; flushEveryMs?: number } = {}): LogDestination {
-  const batchBytes = options.batchBytes ?? BATCH_BYTES;
+  const batchBytes = options.batchBytes ?? defaults.logBatchBytes;
   // Room for a full batch plus the longest line that may still start below batchBytes.
   const capacity = 2 * batchBytes;
   // SonicBoom starts a write once batchBytes are waiting in it: a full batch goes out at once (or
@@ -86,7 +83,7 @@ export function logDestination(fd = 1, options: { batchBytes?: number; flushEver
   const tick = setInterval(() => {
     handOver();
     if (waiting > 0 && !closed) boom.flush();
-  }, options.flushEveryMs ?? FLUSH_EVERY_MS);
+  }, options.flushEveryMs ?? defaults.logFlushEveryMs);
   tick.unref();
 
   // pino's own exit hooks run first (registered with the destination): on `beforeExit` it flushes

@@ -1,8 +1,8 @@
 // Changes for polls held on one node travel together: POST /channel/set takes one change (the
 // form every version reads) or an array of them, sealed whole, checked whole before any poll wakes,
 // and answered with one `delivered` per change, in order. A node sends the changes it has for one
-// holder at once (out of one callback of its event loop) in one request, and falls back to one
-// change per request when the holder refuses arrays (an older version, during a rolling upgrade).
+// holder at once (out of one callback of its event loop) in one request. Every forward names the
+// protocol version it speaks, and a holder refuses another version whole (no guessing, no resend).
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, inject, it, onTestFinished } from 'vitest';
@@ -54,6 +54,7 @@ const passTo = (target: () => string) => async (_body: unknown, text: string, re
     headers: {
       'content-type': String(req.headers['content-type']),
       'x-qrelay-seal': String(req.headers['x-qrelay-seal']),
+      'x-qrelay-protocol': String(req.headers['x-qrelay-protocol']),
     },
     body: text,
   });
@@ -82,6 +83,15 @@ const view = (key: string, version: number, expiresAt: number): SessionView => (
 /** Writes the scan to Redis alone, as another node's set does before it forwards: nothing wakes here. */
 async function storeScan(node: Qrelay, key: string): Promise<void> {
   expect(await node.store.transition(key, { status: 'scanned', actor: 'ann' }, Date.now())).toMatchObject({ ok: true });
+}
+
+/** A node holding a poll at version 0 whose scan is stored, not yet forwarded: `change` is that scan. */
+async function pollAtScan() {
+  const { nodes: [a] } = await startNodes(1, redisEnv(), { HOLD_MS: '10000' });
+  const s = await mint(a!);
+  const held = (await holdPoll(a!, s)).answer;
+  await storeScan(a!, s.key);
+  return { a, held, change: view(s.key, 1, s.expiresAt) };
 }
 
 describe('POST /channel/set with an array of changes', () => {
@@ -139,11 +149,7 @@ describe('POST /channel/set with an array of changes', () => {
   });
 
   it('needs the seal of the whole array: a wrong one is 401 invalid_seal and wakes nothing', async () => {
-    const { nodes: [a] } = await startNodes(1, redisEnv(), { HOLD_MS: '10000' });
-    const s = await mint(a!);
-    const held = (await holdPoll(a!, s)).answer;
-    const change = view(s.key, 1, s.expiresAt);
-    await storeScan(a!, s.key);
+    const { a, held, change } = await pollAtScan();
     const seal = (body: unknown, by = peerSeal()) => by.seal('POST', '/channel/set', a!.nodeAddr, JSON.stringify(body));
     for (const wrong of [seal(change), seal([change, change]), seal([change], new ChangeSeal('another-cluster-token-0000', { self: PEER_ADDR, windowMs: 30_000 }))]) {
       const res = await forwardChange(a!, [change], { seal: wrong });
@@ -152,6 +158,18 @@ describe('POST /channel/set with an array of changes', () => {
     }
     expect(a!.polls.size).toBe(1);
     expect(await (await forwardChange(a!, [change])).json()).toEqual({ delivered: [true] }); // sealed whole
+    expect((await held).body).toMatchObject({ status: 'scanned', version: 1 });
+  });
+
+  it('speaks one protocol version: a sealed forward without X-Qrelay-Protocol: 1 is 400 unsupported_protocol and wakes nothing', async () => {
+    const { a, held, change } = await pollAtScan();
+    for (const protocol of ['2', '', null]) {
+      const res = await forwardChange(a!, [change], { protocol });
+      expect(res.status, String(protocol)).toBe(400);
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe('unsupported_protocol');
+    }
+    expect(a!.polls.size).toBe(1);
+    expect(await (await forwardChange(a!, [change])).json()).toEqual({ delivered: [true] });
     expect((await held).body).toMatchObject({ status: 'scanned', version: 1 });
   });
 
@@ -217,18 +235,18 @@ describe('a node forwarding changes', () => {
     expect(holder.received.map((x) => (Array.isArray(x.body) ? x.body.length : 1))).toEqual([3, 3, 1]);
   });
 
-  it('resends each change alone to a holder that refuses arrays (an older version), so none is lost', async () => {
-    const old = await holderAt(async (body) =>
-      Array.isArray(body)
-        ? [400, JSON.stringify({ error: { code: 'invalid_body', message: 'body: must be a JSON object' } })]
-        : [200, JSON.stringify({ delivered: (body as SessionView).version > 1 })],
+  it('names its protocol version on every request, and a holder that refuses it fails each change once, with no resend', async () => {
+    const other = await holderAt(async (_body, _text, req) =>
+      req.headers['x-qrelay-protocol'] === '1'
+        ? [400, JSON.stringify({ error: { code: 'unsupported_protocol', message: 'this node speaks node-to-node protocol 2 only' } })]
+        : [200, JSON.stringify({ delivered: true })],
     );
-    const failures: string[] = [];
-    const r = relay({ onFailure: (cause) => failures.push(cause) });
-    const answers = await Promise.all([1, 2, 3].map((v) => r.forward(old.url, view('B'.repeat(22), v, 1))));
-    expect(answers).toEqual([false, true, true]);
-    expect(old.received.map((x) => [x.status, Array.isArray(x.body)])).toEqual([[400, true], [200, false], [200, false], [200, false]]);
-    expect(failures).toEqual([]);
+    const failures: Array<[string, number]> = [];
+    const r = relay({ onFailure: (cause, _route, changes) => failures.push([cause, changes]) });
+    const answers = await Promise.all([1, 2, 3].map((v) => r.forward(other.url, view('B'.repeat(22), v, 1))));
+    expect(answers).toEqual([false, false, false]);
+    expect(other.received.map((x) => [x.status, Array.isArray(x.body)])).toEqual([[400, true]]);
+    expect(failures).toEqual([['status', 3]]);
   });
 });
 

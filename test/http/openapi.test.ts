@@ -14,7 +14,8 @@ import { TICKET_PATTERN } from '../../src/core/secrets.js';
 import type { PollRead, RedeemOutcome, TransitionOutcome } from '../../src/core/session-store.js';
 import type { StatusChange, StoredSession } from '../../src/core/session.js';
 import { openApiDocument, openApiJson } from '../../src/http/openapi.js';
-import { CHANNEL_BATCH_MAX, channelBody, channelRequest, keyQuery, pollQuery, setBody, ticketBody } from '../../src/http/validation.js';
+import { CHANNEL_BATCH_MAX, channelBody, channelRequest, PROTOCOL_HEADER, PROTOCOL_VERSION } from '../../src/cluster/channel-protocol.js';
+import { keyQuery, pollQuery, setBody, ticketBody } from '../../src/http/validation.js';
 import { INTERNAL_TOKEN, PEER_ADDR, peerSeal, startNodes } from '../support/cluster.js';
 import { Contract, documentSchemas, type Checked, type RouteName } from '../support/contract.js';
 import { mint, startNode, TEST_ACTOR, untilHeld } from '../support/node.js';
@@ -413,16 +414,17 @@ describe('every route answers every status and code the document lists', () => {
       expectAnswer(answer, 404, 'no_route');
     });
 
-    it('POST /channel/set in cluster mode: 200 for a change or an array; 400 per field; 401 invalid_seal; 413; 415', async () => {
+    it('POST /channel/set in cluster mode: 200 for a change or an array; 400 per field and for another protocol; 401 invalid_seal; 413; 415', async () => {
       const { nodes: [a] } = await startNodes(1, { REDIS_URL: inject('redisUrl') });
       const seal = peerSeal();
-      /** Sent as a peer sends it: sealed, unless told otherwise. */
-      const forward = (body: unknown, options: { seal?: string; contentType?: string } = {}) => {
+      /** Sent as a peer sends it: sealed, in this protocol, unless told otherwise. */
+      const forward = (body: unknown, options: { seal?: string; contentType?: string; protocol?: string } = {}) => {
         const text = typeof body === 'string' ? body : JSON.stringify(body);
         return contract.fetch('POST /channel/set', `${a!.privateUrl}/channel/set`, {
           method: 'POST',
           headers: {
             'content-type': options.contentType ?? 'application/json',
+            [PROTOCOL_HEADER]: options.protocol ?? PROTOCOL_VERSION,
             [SEAL_HEADER]: options.seal ?? seal.seal('POST', '/channel/set', a!.nodeAddr, text),
           },
           body: text,
@@ -450,6 +452,7 @@ describe('every route answers every status and code the document lists', () => {
 
       expectAnswer(await forward(change, { seal: seal.seal('POST', '/channel/set', a!.nodeAddr, 'another body') }), 401, 'invalid_seal');
       expectAnswer(await forward(change, { seal: '' }), 401, 'invalid_seal');
+      expectAnswer(await forward(change, { protocol: '2' }), 400, 'unsupported_protocol');
       expectAnswer(await forward(oversized), 413, 'payload_too_large');
       expectAnswer(await forward('key=1', { contentType: 'text/plain' }), 415, 'unsupported_media_type');
     });

@@ -5,6 +5,7 @@ import { Cluster, Redis } from 'ioredis';
 import { expect, onTestFinished } from 'vitest';
 import type { Qrelay } from '../../src/app.js';
 import { ChangeSeal, SEAL_HEADER } from '../../src/cluster/change-seal.js';
+import { PROTOCOL_HEADER, PROTOCOL_VERSION } from '../../src/cluster/channel-protocol.js';
 import { startNode } from './node.js';
 
 export const INTERNAL_TOKEN = 'test-internal-token-0123456789';
@@ -17,13 +18,17 @@ export const PEER_ADDR = 'http://127.0.0.1:9';
 /** Seals as a node of the test cluster does (CLUSTER_TOKEN, the default window). */
 export const peerSeal = (): ChangeSeal => new ChangeSeal(CLUSTER_TOKEN, { self: PEER_ADDR, windowMs: 30_000 });
 
-/** POST /channel/set as another node of the cluster would send it (sealed), or with the `seal` given instead. */
-export function forwardChange(node: Qrelay, change: object, options: { seal?: string } = {}): Promise<Response> {
+/**
+ * POST /channel/set as another node of the cluster would send it (sealed, in this protocol), or
+ * with the `seal` or `protocol` given instead (null: no protocol header).
+ */
+export function forwardChange(node: Qrelay, change: object, options: { seal?: string; protocol?: string | null } = {}): Promise<Response> {
   const body = JSON.stringify(change);
   return fetch(`${node.privateUrl}/channel/set`, {
     method: 'POST',
     headers: {
       'content-type': 'application/json',
+      ...(options.protocol === null ? {} : { [PROTOCOL_HEADER]: options.protocol ?? PROTOCOL_VERSION }),
       [SEAL_HEADER]: options.seal ?? peerSeal().seal('POST', '/channel/set', node.nodeAddr, body),
     },
     body,

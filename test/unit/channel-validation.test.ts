@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { channelBatch, channelBody, parseChannel, parseOr400 } from '../../src/http/validation.js';
+import { channelBatch, channelBody, parseChannel } from '../../src/cluster/channel-protocol.js';
+import { parseOr400 } from '../../src/http/validation.js';
 
 const KEY = 'AAAAAAAAAAAAAAAAAAAAAA';
 const change = { key: KEY, status: 'scanned', version: 1, expiresAt: 1_800_000_000_000 };

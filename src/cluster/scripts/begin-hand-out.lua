@@ -10,20 +10,21 @@
 -- KEYS[1] session hash, KEYS[2] ticket hash; ARGV[1] now (ms), ARGV[2] lease (ms), ARGV[3] status,
 -- ARGV[4] version, ARGV[5] lease id, ARGV[6] ticket hash ('' = none), ARGV[7] ticket lifetime (ms)
 -- Returns {'ok', stored data JSON or ''} | {'delivered'} | {'changed'} | {'busy', remaining lease ms}
+--@rules
 local s = redis.call('HMGET', KEYS[1], '@status', '@version', '@expiresAt', '@delivered', '@data')
 local status, version, expires, dl, data = s[1], tonumber(s[2]), tonumber(s[3]), s[4], s[5]
-if not status then return {'delivered'} end
+if not status then return {'@V.delivered'} end
 local now = tonumber(ARGV[1])
-if status ~= 'confirmed' and status ~= 'cancelled' and status ~= 'expired' and now >= expires then
-  status = 'expired'
+if not FINAL[status] and now >= expires then
+  status = '@S.expired'
   version = version + 1
   data = false
   redis.call('HSET', KEYS[1], '@status', status, '@version', version)
   redis.call('HDEL', KEYS[1], '@data')
 end
-if status ~= ARGV[3] or version ~= tonumber(ARGV[4]) then return {'changed'} end
-if dl == '1' then return {'delivered'} end
-if dl and tonumber(dl) > now then return {'busy', tonumber(dl) - now} end
+if status ~= ARGV[3] or version ~= tonumber(ARGV[4]) then return {'@V.changed'} end
+if dl == '1' then return {'@V.delivered'} end
+if dl and tonumber(dl) > now then return {'@V.busy', tonumber(dl) - now} end
 redis.call('HSET', KEYS[1], '@delivered', tostring(now + tonumber(ARGV[2])), '@leasedBy', ARGV[5])
 if ARGV[6] ~= '' then
   local copy = redis.call('HMGET', KEYS[1], '@actor', '@ip', '@userAgent', '@acceptLanguage', '@createdAt', '@confirmedAt')
@@ -34,4 +35,4 @@ if ARGV[6] ~= '' then
   if data then redis.call('HSET', KEYS[2], '@data', data) end
   redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[7]))
 end
-return {'ok', data or ''}
+return {'@V.ok', data or ''}

@@ -16,34 +16,35 @@
 -- KEYS[1] session hash, KEYS[2] route hash; ARGV[1] token hash, ARGV[2] since,
 -- ARGV[3] holder address ('' = the poll is not held), ARGV[4] claim lifetime (ms), ARGV[5] now (ms)
 -- Returns the session's fields (HGETALL), {} when it is unknown, {'token'} for a wrong token.
+--@rules
 local fields = redis.call('HGETALL', KEYS[1])
 if #fields == 0 then return {} end
 local s = {}
 for i = 1, #fields, 2 do s[fields[i]] = fields[i + 1] end
-if s['@tokenHash'] ~= ARGV[1] then return {'token'} end
+if s['@tokenHash'] ~= ARGV[1] then return {'@V.token'} end
 if ARGV[3] == '' then return fields end
 local status, now = s['@status'], tonumber(ARGV[5])
-if status == 'confirmed' or status == 'cancelled' or status == 'expired' then return fields end
+if FINAL[status] then return fields end
 local since = tonumber(ARGV[2])
 if now >= tonumber(s['@expiresAt']) or tonumber(s['@version']) ~= since then return fields end
 
-redis.call('HSET', KEYS[2], ARGV[3], now + tonumber(ARGV[4]), ARGV[3] .. ' since', since)
+redis.call('HSET', KEYS[2], ARGV[3], now + tonumber(ARGV[4]), ARGV[3] .. SINCE, since)
 local holders = redis.call('HGETALL', KEYS[2])
 local ends, asked = {}, {}
 for i = 1, #holders, 2 do
-  local holder = string.match(holders[i], '^(.*) since$')
+  local holder = string.sub(holders[i], -#SINCE) == SINCE and string.sub(holders[i], 1, -#SINCE - 1) or nil
   if holder then asked[holder] = tonumber(holders[i + 1]) else ends[holders[i]] = tonumber(holders[i + 1]) end
 end
 local latest = 0
 for holder, e in pairs(ends) do
   local theirs = asked[holder]
   if e <= now or (theirs ~= nil and theirs < since) then
-    redis.call('HDEL', KEYS[2], holder, holder .. ' since')
+    redis.call('HDEL', KEYS[2], holder, holder .. SINCE)
   elseif e > latest then
     latest = e
   end
   asked[holder] = nil
 end
-for holder in pairs(asked) do redis.call('HDEL', KEYS[2], holder .. ' since') end -- its claim is gone
+for holder in pairs(asked) do redis.call('HDEL', KEYS[2], holder .. SINCE) end -- its claim is gone
 redis.call('PEXPIREAT', KEYS[2], latest)
 return fields

@@ -7,16 +7,17 @@
 -- can still have the one 200.
 -- KEYS[1] ticket hash; ARGV[1] the presented ticket's hash, ARGV[2] attempt id ('' = none)
 -- Returns {'ok', field, value, ...} | {'unknown'} | {'redeemed'}
+--@rules
 local h = redis.call('HMGET', KEYS[1], '@T.hash', '@T.redeemed')
-if not h[1] or h[1] ~= ARGV[1] then return {'unknown'} end
-if h[2] then return {'redeemed'} end
+if not h[1] or h[1] ~= ARGV[1] then return {'@V.unknown'} end
+if h[2] then return {'@V.redeemed'} end
 local fields = redis.call('HGETALL', KEYS[1])
 if ARGV[2] == '' then
-  redis.call('HDEL', KEYS[1], '@actor', '@data', '@ip', '@userAgent', '@acceptLanguage', '@createdAt', '@confirmedAt')
+  redis.call('HDEL', KEYS[1], unpack(TICKET_COPY))
   redis.call('HSET', KEYS[1], '@T.redeemed', '1')
 else
   redis.call('HSET', KEYS[1], '@T.redeemed', ARGV[2])
 end
-local reply = {'ok'}
+local reply = {'@V.ok'}
 for i = 1, #fields do reply[#reply + 1] = fields[i] end
 return reply

@@ -5,40 +5,37 @@
 -- replication stream and a WAIT sent behind it waits for the change to reach the replicas.
 -- KEYS[1] session hash, KEYS[2] route
 -- ARGV[1] now (epoch ms), ARGV[2] new status, ARGV[3] actor ('' = none),
--- ARGV[4] data JSON ('' = none), ARGV[5] ifVersion ('' = none)
+-- ARGV[4] data JSON ('' = none), ARGV[5] ifVersion ('' = none), ARGV[6] the change's changeDigest()
 -- Returns {'ok', live holders joined by spaces (or ''), field, value, ...} | {'missing'} |
 -- {refusal code, detail...}
+--@rules
 local s = redis.call('HMGET', KEYS[1], '@status', '@version', '@expiresAt', '@actor', '@changeDigest')
 local status, version, expires, actor = s[1], tonumber(s[2]), tonumber(s[3]), s[4]
-if not status then return {'missing'} end
+if not status then return {'@V.missing'} end
 
 local to = ARGV[2]
-if status == 'expired' then return {'session_expired'} end
-local final = status == 'confirmed' or status == 'cancelled'
-if not final and tonumber(ARGV[1]) >= expires then return {'session_expired'} end
-local allowed = (status == 'pending' and (to == 'scanned' or to == 'cancelled'))
-  or (status == 'scanned' and (to == 'confirmed' or to == 'cancelled'))
-local digest = redis.sha1hex(to .. '\n' .. ARGV[3] .. '\n' .. ARGV[4])
-if not allowed then
+if status == '@S.expired' or (not FINAL[status] and tonumber(ARGV[1]) >= expires) then return {'@V.session_expired'} end
+local digest = ARGV[6]
+if not ALLOWED[status][to] then
   local repeated = status == to and s[5] == digest and (ARGV[5] == '' or tonumber(ARGV[5]) == version - 1)
-  if not repeated then return {'invalid_transition', status} end
+  if not repeated then return {'@V.invalid_transition', status} end
   redis.call('HSET', KEYS[1], '@status', status)
 else
-  if status == 'scanned' and actor and actor ~= ARGV[3] then return {'actor_mismatch'} end
-  if ARGV[5] ~= '' and tonumber(ARGV[5]) ~= version then return {'version_mismatch', tostring(version)} end
+  if status == ACTOR_CHECKED_LEAVING and actor and actor ~= ARGV[3] then return {'@V.actor_mismatch'} end
+  if ARGV[5] ~= '' and tonumber(ARGV[5]) ~= version then return {'@V.version_mismatch', tostring(version)} end
 
   redis.call('HSET', KEYS[1], '@status', to, '@version', version + 1, '@changeDigest', digest)
-  if to == 'confirmed' then redis.call('HSET', KEYS[1], '@confirmedAt', ARGV[1]) end
-  if status == 'pending' and ARGV[3] ~= '' then redis.call('HSET', KEYS[1], '@actor', ARGV[3]) end
+  if to == '@S.confirmed' then redis.call('HSET', KEYS[1], '@confirmedAt', ARGV[1]) end
+  if status == ACTOR_RECORDED_LEAVING and ARGV[3] ~= '' then redis.call('HSET', KEYS[1], '@actor', ARGV[3]) end
   if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], '@data', ARGV[4]) else redis.call('HDEL', KEYS[1], '@data') end
 end
 
 local holders, live = redis.call('HGETALL', KEYS[2]), {}
 for i = 1, #holders, 2 do
   -- '<holder> since' fields keep the `since` of each claim's poll (poll.lua), not claims.
-  if string.sub(holders[i], -6) ~= ' since' and tonumber(holders[i + 1]) > tonumber(ARGV[1]) then live[#live + 1] = holders[i] end
+  if string.sub(holders[i], -#SINCE) ~= SINCE and tonumber(holders[i + 1]) > tonumber(ARGV[1]) then live[#live + 1] = holders[i] end
 end
-local reply = {'ok', table.concat(live, ' ')}
+local reply = {'@V.ok', table.concat(live, ' ')}
 local fields = redis.call('HGETALL', KEYS[1])
 for i = 1, #fields do reply[#reply + 1] = fields[i] end
 return reply
