@@ -5,11 +5,8 @@
 import { describe, expect, it } from 'vitest';
 import { AuditedLogins } from '../support/audited-logins.js';
 import { INTERNAL_TOKEN, startNodes } from '../support/cluster.js';
-import { killPrimaryBehindReplica, resumeStalePrimary, type Pair } from '../support/failovers.js';
+import { DURABLE_ENV, killPrimaryBehindReplica, resumeStalePrimary, type Pair } from '../support/failovers.js';
 import { sentinelTopologyForTest } from '../support/redis.js';
-
-/** What the chaos tests run qrelay with: one replica must have each lasting change. */
-export const DURABLE_ENV = { REDIS_MIN_REPLICAS: '1', REDIS_REPLICA_WAIT_MS: '500' };
 
 const PER_STAGE = 6;
 const ALL_WELL = { logins: 4 * PER_STAGE, completed: 4 * PER_STAGE, lost: 0, handedOutTwice: 0, redeemedTwice: 0, stuck: 0, serverErrors: 0 };

@@ -49,6 +49,7 @@ export interface Flow {
   readonly done: Promise<void>;
 }
 
+/** Counts of logins (each counted once per kind of anomaly it shows). */
 export interface Summary {
   readonly logins: number;
   readonly completed: number;
@@ -168,7 +169,11 @@ export class AuditedLogins {
   }
 
   summary(): Summary {
-    const count = (kind: AnomalyKind): number => this.anomalies.filter((a) => a.kind === kind).length;
+    // Logins, not anomalies: a login whose loss shows in its flow shows again in its audit.
+    const count = (kind: AnomalyKind): number => {
+      const of = this.anomalies.filter((a) => a.kind === kind);
+      return new Set(of.filter((a) => a.login >= 0).map((a) => a.login)).size + of.filter((a) => a.login < 0).length;
+    };
     return {
       logins: this.logins.length,
       completed: this.logins.filter((l) => l.reached === 'redeemed').length,

@@ -7,6 +7,9 @@
 import { AuditedLogins, type Flow, type Login, type Summary } from './audited-logins.js';
 import { holdBack, untilInStep, type RedisProcess } from './redis.js';
 
+/** What qrelay runs with under failovers: one replica must hold each lasting change before it is acknowledged. */
+export const DURABLE_ENV: Record<string, string> = { REDIS_MIN_REPLICAS: '1', REDIS_REPLICA_WAIT_MS: '500' };
+
 /** One primary and its replica in a topology, and how the topology moves between them. */
 export interface Pair {
   readonly primary: RedisProcess;
