@@ -273,7 +273,9 @@ export class AuditedLogins {
       login.redemptions++;
       return;
     }
-    if (res.status === 410 && res.retried) return; // an earlier attempt redeemed it
+    // An earlier attempt may have redeemed it, but only a 200 carries who signs in: the site
+    // cannot finish this login.
+    if (res.status === 410 && res.retried) this.#over(login, 'stuck', 'a retried redemption answered 410: the login never had its 200');
     if (res.status === 404) this.#over(login, 'lost', 'the ticket of an acknowledged hand-out is unknown');
     throw new Error(`POST /ticket/redeem answered ${res.status} ${errorCode(res.body)}`);
   }
