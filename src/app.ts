@@ -152,6 +152,8 @@ async function connectRedis(config: Config, log: Logger, metrics: Metrics): Prom
     target: redisTarget(config),
     prefix: config.redisPrefix,
     graceMs: config.sessionGraceMs,
+    minReplicas: config.redisMinReplicas,
+    replicaWaitMs: config.redisReplicaWaitMs,
     onError: (err) => {
       metrics.redisError();
       if (!down) log.warn({ err: err.message }, 'redis unreachable; answering 503 until it returns');

@@ -14,22 +14,28 @@ export class ConfigError extends Error {
 
 const unsetIfEmpty = (v: unknown): unknown => (typeof v === 'string' && v.trim() === '' ? undefined : v);
 
+const wholeNumber = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, { message: `must be a whole number from ${min} to ${max}` })
+    .transform(Number)
+    .pipe(
+      z
+        .number()
+        .min(min, { message: `must be a whole number from ${min} to ${max}` })
+        .max(max, { message: `must be a whole number from ${min} to ${max}` }),
+    );
+
 const integer = (min: number, max: number, fallback: number) =>
   z.preprocess(
     unsetIfEmpty,
-    z
-      .string()
-      .regex(/^\d+$/, { message: `must be a whole number from ${min} to ${max}` })
-      .transform(Number)
-      .pipe(
-        z
-          .number()
-          .min(min, { message: `must be a whole number from ${min} to ${max}` })
-          .max(max, { message: `must be a whole number from ${min} to ${max}` }),
-      )
+    wholeNumber(min, max)
       .optional()
       .transform((v) => v ?? fallback),
   );
+
+/** A whole number whose default depends on other settings (loadConfig fills it in). */
+const optionalInteger = (min: number, max: number) => z.preprocess(unsetIfEmpty, wholeNumber(min, max).optional());
 
 const text = (fallback: string) => z.preprocess(unsetIfEmpty, z.string().default(fallback));
 
@@ -167,6 +173,14 @@ const settings = {
   /** Redis Sentinel addresses, host:port; non-empty means Sentinel mode (with redisSentinelName). */
   redisSentinels: setting('REDIS_SENTINELS', list(hostPort, 'host:port')),
   redisSentinelName: setting('REDIS_SENTINEL_NAME', text('mymaster')),
+  /**
+   * Replicas that must hold a lasting change (a status change, a hand-out, a redemption) before it
+   * is answered 200 (Redis WAIT); 0 sends no WAIT. Unset: 1 with Sentinel or Redis Cluster, 0
+   * with REDIS_URL (docs/cluster.md says why).
+   */
+  redisMinReplicas: setting('REDIS_MIN_REPLICAS', optionalInteger(0, 16)),
+  /** How long a lasting change waits for REDIS_MIN_REPLICAS replicas before 503 store_unavailable, ms. */
+  redisReplicaWaitMs: setting('REDIS_REPLICA_WAIT_MS', integer(1, 1_500, 250)),
   /** Prefix of every Redis key this deployment writes. */
   redisPrefix: setting(
     'REDIS_PREFIX',
@@ -211,7 +225,7 @@ type Settings = typeof settings;
 type Read = { -readonly [K in keyof Settings]: z.output<Settings[K]['schema']> };
 
 /** The validated configuration: every setting above, read once and frozen. */
-export type Config = { readonly [K in keyof Read]: K extends 'scanUrlBase' ? string : Read[K] };
+export type Config = { readonly [K in keyof Read]: K extends 'scanUrlBase' ? string : K extends 'redisMinReplicas' ? number : Read[K] };
 
 const schema = z.object(Object.fromEntries(Object.values(settings).map((s) => [s.env, s.schema])));
 
@@ -228,7 +242,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const read = {} as Record<keyof Settings, unknown>;
   for (const [name, { env: variable }] of Object.entries(settings)) read[name as keyof Settings] = parsed.data[variable];
   const r = read as Read;
-  const config: Config = { ...r, scanUrlBase: r.scanUrlBase ?? `http://localhost:${r.publicPort || 11000}/scan.html` };
+  // Sentinel and Redis Cluster exist to fail over to a replica: a change is acknowledged once one
+  // holds it. A single REDIS_URL may have no replica at all.
+  const failsOver = r.redisClusterNodes.length > 0 || r.redisSentinels.length > 0;
+  const config: Config = {
+    ...r,
+    scanUrlBase: r.scanUrlBase ?? `http://localhost:${r.publicPort || 11000}/scan.html`,
+    redisMinReplicas: r.redisMinReplicas ?? (failsOver ? 1 : 0),
+  };
   const targets = [config.redisUrl !== undefined, config.redisClusterNodes.length > 0, config.redisSentinels.length > 0];
   if (targets.filter(Boolean).length > 1) {
     throw new ConfigError('invalid configuration:\n  REDIS_URL, REDIS_CLUSTER_NODES, REDIS_SENTINELS: set one of them, not several');

@@ -48,6 +48,8 @@ export const F = {
   leasedBy: 'lb',
   /** When the session became confirmed (epoch ms). */
   confirmedAt: 'ca',
+  /** SHA-1 of the change that made this version (changeDigest() in src/core/session.ts). */
+  changeDigest: 'cd',
 } as const;
 
 /** Hash fields of a ticket of its own (the rest are named as in F). */

@@ -7,12 +7,27 @@
 // Commands sent in one turn of the event loop go out in one write (see WriteBatch), and Redis
 // answers them in one write too.
 //
+// A lasting change (a status change, each step of a hand-out's record, a redemption) is answered
+// only once REDIS_MIN_REPLICAS replicas hold it: a WAIT leaves right behind its script, in the
+// same write on the same connection (on a Redis Cluster, in one pipeline to the key's shard), so
+// its reply comes right behind the script's and costs only the replicas' acknowledgement. When
+// fewer acknowledge within REDIS_REPLICA_WAIT_MS the call fails with ReplicasBehind (503): the
+// change is on the primary but may not survive a failover, so nobody has been told of it, and a
+// retry is safe (docs/delivery.md: a repeated status change is answered as applied; a redemption
+// is given back; a hand-out is given back by its owner, HandOuts). A session's creation, a poll's
+// route claim, a counter, a give-back and a destroy do not wait: losing them costs a retry at most.
+//
+// A connection that is answered READONLY is talking to a primary that was demoted to a replica:
+// it is dropped and ioredis reconnects, through the sentinels to the current primary. With
+// Sentinel, the client also listens for the sentinels' +switch-master and reconnects at once.
+//
 // The client runs without an offline queue: while Redis is unreachable, commands fail at once
 // (the service answers 503 store_unavailable) instead of piling up, and ioredis keeps reconnecting
 // on its own, so the node recovers without a restart.
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
-import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type ChainableCommander, type RedisOptions } from 'ioredis';
 import { UNKNOWN_SESSION, WRONG_TOKEN, type HandOutStart, type PollRead, type RedeemOutcome, type SessionStore, type TicketGrant, type TransitionOutcome } from '../core/session-store.js';
 import type { JsonObject, SessionStatus, StatusChange, StoredSession, TransitionRefusal } from '../core/session.js';
 import type { CounterFactory } from '../limits/counters.js';
@@ -41,9 +56,19 @@ interface Scripts {
   ): Promise<Reply>;
   qrelayAbandonHandOut(session: string, leaseId: string): Promise<number>;
   qrelayCompleteHandOut(session: string): Promise<number>;
-  qrelayRedeemTicket(ticket: string, hash: string): Promise<Reply>;
+  qrelayRedeemTicket(ticket: string, hash: string, attempt: string): Promise<Reply>;
+  qrelaySettleRedemption(ticket: string, attempt: string, outcome: 'final' | 'back'): Promise<number>;
 }
 type Client = (Redis | Cluster) & Scripts;
+
+/** A lasting change that fewer than REDIS_MIN_REPLICAS replicas acknowledged in time. */
+export class ReplicasBehind extends Error {
+  override readonly name = 'ReplicasBehind';
+
+  constructor(acknowledged: number, wanted: number, waitMs: number) {
+    super(`${acknowledged} of ${wanted} replicas acknowledged the change within ${waitMs} ms`);
+  }
+}
 
 export type RedisTarget =
   | { readonly kind: 'url'; readonly url: string }
@@ -57,6 +82,10 @@ export interface RedisStoreOptions {
   graceMs: number;
   /** A command not answered within this is failed (Redis hung or partitioned), ms. */
   commandTimeoutMs?: number;
+  /** Replicas that must hold a lasting change before it resolves; 0 (the default) sends no WAIT. */
+  minReplicas?: number;
+  /** How long a lasting change waits for them, ms (below commandTimeoutMs). */
+  replicaWaitMs?: number;
   onError?: (err: Error) => void;
   onReady?: () => void;
 }
@@ -73,12 +102,17 @@ function connect(target: RedisTarget, commandTimeoutMs: number): Redis | Cluster
     commandTimeout: commandTimeoutMs,
     connectTimeout: 2_000,
     retryStrategy: (times) => Math.min(100 * times, 1_000),
+    // A demoted primary: drop the connection (the command fails, 503) and reconnect to the primary.
+    reconnectOnError: (err) => err.message.includes('READONLY'),
+    connectionName: 'qrelay',
   };
   switch (target.kind) {
     case 'url':
       return new Redis(target.url, options);
     case 'sentinel':
-      return new Redis({ ...options, sentinels: target.sentinels.map(hostPort), name: target.name });
+      // failoverDetector: the sentinels' +switch-master makes the client reconnect at once, instead
+      // of writing to the old primary until something breaks its connection.
+      return new Redis({ ...options, sentinels: target.sentinels.map(hostPort), name: target.name, failoverDetector: true });
     case 'cluster':
       return new Cluster(target.nodes.map(hostPort), {
         enableOfflineQueue: false,
@@ -124,6 +158,8 @@ export class RedisStore implements SessionStore {
   readonly #writes: WriteBatch;
   readonly #prefix: string;
   readonly #graceMs: number;
+  readonly #minReplicas: number;
+  readonly #replicaWaitMs: number;
 
   constructor(options: RedisStoreOptions) {
     const client = connect(options.target, options.commandTimeoutMs ?? 2_000);
@@ -136,10 +172,48 @@ export class RedisStore implements SessionStore {
     client.defineCommand('qrelayAbandonHandOut', { numberOfKeys: 1, lua: script('abandon-hand-out') });
     client.defineCommand('qrelayCompleteHandOut', { numberOfKeys: 1, lua: script('complete-hand-out') });
     client.defineCommand('qrelayRedeemTicket', { numberOfKeys: 1, lua: script('redeem-ticket') });
+    client.defineCommand('qrelaySettleRedemption', { numberOfKeys: 1, lua: script('settle-redemption') });
     this.#client = client as Client;
     this.#writes = new WriteBatch(client);
     this.#prefix = options.prefix;
     this.#graceMs = options.graceMs;
+    this.#minReplicas = options.minReplicas ?? 0;
+    this.#replicaWaitMs = options.replicaWaitMs ?? 250;
+  }
+
+  /**
+   * Runs script `name` for a lasting change: with minReplicas, a WAIT goes right behind it on the
+   * same connection, and the reply is given only once that many replicas hold the change (and
+   * every write this connection made before it); ReplicasBehind otherwise, whatever the script
+   * answered (a refusal may rest on a state that is not safely stored either).
+   */
+  async #lasting<K extends keyof Scripts>(name: K, ...args: Parameters<Scripts[K]>): Promise<Awaited<ReturnType<Scripts[K]>>> {
+    type Answer = Awaited<ReturnType<Scripts[K]>>;
+    const wanted = this.#minReplicas;
+    const waitMs = this.#replicaWaitMs;
+    const client = this.#client;
+    if (client instanceof Cluster && wanted > 0) {
+      // A keyless WAIT alone would go to a random node; a pipeline goes, whole, to the node
+      // serving its keyed commands (and is sent again whole after a MOVED).
+      const batch = client.pipeline();
+      // ioredis adds the defined scripts to pipelines too; its types do not say so.
+      const add = (batch as unknown as Record<K, (...a: Parameters<Scripts[K]>) => ChainableCommander>)[name];
+      add.apply(batch, args);
+      batch.wait(wanted, waitMs);
+      const [script, wait] = (await batch.exec()) ?? [];
+      if (script?.[0]) throw script[0];
+      if (wait?.[0]) throw wait[0];
+      if (Number(wait?.[1]) < wanted) throw new ReplicasBehind(Number(wait?.[1]), wanted, waitMs);
+      return script?.[1] as Answer;
+    }
+    const batched = this.#batched();
+    const send = batched[name] as unknown as (...a: Parameters<Scripts[K]>) => Promise<Answer>;
+    const reply = send.apply(batched, args);
+    if (wanted === 0) return reply;
+    // Same turn, so the same write as the script (WriteBatch): Redis runs it right after.
+    const [answer, acknowledged] = await Promise.all([reply, batched.wait(wanted, waitMs)]);
+    if (acknowledged < wanted) throw new ReplicasBehind(acknowledged, wanted, waitMs);
+    return answer;
   }
 
   /** The client, its writes held to the end of this turn (WriteBatch): for every command sent. */
@@ -197,7 +271,8 @@ export class RedisStore implements SessionStore {
 
   async transition(key: string, change: StatusChange, now: number): Promise<TransitionOutcome> {
     const k = sessionKeys(this.#prefix, key);
-    const reply = await this.#batched().qrelayTransition(
+    const reply = await this.#lasting(
+      'qrelayTransition',
       k.session,
       k.route,
       String(now),
@@ -225,7 +300,8 @@ export class RedisStore implements SessionStore {
     ticket?: TicketGrant,
   ): Promise<HandOutStart> {
     const k = sessionKeys(this.#prefix, key);
-    const [verdict, detail] = await this.#batched().qrelayBeginHandOut(
+    const [verdict, detail] = await this.#lasting(
+      'qrelayBeginHandOut',
       k.session,
       k.ticket,
       now,
@@ -251,8 +327,24 @@ export class RedisStore implements SessionStore {
     }
   }
 
+  /**
+   * With minReplicas, the redemption is marked with this attempt's id and made final only once the
+   * replicas hold the mark; if they do not (or anything fails), the mark is given back before the
+   * caller hears 503, so its retry can still have the one 200. A give-back lost in a failover
+   * leaves the ticket redeemed (410): a login lost, never a second 200.
+   */
   async redeemTicket(key: string, hash: string): Promise<RedeemOutcome> {
-    const reply = await this.#batched().qrelayRedeemTicket(sessionKeys(this.#prefix, key).ticket, hash);
+    const ticket = sessionKeys(this.#prefix, key).ticket;
+    const attempt = this.#minReplicas === 0 ? '' : randomUUID();
+    let reply: Reply;
+    try {
+      reply = await this.#lasting('qrelayRedeemTicket', ticket, hash, attempt);
+    } catch (err) {
+      if (attempt !== '') await this.#batched().qrelaySettleRedemption(ticket, attempt, 'back').catch(() => {});
+      throw err;
+    }
+    // Losing this to a failover leaves the acknowledged mark: the ticket still answers 410.
+    if (attempt !== '' && reply[0] === 'ok') void this.#batched().qrelaySettleRedemption(ticket, attempt, 'final').catch(() => {});
     if (reply[0] === 'unknown') return { ok: false, reason: 'unknown' };
     if (reply[0] === 'redeemed') return { ok: false, reason: 'redeemed' };
     const h = pairs(reply.slice(1));
@@ -270,7 +362,7 @@ export class RedisStore implements SessionStore {
   }
 
   async completeHandOut(key: string): Promise<void> {
-    await this.#batched().qrelayCompleteHandOut(sessionKeys(this.#prefix, key).session);
+    await this.#lasting('qrelayCompleteHandOut', sessionKeys(this.#prefix, key).session);
   }
 
   async abandonHandOut(key: string, leaseId: string): Promise<void> {
@@ -330,6 +422,7 @@ function fromHash(key: string, h: Record<string, string>): StoredSession | undef
     leasedUntil: leased ? Number(dl) : undefined,
     leasedBy: leased ? h[F.leasedBy] : undefined,
     confirmedAt: h[F.confirmedAt] === undefined ? undefined : Number(h[F.confirmedAt]),
+    changeDigest: h[F.changeDigest],
   };
 }
 

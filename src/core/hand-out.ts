@@ -91,7 +91,15 @@ export class HandOuts {
     const leaseId = randomUUID();
     const ticket = view.status === 'confirmed' ? newTicket(view.key) : undefined;
     const grant = ticket === undefined ? undefined : { hash: hashToken(ticket), ttlMs: this.#ticketTtlMs };
-    const start = await guard(this.#store.beginHandOut(view.key, now, this.#leaseMs, view, leaseId, grant));
+    const start = await guard(
+      this.#store.beginHandOut(view.key, now, this.#leaseMs, view, leaseId, grant).catch(async (cause: unknown) => {
+        // The lease may be taken all the same (the store applied it but its replicas did not
+        // acknowledge it, or its answer was lost): give it back before the 503, so the client's
+        // retry takes the status at once instead of waiting out the lease.
+        await this.#store.abandonHandOut(view.key, leaseId).catch(() => {});
+        throw cause;
+      }),
+    );
     if (start.ok) {
       const sent: HandedView = { key: view.key, status: view.status, version: view.version, expiresAt: view.expiresAt, data: start.data, ticket };
       return { view: sent, receipt: new HandOutReceipt(view.key, view.status, leaseId, performance.now() + this.#leaseMs, this) };

@@ -3,7 +3,7 @@
 // Every session lives for the same TTL, so Map insertion order is expiry order: the sweeper
 // walks from the oldest entry and stops at the first one still inside its grace period, doing
 // work proportional to what it forgets.
-import { applyTransition, changed, effective, refuseTransition, type SessionStatus, type StatusChange, type StoredSession } from './session.js';
+import { applyTransition, changed, effective, isRepeat, refuseTransition, type SessionStatus, type StatusChange, type StoredSession } from './session.js';
 import { errors } from '../errors.js';
 import { hashesMatch } from './secrets.js';
 import { UNKNOWN_SESSION, WRONG_TOKEN, type HandOutStart, type PollRead, type RedeemOutcome, type Redemption, type SessionStore, type TicketGrant, type TransitionOutcome } from './session-store.js';
@@ -68,6 +68,7 @@ export class MemoryStore implements SessionStore {
     const session = this.#live(key);
     if (session === undefined) return undefined;
     const refusal = refuseTransition(session, change, now);
+    if (refusal?.code === 'invalid_transition' && isRepeat(session, change)) return { ok: true, session, holders: [] };
     if (refusal !== null) return { ok: false, refusal };
     const next = applyTransition(session, change, now);
     this.#sessions.set(key, next);

@@ -160,6 +160,7 @@ export class SessionService {
       leasedUntil: undefined,
       leasedBy: undefined,
       confirmedAt: undefined,
+      changeDigest: undefined,
     };
     await guard(this.#store.create(session));
     this.#events.sessionCreated(key);

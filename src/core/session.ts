@@ -11,6 +11,13 @@
 // sweeper. The one write is when `expired` is handed to a poll: the store writes it down in the
 // same atomic step, so a change racing that hand-out (a node whose clock runs behind) is refused
 // as expired instead of landing unseen.
+//
+// A change that is already in place (same status, actor and data as the one that made the
+// current version) is a *repeat*: answered as applied, with no new version. A caller whose change
+// landed but was answered 503 (its replicas did not acknowledge it in time) retries it and gets
+// its 200 instead of a 409. The session keeps only a digest of that change (`changeDigest`), since
+// it forgets actor and data once the final status is handed out.
+import { createHash } from 'node:crypto';
 
 export type SessionStatus = 'pending' | 'scanned' | 'confirmed' | 'cancelled' | 'expired';
 export type SettableStatus = 'scanned' | 'confirmed' | 'cancelled';
@@ -48,6 +55,8 @@ export interface StoredSession {
   readonly leasedBy?: string | undefined;
   /** When the session became `confirmed` (epoch ms). */
   readonly confirmedAt?: number | undefined;
+  /** changeDigest() of the change that made this version (none for a fresh session). */
+  readonly changeDigest?: string | undefined;
 }
 
 /** What a poll returns: the public view of a session at a moment. */
@@ -109,6 +118,25 @@ export function refuseTransition(s: StoredSession, change: StatusChange, now: nu
   return null;
 }
 
+/**
+ * What identifies a change for isRepeat(): SHA-1 of status, actor and data's JSON. The transition
+ * script computes the same from the same strings (redis.sha1hex).
+ */
+export function changeDigest(change: StatusChange): string {
+  const data = change.data === undefined ? '' : JSON.stringify(change.data);
+  return createHash('sha1').update(`${change.status}\n${change.actor ?? ''}\n${data}`).digest('hex');
+}
+
+/**
+ * Whether `change`, refused as invalid_transition, is the change that made the current version
+ * (and its ifVersion, if any, names the version it was made from): then it is answered as applied.
+ */
+export function isRepeat(s: StoredSession, change: StatusChange): boolean {
+  if (s.status !== change.status || s.changeDigest === undefined) return false;
+  if (change.ifVersion !== undefined && change.ifVersion !== s.version - 1) return false;
+  return s.changeDigest === changeDigest(change);
+}
+
 /** The session after an allowed change. The scanning actor sticks; data belongs to its status. */
 export function applyTransition(s: StoredSession, change: StatusChange, now: number): StoredSession {
   return changed(s, {
@@ -117,12 +145,13 @@ export function applyTransition(s: StoredSession, change: StatusChange, now: num
     actor: s.status === 'pending' ? change.actor : s.actor,
     data: change.data,
     confirmedAt: change.status === 'confirmed' ? now : s.confirmedAt,
+    changeDigest: changeDigest(change),
   });
 }
 
 /** What may change in a stored session; its identity, token, lifetime and client never do. */
 type Changes = {
-  -readonly [K in 'status' | 'version' | 'actor' | 'data' | 'delivered' | 'leasedUntil' | 'leasedBy' | 'confirmedAt']?: StoredSession[K];
+  -readonly [K in 'status' | 'version' | 'actor' | 'data' | 'delivered' | 'leasedUntil' | 'leasedBy' | 'confirmedAt' | 'changeDigest']?: StoredSession[K];
 };
 
 /**
@@ -145,6 +174,7 @@ export function changed(s: StoredSession, changes: Changes): StoredSession {
     leasedUntil: 'leasedUntil' in changes ? changes.leasedUntil : s.leasedUntil,
     leasedBy: 'leasedBy' in changes ? changes.leasedBy : s.leasedBy,
     confirmedAt: changes.confirmedAt ?? s.confirmedAt,
+    changeDigest: changes.changeDigest ?? s.changeDigest,
   };
 }
 

@@ -73,6 +73,26 @@ describe.each(stores)('the %s store', (_name, make) => {
     expect(await store.transition('unknown-key-000000000', { status: 'scanned' }, now)).toBeUndefined();
   });
 
+  it('a repeat of the change in place is answered as applied, with no new version, also once the hand-out forgot actor and data', async () => {
+    const s = fresh();
+    await store.create(s);
+    const now = Date.now();
+    const scan = { status: 'scanned', actor: 'ann', data: { name: 'Ann' } } as const;
+    await store.transition(s.key, scan, now);
+    for (const again of [scan, { ...scan, ifVersion: 0 }]) {
+      expect(await store.transition(s.key, again, now)).toMatchObject({ ok: true, session: { status: 'scanned', version: 1, actor: 'ann', data: { name: 'Ann' } } });
+    }
+    for (const other of [{ ...scan, actor: 'bob' }, { ...scan, data: { name: 'Bob' } }, { status: 'scanned', actor: 'ann' } as const, { ...scan, ifVersion: 1 }]) {
+      expect(await store.transition(s.key, other, now)).toEqual({ ok: false, refusal: { code: 'invalid_transition', from: 'scanned', to: 'scanned' } });
+    }
+    const confirm = { status: 'confirmed', actor: 'ann' } as const;
+    await store.transition(s.key, confirm, now);
+    expect(await store.beginHandOut(s.key, now, 5_000, { status: 'confirmed', version: 2 }, 'lease')).toMatchObject({ ok: true });
+    await store.completeHandOut(s.key);
+    expect(await store.transition(s.key, confirm, now)).toMatchObject({ ok: true, session: { status: 'confirmed', version: 2, actor: undefined } });
+    expect(await store.get(s.key)).toMatchObject({ version: 2, delivered: true });
+  });
+
   it('a change without data clears the previous status data', async () => {
     const s = fresh();
     await store.create(s);
@@ -259,13 +279,15 @@ describe.each(stores)('the %s store', (_name, make) => {
     expect(await store.get('unknown-key-000000001')).toBeUndefined();
   });
 
-  it('concurrent transitions from one state: exactly one wins', async () => {
+  it('concurrent transitions from one state: exactly one change wins, and only its repeats are answered as applied', async () => {
     const s = fresh();
     await store.create(s);
     const outcomes = await Promise.all(
       Array.from({ length: 10 }, (_, i) => store.transition(s.key, { status: i % 2 ? 'scanned' : 'cancelled' }, Date.now())),
     );
-    expect(outcomes.filter((o) => o?.ok)).toHaveLength(1);
+    const won = outcomes.flatMap((o) => (o?.ok ? [o.session] : []));
+    expect(won).toHaveLength(5);
+    expect(new Set(won.map((w) => `${w.status} ${w.version}`)).size).toBe(1);
     expect((await store.get(s.key))?.version).toBe(1);
   });
 });

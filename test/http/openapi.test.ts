@@ -328,7 +328,7 @@ describe('every route answers every status and code the document lists', () => {
 
       expectAnswer(await set(n, { key: s.key, status: 'confirmed', actor: 'ann' }, { headers: { 'content-type': 'application/json' } }), 401, 'unauthorized');
       expectAnswer(await set(n, { key: unknownKey, status: 'cancelled' }), 404, 'not_found');
-      expectAnswer(await set(n, { key: s.key, status: 'scanned', actor: 'ann' }), 409, 'invalid_transition');
+      expectAnswer(await set(n, { key: s.key, status: 'scanned', actor: 'bob' }), 409, 'invalid_transition');
       expectAnswer(await set(n, { key: s.key, status: 'confirmed', actor: 'bob' }), 409, 'actor_mismatch');
       expectAnswer(await set(n, { key: s.key, status: 'confirmed', actor: 'ann', ifVersion: 0 }), 409, 'version_mismatch');
       expectAnswer(await set(n, { key: s.key, status: 'confirmed', actor: 'ann', data: { pad: 'x'.repeat(5_000) } }), 413, 'data_too_large');

@@ -24,8 +24,28 @@ describe('POST /status/set', () => {
     const s = await mint(node);
     const path: Record<string, string[]> = { pending: [], scanned: ['scanned'], confirmed: ['scanned', 'confirmed'], cancelled: ['cancelled'] };
     for (const step of path[from] ?? []) await setStatus(node, { key: s.key, status: step }).expect(200);
-    const res = await setStatus(node, { key: s.key, status: to }).expect(409);
+    // Other data than the step's: never a repeat of the change in place (answered as applied).
+    const res = await setStatus(node, { key: s.key, status: to, data: { other: true } }).expect(409);
     expect(res.body.error.code).toBe(code);
+  });
+
+  it('a repeat of the change in place (a retry) answers 200 with the same version; any other change to the same status is refused', async () => {
+    const node = await startNode();
+    const s = await mint(node);
+    const scan = { key: s.key, status: 'scanned', actor: 'ann', data: { name: 'Ann' } };
+    await setStatus(node, scan).expect(200);
+    for (const again of [scan, { ...scan, ifVersion: 0 }]) {
+      expect((await setStatus(node, again).expect(200)).body).toMatchObject({ status: 'scanned', version: 1 });
+    }
+    for (const other of [{ ...scan, actor: 'bob' }, { ...scan, data: { name: 'Bob' } }, { ...scan, data: undefined }, { ...scan, ifVersion: 1 }]) {
+      expect((await setStatus(node, other).expect(409)).body.error.code).toBe('invalid_transition');
+    }
+    const confirm = { key: s.key, status: 'confirmed', actor: 'ann' };
+    await setStatus(node, confirm).expect(200);
+    // The final status handed out: the session forgets actor and data, and still knows the repeat.
+    expect((await poll(node, s, { since: 1 }).expect(200)).body.ticket).toEqual(expect.any(String));
+    expect((await setStatus(node, confirm).expect(200)).body).toMatchObject({ status: 'confirmed', version: 2 });
+    expect((await setStatus(node, { ...confirm, status: 'cancelled' }).expect(409)).body.error.code).toBe('invalid_transition');
   });
 
   it('requires the scanning actor to confirm or cancel', async () => {

@@ -33,11 +33,15 @@ export type RedisEnv = { REDIS_URL: string } | { REDIS_CLUSTER_NODES: string } |
 
 export const uniquePrefix = (): string => `qrelay-test-${randomBytes(6).toString('hex')}`;
 
+/**
+ * `count` nodes on `redis`. They wait for no replica unless `env` sets REDIS_MIN_REPLICAS: the
+ * Cluster and Sentinel of redis.ts have none, and with Sentinel or Cluster the default is 1.
+ */
 export async function startNodes(count: number, redis: RedisEnv, env: Record<string, string> = {}): Promise<{ nodes: Qrelay[]; prefix: string }> {
   const prefix = env['REDIS_PREFIX'] ?? uniquePrefix();
   const nodes: Qrelay[] = [];
   for (let i = 0; i < count; i++) {
-    nodes.push(await startNode({ ...redis, REDIS_PREFIX: prefix, INTERNAL_TOKEN, CLUSTER_TOKEN, ...env }));
+    nodes.push(await startNode({ ...redis, REDIS_PREFIX: prefix, INTERNAL_TOKEN, CLUSTER_TOKEN, REDIS_MIN_REPLICAS: '0', ...env }));
   }
   return { nodes, prefix };
 }

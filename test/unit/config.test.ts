@@ -32,9 +32,21 @@ describe('configuration', () => {
     ['INTERNAL_TOKEN', 'sixteen chars with spaces', /INTERNAL_TOKEN.*printable/],
     ['NODE_ADDR', 'http://10.0.0.5:11001/qrelay', /NODE_ADDR.*origin/],
     ['SESSION_GRACE_MS', '0', /SESSION_GRACE_MS.*from 1000/],
+    ['REDIS_MIN_REPLICAS', 'one', /REDIS_MIN_REPLICAS.*whole number from 0 to 16/],
+    ['REDIS_REPLICA_WAIT_MS', '0', /REDIS_REPLICA_WAIT_MS.*whole number from 1 to 1500/],
   ])('a bad %s=%s stops start-up with a message naming it', (name, value, message) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(message);
+  });
+
+  it('waits for one replica by default with Sentinel or Redis Cluster, for none with REDIS_URL', () => {
+    const cluster = { INTERNAL_TOKEN: 'internal-token-0123456789', CLUSTER_TOKEN: 'cluster-token-0123456789' };
+    expect(loadConfig({ ...cluster, REDIS_URL: 'redis://127.0.0.1:6379' })).toMatchObject({ redisMinReplicas: 0, redisReplicaWaitMs: 250 });
+    expect(loadConfig({ ...cluster, REDIS_SENTINELS: '127.0.0.1:26379' }).redisMinReplicas).toBe(1);
+    expect(loadConfig({ ...cluster, REDIS_CLUSTER_NODES: '127.0.0.1:7000' }).redisMinReplicas).toBe(1);
+    expect(loadConfig({ ...cluster, REDIS_CLUSTER_NODES: '127.0.0.1:7000', REDIS_MIN_REPLICAS: '0' }).redisMinReplicas).toBe(0);
+    expect(loadConfig({ ...cluster, REDIS_URL: 'redis://127.0.0.1:6379', REDIS_MIN_REPLICAS: '2' }).redisMinReplicas).toBe(2);
+    expect(loadConfig({}).redisMinReplicas).toBe(0);
   });
 
   it('cluster mode requires INTERNAL_TOKEN', () => {
