@@ -59,41 +59,63 @@ async function settle(logins: AuditedLogins, flows: Flow[]): Promise<Summary> {
 }
 
 /**
- * The replica falls behind (paused, its link cut) while logins go on; once each login has been
- * answered or refused, the primary is killed and the replica, resumed, is promoted without what
- * it missed. The old primary comes back as its replica.
+ * Holds the replica back (paused, its link cut), runs `during`, kills the primary and resumes the
+ * replica, which is promoted without what it missed; the old primary comes back as its replica.
  */
-export async function killPrimaryBehindReplica(logins: AuditedLogins, pair: Pair, options: FailoverOptions): Promise<Summary> {
+export async function killPrimaryBehind(pair: Pair, during: () => Promise<void>): Promise<void> {
   const { primary, replica } = pair;
-  const staged = await stages(logins, pair, options.perStage);
   await untilInStep(replica, primary);
   await holdBack(replica, primary);
-  logins.deadline = Date.now() + options.windowMs;
-  const flows = finish(logins, pair, staged, options.perStage);
-  // Each login has either finished or been refused (with WAIT, nothing is acknowledged now).
-  await waitUntil(() => flows.every((f) => f.settled || f.refusals > 0), options.windowMs, 'every login to finish or be refused');
+  await during();
   await primary.stop(true);
   replica.resume();
   await pair.untilPromoted(replica);
   await pair.restartAsReplica(primary, replica);
   await untilInStep(primary, replica);
-  return settle(logins, flows);
 }
 
 /**
- * The primary is paused while logins go on; once the replica is promoted the old primary
- * resumes, still a primary in its own eyes, until the topology makes it a replica of the new one
- * (a Sentinel does so some seconds later; a cluster node as soon as it hears of the newer epoch).
+ * Pauses the primary, runs `during`, and once the replica is promoted resumes the old primary,
+ * still a primary in its own eyes, until the topology makes it a replica of the new one (a
+ * Sentinel does so some seconds later; a cluster node as soon as it hears of the newer epoch).
  */
-export async function resumeStalePrimary(logins: AuditedLogins, pair: Pair, options: FailoverOptions): Promise<Summary> {
+export async function resumePrimaryAfterPromotion(pair: Pair, during: () => Promise<void>, timeoutMs = 60_000): Promise<void> {
   const { primary, replica } = pair;
-  const staged = await stages(logins, pair, options.perStage);
   await untilInStep(replica, primary);
   primary.pause();
-  logins.deadline = Date.now() + options.windowMs;
-  const flows = finish(logins, pair, staged, options.perStage);
+  await during();
   await pair.untilPromoted(replica);
   primary.resume();
-  await untilInStep(primary, replica, options.windowMs);
+  await untilInStep(primary, replica, timeoutMs);
+}
+
+/**
+ * killPrimaryBehind with logins at every stage going on meanwhile: the primary dies once each
+ * of them has finished or been refused.
+ */
+export async function killPrimaryBehindReplica(logins: AuditedLogins, pair: Pair, options: FailoverOptions): Promise<Summary> {
+  const staged = await stages(logins, pair, options.perStage);
+  let flows: Flow[] = [];
+  await killPrimaryBehind(pair, async () => {
+    logins.deadline = Date.now() + options.windowMs;
+    flows = finish(logins, pair, staged, options.perStage);
+    // With WAIT nothing is acknowledged now: each login gets refused.
+    await waitUntil(() => flows.every((f) => f.settled || f.refusals > 0), options.windowMs, 'every login to finish or be refused');
+  });
+  return settle(logins, flows);
+}
+
+/** resumePrimaryAfterPromotion with logins at every stage going on from the pause. */
+export async function resumeStalePrimary(logins: AuditedLogins, pair: Pair, options: FailoverOptions): Promise<Summary> {
+  const staged = await stages(logins, pair, options.perStage);
+  let flows: Flow[] = [];
+  await resumePrimaryAfterPromotion(
+    pair,
+    async () => {
+      logins.deadline = Date.now() + options.windowMs;
+      flows = finish(logins, pair, staged, options.perStage);
+    },
+    options.windowMs,
+  );
   return settle(logins, flows);
 }
