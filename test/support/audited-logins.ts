@@ -19,7 +19,12 @@ export interface Endpoint {
   readonly privateUrl: string;
 }
 
-export type AnomalyKind = 'lost' | 'handed-out-twice' | 'redeemed-twice' | 'stuck';
+/**
+ * `lost`: an acknowledged set, hand-out or redemption is gone. `mint-lost`: a session is gone
+ * before its first change (qrelay does not wait for replicas on a creation: a page whose session
+ * is lost mints another), counted apart.
+ */
+export type AnomalyKind = 'lost' | 'mint-lost' | 'handed-out-twice' | 'redeemed-twice' | 'stuck';
 
 export interface Anomaly {
   readonly login: number;
@@ -54,6 +59,7 @@ export interface Summary {
   readonly logins: number;
   readonly completed: number;
   readonly lost: number;
+  readonly mintsLost: number;
   readonly handedOutTwice: number;
   readonly redeemedTwice: number;
   readonly stuck: number;
@@ -178,6 +184,7 @@ export class AuditedLogins {
       logins: this.logins.length,
       completed: this.logins.filter((l) => l.reached === 'redeemed').length,
       lost: count('lost'),
+      mintsLost: count('mint-lost'),
       handedOutTwice: count('handed-out-twice'),
       redeemedTwice: count('redeemed-twice'),
       stuck: count('stuck'),
@@ -228,7 +235,7 @@ export class AuditedLogins {
       login.acked = { version: Number(res.body['version']), status };
       return;
     }
-    if (res.status === 404) this.#over(login, 'lost', `the set of ${status} found no session; its mint was acknowledged`);
+    if (res.status === 404) this.#over(login, gone(login), `the set of ${status} found no session after v${login.acked.version} ${login.acked.status} was acknowledged`);
     if (res.status === 409) {
       const now = await this.#peek(login, counter);
       // An earlier attempt that got no 200 may have made the change: then this one is done.
@@ -283,7 +290,7 @@ export class AuditedLogins {
   async #audit(login: Login): Promise<void> {
     const counter = { refusals: 0 };
     const now = await this.#peek(login, counter);
-    if (now === undefined) this.#over(login, 'lost', `the session is gone; v${login.acked.version} ${login.acked.status} was acknowledged`);
+    if (now === undefined) this.#over(login, gone(login), `the session is gone; v${login.acked.version} ${login.acked.status} was acknowledged`);
     if (now.version < login.acked.version || (login.acked.status === 'confirmed' && now.status !== 'confirmed')) {
       this.#over(login, 'lost', `v${login.acked.version} ${login.acked.status} was acknowledged; the store has ${describe(now)}`);
     }
@@ -363,5 +370,8 @@ export class AuditedLogins {
     }
   }
 }
+
+/** What a login's missing session means: a lost change, or only a lost mint. */
+const gone = (login: Login): AnomalyKind => (login.acked.version === 0 ? 'mint-lost' : 'lost');
 
 const describe = (state: Peeked | undefined): string => (state === undefined ? 'no session' : `v${state.version} ${state.status}${state.delivered ? ' (handed out)' : ''}`);
