@@ -8,7 +8,8 @@
 // a second behind (then restarted as a replica), and the primary paused until its replica is
 // promoted, then resumed. On Redis Cluster the failovers go round the shards. Each topology prints one line of figures:
 // completed, lost, handed out twice, redeemed twice, and a set's time retries included (p50, p99,
-// max: what a failover makes a login wait).
+// max: what a failover makes a login wait). It fails on a lost acknowledged change, a second
+// hand-out or redemption, or a 5xx other than 503; logins that could not complete are counted.
 import { describe, expect, it } from 'vitest';
 import { AuditedLogins, type Endpoint, type Flow } from '../support/audited-logins.js';
 import { INTERNAL_TOKEN, startNodes, type RedisEnv } from '../support/cluster.js';
@@ -62,15 +63,12 @@ async function soak(topology: string, nodes: readonly Endpoint[], pairFor: (fail
     setMs: { p50: Math.round(percentile(times, 50)), p99: Math.round(percentile(times, 99)), max: Math.round(times.at(-1) ?? 0) },
   };
   console.log(JSON.stringify(figures));
-  expect(summary, logins.report()).toEqual({
-    logins: LOGINS,
-    // A page whose session is lost before its first change mints another: counted, not held against.
-    completed: LOGINS - summary.mintsLost,
+  // Safety is asserted; completion is measured (a page whose session was lost before its first
+  // change mints another; a redemption whose give-back a failover lost answers 410, never 200).
+  expect({ lost: summary.lost, handedOutTwice: summary.handedOutTwice, redeemedTwice: summary.redeemedTwice, serverErrors: summary.serverErrors }, logins.report()).toEqual({
     lost: 0,
-    mintsLost: summary.mintsLost,
     handedOutTwice: 0,
     redeemedTwice: 0,
-    stuck: 0,
     serverErrors: 0,
   });
 }
