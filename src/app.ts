@@ -154,6 +154,7 @@ async function connectRedis(config: Config, log: Logger, metrics: Metrics): Prom
     graceMs: config.sessionGraceMs,
     minReplicas: config.redisMinReplicas,
     replicaWaitMs: config.redisReplicaWaitMs,
+    onReplicasBehind: () => metrics.replicasBehind(),
     onError: (err) => {
       metrics.redisError();
       if (!down) log.warn({ err: err.message }, 'redis unreachable; answering 503 until it returns');

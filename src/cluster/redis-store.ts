@@ -10,7 +10,9 @@
 // A lasting change (a status change, each step of a hand-out's record, a redemption) is answered
 // only once REDIS_MIN_REPLICAS replicas hold it: a WAIT leaves right behind its script, in the
 // same write on the same connection (on a Redis Cluster, in one pipeline to the key's shard), so
-// its reply comes right behind the script's and costs only the replicas' acknowledgement. When
+// its reply comes right behind the script's and costs only the replicas' acknowledgement; the
+// lasting changes of one turn share one WAIT. They have a connection of their own, since Redis
+// holds a connection's later commands while its WAIT waits. When
 // fewer acknowledge within REDIS_REPLICA_WAIT_MS the call fails with ReplicasBehind (503): the
 // change is on the primary but may not survive a failover, so nobody has been told of it, and a
 // retry is safe (docs/delivery.md: a repeated status change is answered as applied; a redemption
@@ -86,6 +88,8 @@ export interface RedisStoreOptions {
   minReplicas?: number;
   /** How long a lasting change waits for them, ms (below commandTimeoutMs). */
   replicaWaitMs?: number;
+  /** A lasting change was not acknowledged by minReplicas replicas in time. */
+  onReplicasBehind?: () => void;
   onError?: (err: Error) => void;
   onReady?: () => void;
 }
@@ -95,6 +99,8 @@ const hostPort = (s: string): { host: string; port: number } => {
   return { host: s.slice(0, i), port: Number(s.slice(i + 1)) };
 };
 
+const DEMOTED = /\bREADONLY\b|WAIT cannot be used with replica/;
+
 function connect(target: RedisTarget, commandTimeoutMs: number): Redis | Cluster {
   const options: RedisOptions = {
     enableOfflineQueue: false,
@@ -102,8 +108,9 @@ function connect(target: RedisTarget, commandTimeoutMs: number): Redis | Cluster
     commandTimeout: commandTimeoutMs,
     connectTimeout: 2_000,
     retryStrategy: (times) => Math.min(100 * times, 1_000),
-    // A demoted primary: drop the connection (the command fails, 503) and reconnect to the primary.
-    reconnectOnError: (err) => err.message.includes('READONLY'),
+    // A demoted primary (a write, or a WAIT, refused by a replica): drop the connection (the
+    // command fails, 503) and reconnect to the primary.
+    reconnectOnError: (err) => DEMOTED.test(err.message),
     connectionName: 'qrelay',
   };
   switch (target.kind) {
@@ -132,9 +139,16 @@ function connect(target: RedisTarget, commandTimeoutMs: number): Redis | Cluster
 class WriteBatch {
   readonly #client: Redis | Cluster;
   #held: Socket | undefined;
+  /** This turn's WAIT, shared by its lasting changes, and what sends it at the turn's end. */
+  #ack: Promise<number> | undefined;
+  #sendAck: (() => void) | undefined;
   readonly #release = (): void => {
     const socket = this.#held;
+    const sendAck = this.#sendAck;
     this.#held = undefined;
+    this.#ack = undefined;
+    this.#sendAck = undefined;
+    sendAck?.(); // still corked: the WAIT leaves in the same write, behind everything of the turn
     socket?.uncork();
   };
 
@@ -151,34 +165,71 @@ class WriteBatch {
     this.#held = socket;
     setImmediate(this.#release);
   }
+
+  /**
+   * How many replicas hold every write sent so far: one WAIT at this turn's end, shared by every
+   * command of the turn that asks (a WAIT waits for all of its connection's writes before it).
+   */
+  replicaAck(replicas: number, timeoutMs: number): Promise<number> {
+    if (this.#held === undefined) return this.#client.wait(replicas, timeoutMs); // the writes left already
+    this.#ack ??= new Promise<number>((resolve, reject) => {
+      this.#sendAck = () => void this.#client.wait(replicas, timeoutMs).then(resolve, reject);
+    });
+    return this.#ack;
+  }
+}
+
+function defineScripts(client: Redis | Cluster): Client {
+  client.defineCommand('qrelayCreate', { numberOfKeys: 1, lua: script('create') });
+  client.defineCommand('qrelayTransition', { numberOfKeys: 2, lua: script('transition') });
+  client.defineCommand('qrelayPoll', { numberOfKeys: 2, lua: script('poll') });
+  client.defineCommand('qrelayBeginHandOut', { numberOfKeys: 2, lua: script('begin-hand-out') });
+  client.defineCommand('qrelayAbandonHandOut', { numberOfKeys: 1, lua: script('abandon-hand-out') });
+  client.defineCommand('qrelayCompleteHandOut', { numberOfKeys: 1, lua: script('complete-hand-out') });
+  client.defineCommand('qrelayRedeemTicket', { numberOfKeys: 1, lua: script('redeem-ticket') });
+  client.defineCommand('qrelaySettleRedemption', { numberOfKeys: 1, lua: script('settle-redemption') });
+  return client as Client;
+}
+
+/** A connection and its WriteBatch. */
+interface Connection {
+  readonly client: Client;
+  readonly writes: WriteBatch;
 }
 
 export class RedisStore implements SessionStore {
   readonly #client: Client;
   readonly #writes: WriteBatch;
+  /**
+   * With minReplicas, the lasting changes and their WAITs go on a connection of their own: Redis
+   * holds a connection's later commands while a WAIT waits, and polls must not queue behind a
+   * lagging replica.
+   */
+  readonly #durable: Connection | undefined;
   readonly #prefix: string;
   readonly #graceMs: number;
   readonly #minReplicas: number;
   readonly #replicaWaitMs: number;
+  readonly #onReplicasBehind: () => void;
 
   constructor(options: RedisStoreOptions) {
-    const client = connect(options.target, options.commandTimeoutMs ?? 2_000);
-    client.on('error', options.onError ?? (() => {}));
-    if (options.onReady !== undefined) client.on('ready', options.onReady);
-    client.defineCommand('qrelayCreate', { numberOfKeys: 1, lua: script('create') });
-    client.defineCommand('qrelayTransition', { numberOfKeys: 2, lua: script('transition') });
-    client.defineCommand('qrelayPoll', { numberOfKeys: 2, lua: script('poll') });
-    client.defineCommand('qrelayBeginHandOut', { numberOfKeys: 2, lua: script('begin-hand-out') });
-    client.defineCommand('qrelayAbandonHandOut', { numberOfKeys: 1, lua: script('abandon-hand-out') });
-    client.defineCommand('qrelayCompleteHandOut', { numberOfKeys: 1, lua: script('complete-hand-out') });
-    client.defineCommand('qrelayRedeemTicket', { numberOfKeys: 1, lua: script('redeem-ticket') });
-    client.defineCommand('qrelaySettleRedemption', { numberOfKeys: 1, lua: script('settle-redemption') });
-    this.#client = client as Client;
-    this.#writes = new WriteBatch(client);
+    const open = (): Client => {
+      const client = defineScripts(connect(options.target, options.commandTimeoutMs ?? 2_000));
+      client.on('error', options.onError ?? (() => {}));
+      return client;
+    };
+    this.#client = open();
+    if (options.onReady !== undefined) this.#client.on('ready', options.onReady);
+    this.#writes = new WriteBatch(this.#client);
+    this.#minReplicas = options.minReplicas ?? 0;
+    if (this.#minReplicas > 0) {
+      const client = open();
+      this.#durable = { client, writes: new WriteBatch(client) };
+    }
     this.#prefix = options.prefix;
     this.#graceMs = options.graceMs;
-    this.#minReplicas = options.minReplicas ?? 0;
     this.#replicaWaitMs = options.replicaWaitMs ?? 250;
+    this.#onReplicasBehind = options.onReplicasBehind ?? (() => {});
   }
 
   /**
@@ -189,31 +240,37 @@ export class RedisStore implements SessionStore {
    */
   async #lasting<K extends keyof Scripts>(name: K, ...args: Parameters<Scripts[K]>): Promise<Awaited<ReturnType<Scripts[K]>>> {
     type Answer = Awaited<ReturnType<Scripts[K]>>;
+    const durable = this.#durable;
+    if (durable === undefined) {
+      const batched = this.#batched();
+      return (batched[name] as unknown as (...a: Parameters<Scripts[K]>) => Promise<Answer>).apply(batched, args);
+    }
+    const { client, writes } = durable;
     const wanted = this.#minReplicas;
-    const waitMs = this.#replicaWaitMs;
-    const client = this.#client;
-    if (client instanceof Cluster && wanted > 0) {
+    if (client instanceof Cluster) {
       // A keyless WAIT alone would go to a random node; a pipeline goes, whole, to the node
       // serving its keyed commands (and is sent again whole after a MOVED).
       const batch = client.pipeline();
       // ioredis adds the defined scripts to pipelines too; its types do not say so.
       const add = (batch as unknown as Record<K, (...a: Parameters<Scripts[K]>) => ChainableCommander>)[name];
       add.apply(batch, args);
-      batch.wait(wanted, waitMs);
+      batch.wait(wanted, this.#replicaWaitMs);
       const [script, wait] = (await batch.exec()) ?? [];
       if (script?.[0]) throw script[0];
       if (wait?.[0]) throw wait[0];
-      if (Number(wait?.[1]) < wanted) throw new ReplicasBehind(Number(wait?.[1]), wanted, waitMs);
+      if (Number(wait?.[1]) < wanted) throw this.#behind(Number(wait?.[1]));
       return script?.[1] as Answer;
     }
-    const batched = this.#batched();
-    const send = batched[name] as unknown as (...a: Parameters<Scripts[K]>) => Promise<Answer>;
-    const reply = send.apply(batched, args);
-    if (wanted === 0) return reply;
-    // Same turn, so the same write as the script (WriteBatch): Redis runs it right after.
-    const [answer, acknowledged] = await Promise.all([reply, batched.wait(wanted, waitMs)]);
-    if (acknowledged < wanted) throw new ReplicasBehind(acknowledged, wanted, waitMs);
+    writes.hold();
+    const reply = (client[name] as unknown as (...a: Parameters<Scripts[K]>) => Promise<Answer>).apply(client, args);
+    const [answer, acknowledged] = await Promise.all([reply, writes.replicaAck(wanted, this.#replicaWaitMs)]);
+    if (acknowledged < wanted) throw this.#behind(acknowledged);
     return answer;
+  }
+
+  #behind(acknowledged: number): ReplicasBehind {
+    this.#onReplicasBehind();
+    return new ReplicasBehind(acknowledged, this.#minReplicas, this.#replicaWaitMs);
   }
 
   /** The client, its writes held to the end of this turn (WriteBatch): for every command sent. */
@@ -226,7 +283,7 @@ export class RedisStore implements SessionStore {
   async ready(timeoutMs: number): Promise<boolean> {
     // Not events.once: it would give up at the first connection error, while ioredis retries.
     const deadline = Date.now() + timeoutMs;
-    while (this.#client.status !== 'ready') {
+    while (this.#client.status !== 'ready' || (this.#durable !== undefined && this.#durable.client.status !== 'ready')) {
       if (Date.now() >= deadline) return false;
       await new Promise((r) => setTimeout(r, 25));
     }
@@ -336,15 +393,22 @@ export class RedisStore implements SessionStore {
   async redeemTicket(key: string, hash: string): Promise<RedeemOutcome> {
     const ticket = sessionKeys(this.#prefix, key).ticket;
     const attempt = this.#minReplicas === 0 ? '' : randomUUID();
+    // Settled on the connection that marked it, so the settlement runs after the mark.
+    const settle = (outcome: 'final' | 'back'): Promise<unknown> => {
+      const durable = this.#durable;
+      if (durable === undefined) return Promise.resolve();
+      durable.writes.hold();
+      return durable.client.qrelaySettleRedemption(ticket, attempt, outcome).catch(() => {});
+    };
     let reply: Reply;
     try {
       reply = await this.#lasting('qrelayRedeemTicket', ticket, hash, attempt);
     } catch (err) {
-      if (attempt !== '') await this.#batched().qrelaySettleRedemption(ticket, attempt, 'back').catch(() => {});
+      if (attempt !== '') await settle('back');
       throw err;
     }
     // Losing this to a failover leaves the acknowledged mark: the ticket still answers 410.
-    if (attempt !== '' && reply[0] === 'ok') void this.#batched().qrelaySettleRedemption(ticket, attempt, 'final').catch(() => {});
+    if (attempt !== '' && reply[0] === 'ok') void settle('final');
     if (reply[0] === 'unknown') return { ok: false, reason: 'unknown' };
     if (reply[0] === 'redeemed') return { ok: false, reason: 'redeemed' };
     const h = pairs(reply.slice(1));
@@ -384,11 +448,14 @@ export class RedisStore implements SessionStore {
   }
 
   async close(): Promise<void> {
-    try {
-      await this.#client.quit();
-    } catch {
-      this.#client.disconnect();
-    }
+    const quit = async (client: Client): Promise<void> => {
+      try {
+        await client.quit();
+      } catch {
+        client.disconnect();
+      }
+    };
+    await Promise.all([quit(this.#client), this.#durable === undefined ? undefined : quit(this.#durable.client)]);
   }
 }
 

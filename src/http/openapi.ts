@@ -115,6 +115,9 @@ const badBody = (body: z.ZodObject): Refusal =>
 const tooLarge = refused(['payload_too_large'], `A body larger than ${bodyLimit}.`);
 const notJson = refused(['unsupported_media_type'], 'A body that is not `application/json` in UTF-8, or is compressed.');
 const storeDown = refused(['store_unavailable'], 'The session store is unreachable; retry after `Retry-After` seconds.');
+/** The 503 of a lasting change: unreachable, or not yet held by REDIS_MIN_REPLICAS replicas. */
+const notYetStored = (what: string): Refusal =>
+  refused(['store_unavailable'], `The session store is unreachable, or ${what} is not yet safely stored (fewer than REDIS_MIN_REPLICAS replicas acknowledged it within REDIS_REPLICA_WAIT_MS): retry after \`Retry-After\` seconds; the retry is safe.`);
 const unknownKey = (what = 'session'): Refusal => refused(['not_found'], `No such ${what}.`);
 
 const key = 'The session key (`key` from POST /status/new).';
@@ -159,7 +162,7 @@ const routes: readonly Route[] = [
       refused(['not_found'], 'An unknown key, or a wrong or missing poll token (indistinguishable on purpose).'),
       refused(['already_delivered'], 'The final status was already handed to a poll, or `since` is already its version: the client holds it.'),
       refused(['rate_limited'], 'Too many polls in flight from this address on this node (MAX_POLLS_PER_IP).'),
-      refused(['store_unavailable', 'node_full', 'shutting_down', 'hand_out_in_progress'], 'Retry after `Retry-After` seconds, possibly on another node.'),
+      refused(['store_unavailable', 'node_full', 'shutting_down', 'hand_out_in_progress'], 'Retry after `Retry-After` seconds, possibly on another node. `store_unavailable` also means a final status about to be handed out is not yet safely stored (REDIS_MIN_REPLICAS): it was not handed out, and the retry gets it.'),
     ],
   },
   {
@@ -204,10 +207,10 @@ const routes: readonly Route[] = [
     operationId: 'setStatus',
     summary: 'Change a session\'s status and wake its poll',
     description:
-      `Transitions: pending -> scanned -> confirmed, pending|scanned -> cancelled; each bumps \`version\` by one. \`actor\` is required for scanned and confirmed, and the actor who scanned is bound: confirm and cancel must name them. \`data\`: at most ${DATA_LIMIT_BYTES} bytes of JSON.`,
+      `Transitions: pending -> scanned -> confirmed, pending|scanned -> cancelled; each bumps \`version\` by one. \`actor\` is required for scanned and confirmed, and the actor who scanned is bound: confirm and cancel must name them. \`data\`: at most ${DATA_LIMIT_BYTES} bytes of JSON. A repeat of the change that made the current version (same status, actor and data; \`ifVersion\`, if given, the version before it) is answered 200 as applied, with the same version: a retry after a 503 is safe.`,
     auth: 'internalToken',
     body: 'SetStatus',
-    answers: { 200: json('StatusSet', 'Changed; `delivered` says whether a held poll was woken.') },
+    answers: { 200: json('StatusSet', 'Changed (or the change was already in place); `delivered` says whether a held poll was woken.') },
     refusals: [
       badBody(setBody),
       unknownKey(),
@@ -216,7 +219,7 @@ const routes: readonly Route[] = [
       refused(['session_expired'], 'The session\'s lifetime has ended.'),
       refused(['data_too_large', 'payload_too_large'], `\`data\` larger than ${DATA_LIMIT_BYTES} bytes of JSON, or a body larger than ${bodyLimit}.`),
       notJson,
-      storeDown,
+      notYetStored('the change'),
     ],
   },
   {
@@ -251,7 +254,7 @@ const routes: readonly Route[] = [
       refused(['already_redeemed'], 'The ticket was redeemed before.'),
       tooLarge,
       notJson,
-      storeDown,
+      notYetStored('the redemption'),
     ],
   },
   {

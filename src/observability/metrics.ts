@@ -43,6 +43,7 @@ export class Metrics implements ServiceEvents {
   readonly #forwards: client.Counter;
   readonly #forwardFailures: client.Counter<'cause'>;
   readonly #redisErrors: client.Counter;
+  readonly #replicasBehind: client.Counter;
   readonly #tokenRejections: client.Counter;
   readonly #rateLimited: client.Counter<'limit'>;
   readonly #unrecorded: client.Counter;
@@ -96,6 +97,11 @@ export class Metrics implements ServiceEvents {
       registers,
     });
     this.#redisErrors = new client.Counter({ name: 'qrelay_redis_errors_total', help: 'Redis connection errors.', registers });
+    this.#replicasBehind = new client.Counter({
+      name: 'qrelay_redis_replicas_behind_total',
+      help: 'Changes answered 503 because fewer than REDIS_MIN_REPLICAS replicas acknowledged them within REDIS_REPLICA_WAIT_MS.',
+      registers,
+    });
     this.#tokenRejections = new client.Counter({ name: 'qrelay_token_rejections_total', help: 'Polls with a wrong token for an existing session.', registers });
     this.#unrecorded = new client.Counter({
       name: 'qrelay_hand_outs_unrecorded_total',
@@ -138,6 +144,9 @@ export class Metrics implements ServiceEvents {
   }
   redisError(): void {
     this.#redisErrors.inc();
+  }
+  replicasBehind(): void {
+    this.#replicasBehind.inc();
   }
   rateLimited(limit: string): void {
     this.#rateLimited.inc({ limit });

@@ -3,15 +3,17 @@
 // HTTP. And a node answered READONLY (its primary was demoted) drops that connection.
 import { Redis } from 'ioredis';
 import request from 'supertest';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { F, sessionKeys } from '../../src/cluster/redis-keys.js';
-import { INTERNAL_TOKEN, inspector, startNodes } from '../support/cluster.js';
+import { RedisStore } from '../../src/cluster/redis-store.js';
+import { INTERNAL_TOKEN, inspector, startNodes, uniquePrefix } from '../support/cluster.js';
 import { mint, poll, setStatus, waitFor } from '../support/node.js';
 import { redisWithReplicaForTest, useRedisCluster } from '../support/redis.js';
 
 const redisCluster = useRedisCluster();
 
-const WAITING = { REDIS_MIN_REPLICAS: '1', REDIS_REPLICA_WAIT_MS: '100' };
+// The longest wait: a replica in step must acknowledge in time even on a busy machine.
+const WAITING = { REDIS_MIN_REPLICAS: '1', REDIS_REPLICA_WAIT_MS: '1500' };
 
 const redeem = (url: string, ticket: string) => request(url).post('/ticket/redeem').set('Authorization', `Bearer ${INTERNAL_TOKEN}`).send({ ticket });
 
@@ -41,6 +43,7 @@ describe('a change the replica has not acknowledged', () => {
     // The retry while the replica is still behind waits again: the change is on the primary only.
     expectRetry(await setStatus(a!, scan, INTERNAL_TOKEN));
     expect(a!.polls.size).toBe(1); // nobody was told of a change that may not survive a failover
+    expect(await a!.metrics.registry.metrics()).toMatch(/^qrelay_redis_replicas_behind_total 2$/m);
 
     redis.resumeReplica();
     const done = await setStatus(a!, scan, INTERNAL_TOKEN).expect(200);
@@ -81,7 +84,7 @@ describe('a change the replica has not acknowledged', () => {
 
   it('the 200 comes only once the replica holds the change: it waits for the replica, and the replica has it when the 200 arrives', async () => {
     const redis = await redisWithReplicaForTest();
-    const { nodes: [a], prefix } = await startNodes(1, { REDIS_URL: redis.primary.url }, { REDIS_MIN_REPLICAS: '1', REDIS_REPLICA_WAIT_MS: '1500' });
+    const { nodes: [a], prefix } = await startNodes(1, { REDIS_URL: redis.primary.url }, WAITING);
     const s = await mint(a!);
     const primary = inspector({ REDIS_URL: redis.primary.url });
     redis.pauseReplica();
@@ -93,7 +96,9 @@ describe('a change the replica has not acknowledged', () => {
     await waitFor(async () => /^blocked_clients:[1-9]/m.test(await primary.info('clients')), 1_000, 'the set to wait for the replica');
     expect(answered).toBe(false);
     redis.resumeReplica();
-    expect((await set).status).toBe(200);
+    // A machine too busy to let the replica answer within the wait gets a 503, and its retry a 200.
+    const scanned = (await set).status === 503 ? await setStatus(a!, { key: s.key, status: 'scanned', actor: 'ann' }, INTERNAL_TOKEN) : await set;
+    expect(scanned.status).toBe(200);
     const replica = inspector({ REDIS_URL: redis.replica.url });
     expect(await replica.hget(sessionKeys(prefix, s.key).session, F.status)).toBe('scanned');
   }, 30_000);
@@ -108,13 +113,45 @@ describe('a change the replica has not acknowledged', () => {
       await setStatus(n!, { key: s.key, status: 'scanned', actor: 'ann' }, INTERNAL_TOKEN).expect(200);
       await setStatus(n!, { key: s.key, status: 'confirmed', actor: 'ann' }, INTERNAL_TOKEN).expect(200);
       const { ticket } = (await poll(n!, s, { since: 1 }).expect(200)).body as { ticket: string };
-      await redeem(n!.privateUrl, ticket).expect(200);
       await waitFor(async () => (await n!.store.get(s.key))?.delivered === true, 5_000, 'the hand-out to be recorded');
+      await redeem(n!.privateUrl, ticket).expect(200);
       return (await waits(primary)) - before;
     };
     expect(await login({ REDIS_MIN_REPLICAS: '0' })).toBe(0);
     // Two sets, the hand-out's lease and its record, the redemption.
-    expect(await login({ REDIS_MIN_REPLICAS: '1' })).toBe(5);
+    expect(await login(WAITING)).toBe(5);
+  }, 30_000);
+
+  it('the lasting changes of one turn share one WAIT', async () => {
+    const redis = await redisWithReplicaForTest();
+    const primary = inspector({ REDIS_URL: redis.primary.url }) as Redis;
+    const store = new RedisStore({ target: { kind: 'url', url: redis.primary.url }, prefix: uniquePrefix(), graceMs: 1_000, minReplicas: 1, replicaWaitMs: 1_500 });
+    onTestFinished(() => store.close());
+    expect(await store.ready(10_000)).toBe(true);
+    const now = Date.now();
+    const keys = Array.from({ length: 5 }, (_, i) => `shared-wait-${String(i).padStart(10, '0')}`);
+    for (const key of keys) {
+      await store.create({ key, tokenHash: 'h', status: 'pending', version: 0, expiresAt: now + 60_000, client: { ip: '', userAgent: '', acceptLanguage: '', createdAt: now }, delivered: false });
+    }
+    const before = await waits(primary);
+    const outcomes = await Promise.all(keys.map((key) => store.transition(key, { status: 'scanned', actor: 'ann' }, now)));
+    expect(outcomes.every((o) => o?.ok === true)).toBe(true);
+    expect((await waits(primary)) - before).toBe(1);
+  }, 30_000);
+
+  it('a poll does not queue behind a change waiting for a lagging replica', async () => {
+    const redis = await redisWithReplicaForTest();
+    const { nodes: [a] } = await startNodes(1, { REDIS_URL: redis.primary.url }, WAITING);
+    const [s, t] = [await mint(a!), await mint(a!)];
+    const primary = inspector({ REDIS_URL: redis.primary.url });
+    const waiting = async (): Promise<boolean> => /^blocked_clients:[1-9]/m.test(await primary.info('clients'));
+    redis.pauseReplica();
+    const set = setStatus(a!, { key: s.key, status: 'scanned', actor: 'ann' }, INTERNAL_TOKEN).then((r) => r);
+    await waitFor(waiting, 1_000, 'the set to wait for the replica');
+    await poll(a!, t, { wait: 0 }).expect(204);
+    expect(await waiting()).toBe(true); // answered while the set's WAIT still waits
+    redis.resumeReplica();
+    await set;
   }, 30_000);
 
   it('on a Redis Cluster the WAIT goes to the shard that holds the session', async () => {

@@ -22,7 +22,7 @@ describe('GET /metrics', () => {
     expect(text).toMatch(/^qrelay_held_polls 1$/m);
     await setStatus(node, { key: s.key, status: 'scanned' }).expect(200);
     await held;
-    await setStatus(node, { key: s.key, status: 'scanned' }).expect(409);
+    await setStatus(node, { key: s.key, status: 'scanned', actor: 'another' }).expect(409);
     text = (await request(node.privateUrl).get('/metrics').expect(200)).text;
     expect(text).toMatch(/^qrelay_held_polls 0$/m);
     expect(text).toMatch(/^qrelay_sessions_created_total 1$/m);
