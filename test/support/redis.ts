@@ -558,7 +558,10 @@ export interface ClusterTopology {
   readonly shards: readonly ClusterShard[];
   /** The shard serving `slot`. */
   shardOf(slot: number): ClusterShard;
-  /** Waits until `server` is its shard's primary and every answering server says cluster_state:ok. */
+  /**
+   * Waits until `server` says it is its shard's primary (it has won the election; the other
+   * servers may not all have heard yet: see untilOk).
+   */
   untilPrimary(server: RedisProcess, timeoutMs?: number): Promise<void>;
   /** Waits until every answering server says cluster_state:ok and knows all six. */
   untilOk(timeoutMs?: number): Promise<void>;
@@ -649,10 +652,8 @@ export async function startClusterTopology(): Promise<ClusterTopology> {
       nodes: all.map((p) => p.addr),
       shards,
       shardOf,
-      untilPrimary: async (server, timeoutMs = 30_000) => {
-        await until(async () => (await server.info('replication')).get('role') === 'master', timeoutMs, () => `${server.addr} to be promoted`);
-        await untilOk(timeoutMs);
-      },
+      untilPrimary: (server, timeoutMs = 30_000) =>
+        until(async () => (await server.info('replication')).get('role') === 'master', timeoutMs, () => `${server.addr} to be promoted`),
       untilOk,
       stop,
     };
