@@ -40,7 +40,7 @@ describe('a Sentinel failover under logins', () => {
 
   it('a paused primary resumed after its replica was promoted loses no change acknowledged meanwhile', async () => {
     const { logins, pair } = await setUp();
-    const summary = await resumeStalePrimary(logins, pair, { perStage: PER_STAGE, windowMs: 45_000 });
+    const summary = await resumeStalePrimary(logins, pair, { perStage: PER_STAGE, windowMs: 45_000, spreadMs: 3_000 });
     expect(summary.logins).toBe(4 * PER_STAGE);
     expect(summary, logins.report()).toEqual(allWell(summary));
   }, 120_000);

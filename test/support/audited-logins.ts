@@ -128,13 +128,15 @@ export class AuditedLogins {
   }
 
   /**
-   * Mints a login and drives it up to `to` in the background; or drives `from` on, when given.
-   * `accept` may turn a minted session down (it is then left alone and another is minted).
+   * Mints a login and drives it up to `to` in the background, `delayMs` from now; or drives
+   * `from` on, when given. `accept` may turn a minted session down (it is then left alone and
+   * another is minted).
    */
-  start(to: Step, from?: Login, accept?: (key: string) => Promise<boolean>): Flow {
+  start(to: Step, from?: Login, accept?: (key: string) => Promise<boolean>, delayMs = 0): Flow {
     const flow: { login?: Login; refusals: number; settled: boolean } = { login: from, refusals: 0, settled: false };
     const done = (async () => {
       try {
+        if (delayMs > 0) await sleep(delayMs);
         flow.login ??= await this.#mint(flow, accept);
         await this.#advance(flow.login, to, flow);
       } catch (err) {

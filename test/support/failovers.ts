@@ -27,6 +27,11 @@ export interface FailoverOptions {
   perStage: number;
   /** How long the logins may take from the failover's start, ms. */
   windowMs: number;
+  /**
+   * The logins set off one after another over this long, ms, so that whenever the topology
+   * changes some request is on its way (retries of the first ones come in step otherwise).
+   */
+  spreadMs?: number;
 }
 
 /** Mints logins and takes them to each stage the failover will find them at. */
@@ -39,9 +44,13 @@ async function stages(logins: AuditedLogins, pair: Pair, perStage: number): Prom
   return [...minted!, ...confirmed!, ...handedOut!];
 }
 
-/** Drives the staged logins, and as many fresh ones, to their redemption. */
-function finish(logins: AuditedLogins, pair: Pair, staged: Login[], fresh: number): Flow[] {
-  return [...staged.map((l) => logins.start('redeemed', l)), ...Array.from({ length: fresh }, () => logins.start('redeemed', undefined, pair.accept))];
+/** Drives the staged logins, and as many fresh ones, to their redemption, setting off over `spreadMs`. */
+function finish(logins: AuditedLogins, pair: Pair, staged: Login[], fresh: number, spreadMs = 0): Flow[] {
+  const all: Array<Login | undefined> = [...staged, ...Array.from({ length: fresh }, () => undefined)];
+  // Every stage comes as a block of `fresh` logins: taken in turns, each spreads over the whole time.
+  const order = all.map((_, i) => i).sort((a, b) => (a % fresh) - (b % fresh) || a - b);
+  const delay = new Map(order.map((i, rank) => [i, (rank * spreadMs) / all.length]));
+  return all.map((login, i) => logins.start('redeemed', login, login === undefined ? pair.accept : undefined, delay.get(i)));
 }
 
 async function waitUntil(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
@@ -98,7 +107,7 @@ export async function killPrimaryBehindReplica(logins: AuditedLogins, pair: Pair
   let flows: Flow[] = [];
   await killPrimaryBehind(pair, async () => {
     logins.deadline = Date.now() + options.windowMs;
-    flows = finish(logins, pair, staged, options.perStage);
+    flows = finish(logins, pair, staged, options.perStage, options.spreadMs);
     // With WAIT nothing is acknowledged now: each login gets refused.
     await waitUntil(() => flows.every((f) => f.settled || f.refusals > 0), options.windowMs, 'every login to finish or be refused');
   });
@@ -113,7 +122,7 @@ export async function resumeStalePrimary(logins: AuditedLogins, pair: Pair, opti
     pair,
     async () => {
       logins.deadline = Date.now() + options.windowMs;
-      flows = finish(logins, pair, staged, options.perStage);
+      flows = finish(logins, pair, staged, options.perStage, options.spreadMs);
     },
     options.windowMs,
   );
