@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { sessionKeys } from '../../src/cluster/redis-keys.js';
 import { AuditedLogins, type Summary } from '../support/audited-logins.js';
 import { INTERNAL_TOKEN, startNodes } from '../support/cluster.js';
-import { DURABLE_ENV, killPrimaryBehindReplica, resumeStalePrimary, type Pair } from '../support/failovers.js';
+import { FAILOVER_ENV, killPrimaryBehindReplica, resumeStalePrimary, type Pair } from '../support/failovers.js';
 import { clusterTopologyForTest } from '../support/redis.js';
 
 const PER_STAGE = 6;
@@ -19,7 +19,7 @@ const allWell = (s: Summary): Summary => ({ ...s, completed: s.logins - s.mintsL
 
 async function setUp(): Promise<{ logins: AuditedLogins; pair: Pair }> {
   const topology = await clusterTopologyForTest();
-  const { nodes, prefix } = await startNodes(3, { REDIS_CLUSTER_NODES: topology.nodes.join(',') }, DURABLE_ENV);
+  const { nodes, prefix } = await startNodes(3, { REDIS_CLUSTER_NODES: topology.nodes.join(',') }, FAILOVER_ENV);
   const [shard, untouched] = topology.shards;
   const [primary, replica] = shard!.servers;
   const slotOf = async (key: string): Promise<number> => Number(await untouched!.servers[0].command('CLUSTER', 'KEYSLOT', sessionKeys(prefix, key).session));

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { AuditedLogins, type Summary } from '../support/audited-logins.js';
 import { INTERNAL_TOKEN, startNodes } from '../support/cluster.js';
-import { DURABLE_ENV, killPrimaryBehindReplica, resumeStalePrimary, type Pair } from '../support/failovers.js';
+import { FAILOVER_ENV, killPrimaryBehindReplica, resumeStalePrimary, type Pair } from '../support/failovers.js';
 import { sentinelTopologyForTest } from '../support/redis.js';
 
 const PER_STAGE = 6;
@@ -17,7 +17,7 @@ const allWell = (s: Summary): Summary => ({ ...s, completed: s.logins - s.mintsL
 
 async function setUp(): Promise<{ logins: AuditedLogins; pair: Pair }> {
   const topology = await sentinelTopologyForTest();
-  const { nodes } = await startNodes(3, { REDIS_SENTINELS: topology.sentinels.join(','), REDIS_SENTINEL_NAME: topology.name }, DURABLE_ENV);
+  const { nodes } = await startNodes(3, { REDIS_SENTINELS: topology.sentinels.join(','), REDIS_SENTINEL_NAME: topology.name }, FAILOVER_ENV);
   const [primary, replica] = topology.servers;
   return {
     logins: new AuditedLogins(nodes, { internalToken: INTERNAL_TOKEN }),

@@ -13,7 +13,7 @@
 import { describe, expect, it } from 'vitest';
 import { AuditedLogins, type Endpoint, type Flow } from '../support/audited-logins.js';
 import { INTERNAL_TOKEN, startNodes, type RedisEnv } from '../support/cluster.js';
-import { DURABLE_ENV, killPrimaryBehind, resumePrimaryAfterPromotion, type Pair } from '../support/failovers.js';
+import { FAILOVER_ENV, killPrimaryBehind, resumePrimaryAfterPromotion, type Pair } from '../support/failovers.js';
 import { clusterTopologyForTest, sentinelTopologyForTest } from '../support/redis.js';
 
 const LOGINS = Number(process.env['SOAK_LOGINS'] ?? 300);
@@ -74,7 +74,7 @@ async function soak(topology: string, nodes: readonly Endpoint[], pairFor: (fail
 }
 
 async function nodesOn(redis: RedisEnv): Promise<Endpoint[]> {
-  return (await startNodes(3, redis, DURABLE_ENV)).nodes;
+  return (await startNodes(3, redis, FAILOVER_ENV)).nodes;
 }
 
 describe('logins through failovers', () => {

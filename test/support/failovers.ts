@@ -3,12 +3,17 @@
 //
 // In each, logins at every stage (only minted; confirmed; handed out; from the mint on) go on
 // while the failover happens, so every kind of acknowledged change (a set, a hand-out, a
-// redemption, a mint) is made in the window where a Redis without WAIT loses it.
+// redemption; and a mint, counted apart) is made in the window where a Redis without WAIT loses it.
+// If the failover itself fails, the logins are given up at once rather than left running.
 import { AuditedLogins, type Flow, type Login, type Summary } from './audited-logins.js';
 import { holdBack, untilInStep, type RedisProcess } from './redis.js';
 
-/** What qrelay runs with under failovers: one replica must hold each lasting change before it is acknowledged. */
-export const DURABLE_ENV: Record<string, string> = { REDIS_MIN_REPLICAS: '1', REDIS_REPLICA_WAIT_MS: '500' };
+/**
+ * What qrelay runs with under failovers: one replica must hold each lasting change before it is
+ * acknowledged. Sessions and tickets outlive the run, so that the audit after it (minutes after
+ * the first logins, in the soak) finds nothing lapsed.
+ */
+export const FAILOVER_ENV: Record<string, string> = { REDIS_MIN_REPLICAS: '1', REDIS_REPLICA_WAIT_MS: '500', SESSION_TTL_MS: '1800000', TICKET_TTL_MS: '1800000' };
 
 /** One primary and its replica in a topology, and how the topology moves between them. */
 export interface Pair {
@@ -41,7 +46,7 @@ async function stages(logins: AuditedLogins, pair: Pair, perStage: number): Prom
     logins.prepare(perStage, 'confirmed', pair.accept),
     logins.prepare(perStage, 'handedOut', pair.accept),
   ]);
-  return [...minted!, ...confirmed!, ...handedOut!];
+  return [...minted, ...confirmed, ...handedOut];
 }
 
 /** Drives the staged logins, and as many fresh ones, to their redemption, setting off over `spreadMs`. */
@@ -58,6 +63,16 @@ async function waitUntil(cond: () => boolean, timeoutMs: number, what: string): 
   while (!cond()) {
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Waits for `failover`; if it fails, the logins give up at once (their next try is past the deadline). */
+async function givingUp(logins: AuditedLogins, failover: Promise<void>): Promise<void> {
+  try {
+    await failover;
+  } catch (err) {
+    logins.deadline = 0;
+    throw err;
   }
 }
 
@@ -105,12 +120,15 @@ export async function resumePrimaryAfterPromotion(pair: Pair, during: () => Prom
 export async function killPrimaryBehindReplica(logins: AuditedLogins, pair: Pair, options: FailoverOptions): Promise<Summary> {
   const staged = await stages(logins, pair, options.perStage);
   let flows: Flow[] = [];
-  await killPrimaryBehind(pair, async () => {
-    logins.deadline = Date.now() + options.windowMs;
-    flows = finish(logins, pair, staged, options.perStage, options.spreadMs);
-    // With WAIT nothing is acknowledged now: each login gets refused.
-    await waitUntil(() => flows.every((f) => f.settled || f.refusals > 0), options.windowMs, 'every login to finish or be refused');
-  });
+  await givingUp(
+    logins,
+    killPrimaryBehind(pair, async () => {
+      logins.deadline = Date.now() + options.windowMs;
+      flows = finish(logins, pair, staged, options.perStage, options.spreadMs);
+      // With WAIT nothing is acknowledged now: each login gets refused.
+      await waitUntil(() => flows.every((f) => f.settled || f.refusals > 0), options.windowMs, 'every login to finish or be refused');
+    }),
+  );
   return settle(logins, flows);
 }
 
@@ -118,13 +136,16 @@ export async function killPrimaryBehindReplica(logins: AuditedLogins, pair: Pair
 export async function resumeStalePrimary(logins: AuditedLogins, pair: Pair, options: FailoverOptions): Promise<Summary> {
   const staged = await stages(logins, pair, options.perStage);
   let flows: Flow[] = [];
-  await resumePrimaryAfterPromotion(
-    pair,
-    async () => {
-      logins.deadline = Date.now() + options.windowMs;
-      flows = finish(logins, pair, staged, options.perStage, options.spreadMs);
-    },
-    options.windowMs,
+  await givingUp(
+    logins,
+    resumePrimaryAfterPromotion(
+      pair,
+      async () => {
+        logins.deadline = Date.now() + options.windowMs;
+        flows = finish(logins, pair, staged, options.perStage, options.spreadMs);
+      },
+      options.windowMs,
+    ),
   );
   return settle(logins, flows);
 }
