@@ -248,6 +248,8 @@ export class RedisStore implements SessionStore {
     const { client, writes } = durable;
     const wanted = this.#minReplicas;
     if (client instanceof Cluster) {
+      // A pipeline would wait, unbounded, for a cluster that is not ready; a command fails at once.
+      if (client.status !== 'ready') throw new Error("Cluster isn't ready and enableOfflineQueue options is false");
       // A keyless WAIT alone would go to a random node; a pipeline goes, whole, to the node
       // serving its keyed commands (and is sent again whole after a MOVED).
       const batch = client.pipeline();

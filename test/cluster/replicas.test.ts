@@ -32,7 +32,7 @@ async function waits(client: Redis): Promise<number> {
 describe('a change the replica has not acknowledged', () => {
   it('a set answers 503 store_unavailable and wakes nobody; once the replica is back, its retry answers 200, applied once, and wakes the poll', async () => {
     const redis = await redisWithReplicaForTest();
-    const { nodes: [a], prefix } = await startNodes(1, { REDIS_URL: redis.primary.url }, { ...WAITING, HOLD_MS: '20000' });
+    const { nodes: [a, b], prefix } = await startNodes(2, { REDIS_URL: redis.primary.url }, { ...WAITING, HOLD_MS: '20000' });
     const s = await mint(a!);
     const held = poll(a!, s).then((r) => r);
     await waitFor(() => a!.polls.size === 1, 5_000, 'the poll to be held');
@@ -40,13 +40,15 @@ describe('a change the replica has not acknowledged', () => {
     redis.pauseReplica();
     const scan = { key: s.key, status: 'scanned', actor: 'ann', data: { name: 'Ann' } };
     expectRetry(await setStatus(a!, scan, INTERNAL_TOKEN));
-    // The retry while the replica is still behind waits again: the change is on the primary only.
+    // The retries while the replica is still behind wait again, on this node or on another one
+    // (whose connection wrote nothing yet): the change is on the primary only.
     expectRetry(await setStatus(a!, scan, INTERNAL_TOKEN));
+    expectRetry(await setStatus(b!, scan, INTERNAL_TOKEN));
     expect(a!.polls.size).toBe(1); // nobody was told of a change that may not survive a failover
     expect(await a!.metrics.registry.metrics()).toMatch(/^qrelay_redis_replicas_behind_total 2$/m);
 
     redis.resumeReplica();
-    const done = await setStatus(a!, scan, INTERNAL_TOKEN).expect(200);
+    const done = await setStatus(b!, scan, INTERNAL_TOKEN).expect(200);
     expect(done.body).toMatchObject({ status: 'scanned', version: 1, delivered: true });
     expect((await held).body).toMatchObject({ status: 'scanned', version: 1, data: { name: 'Ann' } });
     const replica = inspector({ REDIS_URL: redis.replica.url });

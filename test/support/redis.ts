@@ -116,6 +116,73 @@ export async function redisServerForTest(extraArgs: string[] = []): Promise<Redi
   return server;
 }
 
+export interface RedisWithReplica {
+  readonly primary: RedisServer;
+  /** The replica (`--replicaof` the primary), for reading what it holds. */
+  readonly replica: RedisServer;
+  /**
+   * Freezes the replica's process (SIGSTOP): it applies and acknowledges nothing, while its
+   * connection to the primary stays open, as a replica lagging behind would.
+   */
+  pauseReplica(): void;
+  /** Lets it run again (SIGCONT); it catches up from where it stopped. */
+  resumeReplica(): void;
+  stop(): Promise<void>;
+}
+
+/** The line `field:value` of an INFO section, or '' when absent. */
+const infoField = (info: string, field: string): string => new RegExp(`^${field}:(.*)$`, 'm').exec(info)?.[1]?.trim() ?? '';
+
+/** A primary and one replica of it, once the replica is in step. */
+export async function startRedisWithReplica(): Promise<RedisWithReplica> {
+  // Without the delay, a full sync starts at once rather than 5 s later (in case more replicas come).
+  const primary = await startRedisServer(undefined, ['--repl-diskless-sync-delay', '0']);
+  let replica: RedisServer | undefined;
+  try {
+    replica = await startRedisServer(undefined, ['--replicaof', '127.0.0.1', String(primary.port)]);
+    const replicaPort = replica.port;
+    const pid = await withClient(replicaPort, async (c) => processIdOf(await c.info('server')));
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const [mine, theirs] = await Promise.all([withClient(replicaPort, (c) => c.info('replication')), withClient(primary.port, (c) => c.info('replication'))]);
+      if (infoField(mine, 'master_link_status') === 'up' && /^slave0:.*state=online/m.test(theirs)) break;
+      if (Date.now() > deadline) throw new Error(`the replica on port ${replicaPort} did not get in step:\n${mine}\n${theirs}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const signal = (name: NodeJS.Signals): void => {
+      process.kill(pid, name);
+    };
+    let paused = false;
+    const frozen = replica;
+    return {
+      primary,
+      replica: frozen,
+      pauseReplica: () => {
+        signal('SIGSTOP');
+        paused = true;
+      },
+      resumeReplica: () => {
+        signal('SIGCONT');
+        paused = false;
+      },
+      stop: async () => {
+        if (paused) signal('SIGCONT');
+        await Promise.all([frozen.stop(true), primary.stop(true)]);
+      },
+    };
+  } catch (err) {
+    await Promise.all([replica?.stop(true), primary.stop(true)]);
+    throw err;
+  }
+}
+
+/** A primary and replica of the current test's own, stopped when the test finishes. */
+export async function redisWithReplicaForTest(): Promise<RedisWithReplica> {
+  const pair = await startRedisWithReplica();
+  onTestFinished(() => pair.stop());
+  return pair;
+}
+
 export interface RedisCluster {
   /** host:port of each master, for REDIS_CLUSTER_NODES. */
   readonly nodes: string[];
@@ -231,73 +298,6 @@ export function useRedisCluster(): () => RedisCluster {
     if (cluster === undefined) throw new Error('the Redis Cluster is not started yet');
     return cluster;
   };
-}
-
-export interface RedisWithReplica {
-  readonly primary: RedisServer;
-  /** The replica (`--replicaof` the primary), for reading what it holds. */
-  readonly replica: RedisServer;
-  /**
-   * Freezes the replica's process (SIGSTOP): it applies and acknowledges nothing, while its
-   * connection to the primary stays open, as a replica lagging behind would.
-   */
-  pauseReplica(): void;
-  /** Lets it run again (SIGCONT); it catches up from where it stopped. */
-  resumeReplica(): void;
-  stop(): Promise<void>;
-}
-
-/** The line `field:value` of an INFO section, or '' when absent. */
-const infoField = (info: string, field: string): string => new RegExp(`^${field}:(.*)$`, 'm').exec(info)?.[1]?.trim() ?? '';
-
-/** A primary and one replica of it, once the replica is in step. */
-export async function startRedisWithReplica(): Promise<RedisWithReplica> {
-  // Without the delay, a full sync starts at once rather than 5 s later (in case more replicas come).
-  const primary = await startRedisServer(undefined, ['--repl-diskless-sync-delay', '0']);
-  let replica: RedisServer | undefined;
-  try {
-    replica = await startRedisServer(undefined, ['--replicaof', '127.0.0.1', String(primary.port)]);
-    const replicaPort = replica.port;
-    const pid = await withClient(replicaPort, async (c) => processIdOf(await c.info('server')));
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      const [mine, theirs] = await Promise.all([withClient(replicaPort, (c) => c.info('replication')), withClient(primary.port, (c) => c.info('replication'))]);
-      if (infoField(mine, 'master_link_status') === 'up' && /^slave0:.*state=online/m.test(theirs)) break;
-      if (Date.now() > deadline) throw new Error(`the replica on port ${replicaPort} did not get in step:\n${mine}\n${theirs}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    const signal = (name: NodeJS.Signals): void => {
-      process.kill(pid, name);
-    };
-    let paused = false;
-    const frozen = replica;
-    return {
-      primary,
-      replica: frozen,
-      pauseReplica: () => {
-        signal('SIGSTOP');
-        paused = true;
-      },
-      resumeReplica: () => {
-        signal('SIGCONT');
-        paused = false;
-      },
-      stop: async () => {
-        if (paused) signal('SIGCONT');
-        await Promise.all([frozen.stop(true), primary.stop(true)]);
-      },
-    };
-  } catch (err) {
-    await Promise.all([replica?.stop(true), primary.stop(true)]);
-    throw err;
-  }
-}
-
-/** A primary and replica of the current test's own, stopped when the test finishes. */
-export async function redisWithReplicaForTest(): Promise<RedisWithReplica> {
-  const pair = await startRedisWithReplica();
-  onTestFinished(() => pair.stop());
-  return pair;
 }
 
 // ---- Failover topologies -------------------------------------------------------------------
