@@ -63,6 +63,7 @@ async function soak(topology: string, nodes: readonly Endpoint[], pairFor: (fail
     setMs: { p50: Math.round(percentile(times, 50)), p99: Math.round(percentile(times, 99)), max: Math.round(times.at(-1) ?? 0) },
   };
   console.log(JSON.stringify(figures));
+  if (logins.anomalies.length > 0) console.log(logins.report());
   // Safety is asserted; completion is measured (a page whose session was lost before its first
   // change mints another; a redemption whose give-back a failover lost answers 410, never 200).
   expect({ lost: summary.lost, handedOutTwice: summary.handedOutTwice, redeemedTwice: summary.redeemedTwice, serverErrors: summary.serverErrors }, logins.report()).toEqual({
