@@ -172,7 +172,7 @@ const settings = {
   /** Nodes' own secret (cluster mode): keys the seal on POST /channel/set; it never travels. */
   clusterToken: setting('CLUSTER_TOKEN', token),
   /** How far a node-to-node seal's time may be from the receiver's clock, either way, ms. */
-  clusterSealWindowMs: setting('CLUSTER_SEAL_WINDOW_MS', integer(1_000, 600_000, 30_000)),
+  clusterSealWindowMs: setting('CLUSTER_SEAL_WINDOW_MS', integer(1_000, 120_000, 30_000)),
   /** The private listener's certificate (PEM, chain after it); with the key, it serves https. */
   privateTlsCert: setting('PRIVATE_TLS_CERT', pemFile('certificate')),
   privateTlsKey: setting('PRIVATE_TLS_KEY', pemFile('private key')),

@@ -110,6 +110,7 @@ const hostPort = (s: string): { host: string; port: number } => {
 const reconnectWaitMs = (times: number): number => Math.min(defaults.redisReconnectStepMs * times, defaults.redisReconnectMaxMs);
 
 const DEMOTED = /\bREADONLY\b|WAIT cannot be used with replica/;
+const MOVED_OR_DEMOTED = /^(MOVED|ASK) |\bREADONLY\b|WAIT cannot be used with replica/;
 
 function connect(target: RedisTarget, commandTimeoutMs: number, tls: RedisStoreOptions['tls']): Redis | Cluster {
   const options: RedisOptions = {
@@ -122,6 +123,10 @@ function connect(target: RedisTarget, commandTimeoutMs: number, tls: RedisStoreO
     // A demoted primary (a write, or a WAIT, refused by a replica): drop the connection (the
     // command fails, 503) and reconnect to the primary.
     reconnectOnError: (err) => DEMOTED.test(err.message),
+    // A command in flight when its connection drops fails (503; the caller retries) rather than
+    // being sent again on the next connection: a WAIT sent again there would count the replicas
+    // of another primary, which never had the write it was to vouch for.
+    autoResendUnfulfilledCommands: false,
     connectionName: 'qrelay',
   };
   switch (target.kind) {
@@ -272,15 +277,20 @@ export class RedisStore implements SessionStore {
       // A pipeline would wait, unbounded, for a cluster that is not ready; a command fails at once.
       if (client.status !== 'ready') throw new Error("Cluster isn't ready and enableOfflineQueue options is false");
       // A keyless WAIT alone would go to a random node; a pipeline goes, whole, to the node
-      // serving its keyed commands (and is sent again whole after a MOVED).
+      // serving its keyed commands.
       const batch = client.pipeline();
       // ioredis adds the defined scripts to pipelines too; its types do not say so.
       const add = (batch as unknown as Record<K, (...a: Parameters<Scripts[K]>) => ChainableCommander>)[name];
       add.apply(batch, args);
       batch.wait(wanted, this.#replicaWaitMs);
       const [script, wait] = (await batch.exec()) ?? [];
-      if (script?.[0]) throw script[0];
-      if (wait?.[0]) throw wait[0];
+      const failed = script?.[0] ?? wait?.[0];
+      if (failed) {
+        // A pipeline's commands are bound to their node: a slot that moved, or a primary that was
+        // demoted, is not learned from their errors. Ask the cluster again, for the retry.
+        if (MOVED_OR_DEMOTED.test(failed.message)) client.refreshSlotsCache();
+        throw failed;
+      }
       if (Number(wait?.[1]) < wanted) throw this.#behind(Number(wait?.[1]));
       return script?.[1] as Answer;
     }
@@ -419,19 +429,30 @@ export class RedisStore implements SessionStore {
     const ticket = sessionKeys(this.#prefix, key).ticket;
     const attempt = this.#minReplicas === 0 ? '' : randomUUID();
     // Settled on the connection that marked it, so the settlement runs after the mark.
-    const settle = (outcome: typeof V.final | typeof V.back): Promise<unknown> => {
+    const settle = (outcome: typeof V.final | typeof V.back): Promise<boolean> => {
       const durable = this.#durable;
-      if (durable === undefined) return Promise.resolve();
+      if (durable === undefined) return Promise.resolve(true);
       durable.writes.hold();
-      return durable.client.qrelaySettleRedemption(ticket, attempt, outcome).catch((error: unknown) => {
-        if (channels.cleanupFailed.hasSubscribers) channels.cleanupFailed.publish({ origin: this.#origin, step: 'settle-redemption', error });
-      });
+      return durable.client.qrelaySettleRedemption(ticket, attempt, outcome).then(
+        () => true,
+        (error: unknown) => {
+          if (channels.cleanupFailed.hasSubscribers) channels.cleanupFailed.publish({ origin: this.#origin, step: 'settle-redemption', error });
+          return false;
+        },
+      );
     };
     let reply: Reply;
     try {
       reply = await this.#lasting('qrelayRedeemTicket', ticket, hash, attempt);
     } catch (err) {
-      if (attempt !== '') await settle(V.back);
+      // Given back, retried while it fails (a reconnect, say): a mark left behind would make the
+      // ticket answer 410 to the retry of a redemption nobody was answered 200 for.
+      if (attempt !== '') {
+        for (const waitMs of defaults.handOutRecordBackoffMs) {
+          if (await settle(V.back)) break;
+          await new Promise((resolve) => setTimeout(resolve, waitMs));
+        }
+      }
       throw err;
     }
     // Losing this to a failover leaves the acknowledged mark: the ticket still answers 410.
@@ -457,7 +478,11 @@ export class RedisStore implements SessionStore {
   }
 
   async abandonHandOut(key: string, leaseId: string): Promise<void> {
-    await this.#batched().qrelayAbandonHandOut(sessionKeys(this.#prefix, key).session, leaseId);
+    // On the connection that took the lease (with minReplicas, the lasting changes' own), so the
+    // give-back is run after the take it undoes, never before it.
+    const durable = this.#durable;
+    if (durable !== undefined) durable.writes.hold();
+    await (durable?.client ?? this.#batched()).qrelayAbandonHandOut(sessionKeys(this.#prefix, key).session, leaseId);
   }
 
   /** The limits' counters, in this Redis (one connection for sessions and counters). */

@@ -307,7 +307,7 @@ const routes: readonly Route[] = [
         in: 'header',
         required: true,
         description:
-          '`v1 t=<ms>,n=<nonce>,node=<NODE_ADDR>,sig=<base64url>`: `t` the sender\'s clock (epoch ms), `n` a random nonce (16 to 64 of A-Z a-z 0-9 _ -), `node` the sender\'s NODE_ADDR, `sig` the HMAC-SHA256, keyed from CLUSTER_TOKEN, of `v1\\nMETHOD\\nTARGET\\nt\\nn\\nnode\\nSHA256(body)` (TARGET the path and query as sent, the digest base64url). Refused when `t` is more than CLUSTER_SEAL_WINDOW_MS from the receiver\'s clock either way, or the nonce was seen within the window.',
+          '`v1 t=<ms>,n=<nonce>,node=<NODE_ADDR>,sig=<base64url>`: `t` the sender\'s clock (epoch ms), `n` a random nonce (16 to 64 of A-Z a-z 0-9 _ -), `node` the sender\'s NODE_ADDR, `sig` the HMAC-SHA256, keyed from CLUSTER_TOKEN, of `v1\\nMETHOD\\nTARGET\\nt\\nn\\nnode\\nHOLDER\\nSHA256(body)` (TARGET the path and query as sent, HOLDER the NODE_ADDR of the node it is sent to, the digest base64url). Refused when `t` is more than CLUSTER_SEAL_WINDOW_MS from the receiver\'s clock either way, when it was sealed for another node, or when the nonce was seen within the window.',
         schema: { type: 'string', pattern: '^v1 t=[0-9]{1,15},n=[A-Za-z0-9_-]{16,64},node=[!-+\\--~]{1,256},sig=[A-Za-z0-9_-]{43}$' },
       },
     ],

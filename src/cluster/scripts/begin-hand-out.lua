@@ -11,7 +11,7 @@
 -- ARGV[4] version, ARGV[5] lease id, ARGV[6] ticket hash ('' = none), ARGV[7] ticket lifetime (ms)
 -- Returns {'ok', stored data JSON or ''} | {'delivered'} | {'changed'} | {'busy', remaining lease ms}
 --@rules
-local s = redis.call('HMGET', KEYS[1], '@status', '@version', '@expiresAt', '@delivered', '@data')
+local s = redis.call('HMGET', KEYS[1], '@status', '@version', '@expiresAt', '@delivered', '@data', '@leasedBy')
 local status, version, expires, dl, data = s[1], tonumber(s[2]), tonumber(s[3]), s[4], s[5]
 if not status then return {'@V.delivered'} end
 local now = tonumber(ARGV[1])
@@ -24,7 +24,8 @@ if not FINAL[status] and now >= expires then
 end
 if status ~= ARGV[3] or version ~= tonumber(ARGV[4]) then return {'@V.changed'} end
 if dl == '1' then return {'@V.delivered'} end
-if dl and tonumber(dl) > now then return {'@V.busy', tonumber(dl) - now} end
+-- The same lease taken again (its pipeline sent again after a dropped connection) is this hand-out.
+if dl and tonumber(dl) > now and s[6] ~= ARGV[5] then return {'@V.busy', tonumber(dl) - now} end
 redis.call('HSET', KEYS[1], '@delivered', tostring(now + tonumber(ARGV[2])), '@leasedBy', ARGV[5])
 if ARGV[6] ~= '' then
   local copy = redis.call('HMGET', KEYS[1], '@actor', '@ip', '@userAgent', '@acceptLanguage', '@createdAt', '@confirmedAt')

@@ -10,7 +10,9 @@
 --@rules
 local h = redis.call('HMGET', KEYS[1], '@T.hash', '@T.redeemed')
 if not h[1] or h[1] ~= ARGV[1] then return {'@V.unknown'} end
-if h[2] then return {'@V.redeemed'} end
+-- The same attempt run again (its pipeline sent again after a dropped connection) is the same
+-- redemption, not a second one.
+if h[2] and (ARGV[2] == '' or h[2] ~= ARGV[2]) then return {'@V.redeemed'} end
 local fields = redis.call('HGETALL', KEYS[1])
 if ARGV[2] == '' then
   redis.call('HDEL', KEYS[1], unpack(TICKET_COPY))
