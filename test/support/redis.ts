@@ -395,13 +395,17 @@ async function startRedisProcess(port: number, args: string[], logFile: string):
 
 /** Whether `replica` replicates `primary` over a live link and has everything the primary sent. */
 export async function inStep(replica: RedisProcess, primary: RedisProcess): Promise<boolean> {
-  const [r, p] = await Promise.all([replica.info('replication'), primary.info('replication')]);
+  // The primary first, then the replica: a replica that has reached the primary's offset as it was
+  // a moment before holds everything sent until then, even while writes go on (logins retrying, the
+  // sentinels' hellos), where the two offsets read at once would seldom be equal.
+  const p = await primary.info('replication');
+  const r = await replica.info('replication');
   return (
     r.get('role') === 'slave' &&
     r.get('master_port') === String(primary.port) &&
     r.get('master_link_status') === 'up' &&
     p.get('role') === 'master' &&
-    r.get('slave_repl_offset') === p.get('master_repl_offset')
+    Number(r.get('slave_repl_offset')) >= Number(p.get('master_repl_offset'))
   );
 }
 
