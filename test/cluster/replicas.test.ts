@@ -1,14 +1,13 @@
 // A lasting change is answered 200 only once REDIS_MIN_REPLICAS replicas hold it: a primary and
 // one replica (frozen with SIGSTOP to play a replica that has fallen behind), real nodes, real
 // HTTP. And a node answered READONLY (its primary was demoted) drops that connection.
-import { Writable } from 'node:stream';
 import { Redis } from 'ioredis';
 import request from 'supertest';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { F, sessionKeys } from '../../src/cluster/redis-keys.js';
 import { RedisStore } from '../../src/cluster/redis-store.js';
-import { createLogger } from '../../src/observability/logger.js';
 import { CLUSTER_TOKEN, INTERNAL_TOKEN, inspector, startNodes, uniquePrefix } from '../support/cluster.js';
+import { capturedLog } from '../support/log-capture.js';
 import { mint, poll, setStatus, startNode, waitFor } from '../support/node.js';
 import { redisServerForTest, redisWithReplicaForTest, useRedisCluster } from '../support/redis.js';
 
@@ -204,28 +203,17 @@ describe('a demoted primary', () => {
 });
 
 describe('a primary short of replicas at start-up', () => {
-  /** The node's warn lines, parsed. */
-  function warnings(): { log: ReturnType<typeof createLogger>; lines: Array<Record<string, unknown>> } {
-    const lines: Array<Record<string, unknown>> = [];
-    const sink = new Writable({
-      write(chunk: Buffer, _enc, done) {
-        for (const line of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(line) as Record<string, unknown>);
-        done();
-      },
-    });
-    return { log: createLogger({ logLevel: 'warn' }, sink), lines };
-  }
   const shortLines = (lines: Array<Record<string, unknown>>) => lines.filter((l) => String(l['msg']).startsWith('REDIS_MIN_REPLICAS'));
   const env = (url: string) => ({ REDIS_URL: url, REDIS_PREFIX: uniquePrefix(), INTERNAL_TOKEN, CLUSTER_TOKEN, ...WAITING });
 
   it('is named in one warn line when REDIS_MIN_REPLICAS asks for more replicas than it has; not when they are there', async () => {
     const alone = await redisServerForTest();
-    const lonely = warnings();
+    const lonely = capturedLog();
     await startNode(env(alone.url), { log: lonely.log });
     expect(shortLines(lonely.lines)).toEqual([expect.objectContaining({ level: 40, primary: `127.0.0.1:${alone.port}`, replicas: 0, wanted: 1 })]);
 
     const paired = await redisWithReplicaForTest();
-    const served = warnings();
+    const served = capturedLog();
     await startNode(env(paired.primary.url), { log: served.log });
     expect(shortLines(served.lines)).toEqual([]);
   }, 30_000);

@@ -1,23 +1,10 @@
 // GET /qrelay-login.js (and its types): cached by browsers with a validator, cacheable for a year
 // under its version, and a page of another origin that CORS_ORIGINS does not list is logged once.
-import { Writable } from 'node:stream';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
-import { createLogger } from '../../src/observability/logger.js';
 import { WARNED_ORIGINS_MAX } from '../../src/http/client-files.js';
+import { capturedLog } from '../support/log-capture.js';
 import { startNode } from '../support/node.js';
-
-/** The node's logger at warn, its lines parsed and kept. */
-function warnings(): { log: ReturnType<typeof createLogger>; lines: Array<Record<string, unknown>> } {
-  const lines: Array<Record<string, unknown>> = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      for (const line of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(line) as Record<string, unknown>);
-      done();
-    },
-  });
-  return { log: createLogger({ logLevel: 'warn' }, sink), lines };
-}
 
 describe('GET /qrelay-login.js', () => {
   it.each(['/qrelay-login.js', '/qrelay-login.d.ts'])('%s: an ETag, no-cache, and 304 without a body while it is unchanged', async (path) => {
@@ -61,7 +48,7 @@ describe('GET /qrelay-login.js', () => {
   });
 
   it('a page of an origin CORS_ORIGINS does not list is logged once per origin, naming CORS_ORIGINS', async () => {
-    const { log, lines } = warnings();
+    const { log, lines } = capturedLog();
     const node = await startNode({ CORS_ORIGINS: 'https://listed.example' }, { log });
     const load = async (origin: string) => {
       const res = await fetch(`${node.publicUrl}/qrelay-login.js`, { headers: { Origin: origin } });
@@ -80,7 +67,7 @@ describe('GET /qrelay-login.js', () => {
   });
 
   it('the origins remembered for that are bounded: endless made-up origins cost a bounded set and bounded lines', async () => {
-    const { log, lines } = warnings();
+    const { log, lines } = capturedLog();
     const node = await startNode({}, { log });
     for (let i = 0; i < WARNED_ORIGINS_MAX + 50; i++) {
       await (await fetch(`${node.publicUrl}/qrelay-login.js`, { headers: { Origin: `https://site-${i}.example` } })).arrayBuffer();
